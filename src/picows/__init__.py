@@ -1,0 +1,43 @@
+"""picows: a latency-first asyncio WebSocket (RFC 6455) client and server.
+
+The data path is callback based: subclass :class:`WSListener`, receive
+:class:`WSFrame` objects in ``on_ws_frame`` and send with :class:`WSTransport`.
+Connect with :func:`ws_connect`, serve with :func:`ws_create_server`.
+
+``picows.BACKEND`` tells which implementation of the hot path is in use:
+``"cython"`` (compiled) or ``"pure"`` (pure Python; PyPy, no compiler, or
+``PICOWS_PURE=1``).
+"""
+
+from ._backend import BACKEND, BACKEND_FALLBACK_REASON, impl as _impl
+from ._client import ws_connect
+from ._errors import WSError, WSInvalidURL
+from ._handshake import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
+from ._server import ws_create_server
+from ._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType
+
+WSFrame = _impl.WSFrame
+WSListener = _impl.WSListener
+WSTransport = _impl.WSTransport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKEND",
+    "BACKEND_FALLBACK_REASON",
+    "PICOWS_DEBUG_LL",
+    "WSAutoPingStrategy",
+    "WSCloseCode",
+    "WSError",
+    "WSFrame",
+    "WSInvalidURL",
+    "WSListener",
+    "WSMsgType",
+    "WSTransport",
+    "WSUpgradeRequest",
+    "WSUpgradeResponse",
+    "WSUpgradeResponseWithListener",
+    "__version__",
+    "ws_connect",
+    "ws_create_server",
+]

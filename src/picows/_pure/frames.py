@@ -1,0 +1,417 @@
+"""Frames: the received-frame view, the incremental parser, the builder and masking.
+
+Pure-Python twin of ``picows/_cython/frames.pyx``; both must behave
+identically (the differential tests feed them the same bytes).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+from typing import Optional, Union
+
+from .._errors import ProtocolViolation
+from .._types import (
+    CLOSE_CODE_BY_VALUE,
+    MSG_TYPE_BY_OPCODE,
+    WSCloseCode,
+    WSMsgType,
+    is_valid_wire_close_code,
+)
+
+__all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload", "random_mask_key"]
+
+# Receive-buffer policy (shared with the compiled backend): start small, grow
+# geometrically to fit the frame being parsed, ask the loop for at most
+# MAX_READ bytes per read, shrink back once a large frame has been consumed.
+INITIAL_BUFFER_SIZE = 4096
+MIN_FREE_SPACE = 1024
+MAX_READ_SIZE = 256 * 1024
+SHRINK_THRESHOLD = 64 * 1024
+
+_OP_CONT = 0x0
+_OP_TEXT = 0x1
+_OP_BINARY = 0x2
+_OP_CLOSE = 0x8
+_OP_PING = 0x9
+_OP_PONG = 0xA
+_VALID_OPCODE = tuple(op in (0, 1, 2, 8, 9, 10) for op in range(16))
+
+_from_bytes = int.from_bytes
+_pack_2 = struct.Struct("!BB").pack
+_pack_4 = struct.Struct("!BBH").pack
+_pack_10 = struct.Struct("!BBQ").pack
+
+# Mask keys only need to be unpredictable to the peer's intermediaries, not
+# cryptographically strong; a seeded Mersenne Twister avoids a syscall per frame.
+_rng = random.Random(os.urandom(16))
+_randbits = _rng.getrandbits
+
+
+def mask_payload(data: Union[bytes, bytearray, memoryview], key: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3), as one wide-integer XOR."""
+    n = len(data)
+    if n == 0:
+        return b""
+    q, r = divmod(n, 4)
+    keystream = key * q + key[:r]
+    return (_from_bytes(data, "little") ^ _from_bytes(keystream, "little")).to_bytes(n, "little")
+
+
+class WSFrame:
+    """A received frame, valid only during :meth:`WSListener.on_ws_frame`.
+
+    The payload is not copied: the frame points into the connection's receive
+    buffer, which is reused once the callback returns. Copy what you need to
+    keep (``get_payload_as_bytes``). Never construct a WSFrame yourself.
+    """
+
+    __slots__ = ("msg_type", "fin", "rsv1", "last_in_buffer", "tail_size", "_mv", "_start", "_end")
+
+    msg_type: WSMsgType
+    fin: bool
+    rsv1: bool
+    last_in_buffer: bool
+    tail_size: int
+
+    def __init__(self) -> None:
+        self.msg_type = WSMsgType.CONTINUATION
+        self.fin = True
+        self.rsv1 = False
+        self.last_in_buffer = True
+        self.tail_size = 0
+        self._mv = memoryview(b"")
+        self._start = 0
+        self._end = 0
+
+    def get_payload_as_bytes(self) -> bytes:
+        """A copy of the payload as :class:`bytes`."""
+        return bytes(self._mv[self._start : self._end])
+
+    def get_payload_as_memoryview(self) -> memoryview:
+        """A read-only, zero-copy view of the payload; invalid once ``on_ws_frame`` returns."""
+        return self._mv[self._start : self._end].toreadonly()
+
+    def get_payload_as_utf8_text(self) -> str:
+        """The payload decoded as UTF-8; raises :class:`UnicodeDecodeError` if it is not valid UTF-8."""
+        return str(self._mv[self._start : self._end], "utf-8")
+
+    def get_payload_as_ascii_text(self) -> str:
+        """The payload decoded as ASCII; raises :class:`UnicodeDecodeError` for non-ASCII bytes."""
+        return str(self._mv[self._start : self._end], "ascii")
+
+    def get_close_code(self) -> Union[WSCloseCode, int]:
+        """The status code of a CLOSE frame.
+
+        ``WSCloseCode.NO_INFO`` when the payload carries no code. Codes that are
+        not :class:`WSCloseCode` members (3000-4999) are returned as ``int``.
+        Raises ValueError for frames other than CLOSE.
+        """
+        if self.msg_type != _OP_CLOSE:
+            raise ValueError(f"get_close_code() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self._end - self._start < 2:
+            return WSCloseCode.NO_INFO
+        mv = self._mv
+        code = (mv[self._start] << 8) | mv[self._start + 1]
+        return CLOSE_CODE_BY_VALUE.get(code, code)
+
+    def get_close_message(self) -> Optional[bytes]:
+        """The bytes after the status code of a CLOSE frame, or None when there are none."""
+        if self.msg_type != _OP_CLOSE:
+            raise ValueError(f"get_close_message() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self._end - self._start <= 2:
+            return None
+        return bytes(self._mv[self._start + 2 : self._end])
+
+    def __str__(self) -> str:
+        return (
+            f"WSFrame({self.msg_type.name}, fin={self.fin}, rsv1={self.rsv1}, "
+            f"last_in_buffer={self.last_in_buffer}, payload_sz={self._end - self._start}, "
+            f"tail_sz={self.tail_size})"
+        )
+
+    __repr__ = __str__
+
+
+class FrameParser:
+    """Incremental frame parser that owns the connection's receive buffer.
+
+    The protocol hands ``get_buffer``/``buffer_updated`` straight from asyncio's
+    buffered-protocol API, then calls ``get_next_frame`` until it returns None.
+    A :class:`ProtocolViolation` ends parsing for good; so does a CLOSE frame
+    (bytes after it are discarded).
+
+    Order of checks for one frame (the compiled twin does the same): with the
+    first two bytes: rsv2/rsv3, opcode, control frame fin, control frame length,
+    mask bit for the role, fragment order (if enabled); with the extended
+    length: 64-bit length MSB, ``max_frame_size``; with the whole frame (CLOSE
+    only): payload length 1, close code, UTF-8 reason.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_mv",
+        "_start",
+        "_end",
+        "_needed",
+        "_is_client_side",
+        "_max_frame_size",
+        "_check_fragment_order",
+        "_in_fragmented_message",
+        "_done",
+        "_frame",
+    )
+
+    def __init__(self, is_client_side: bool, max_frame_size: int, check_fragment_order: bool = False) -> None:
+        self._buf = bytearray(INITIAL_BUFFER_SIZE)
+        self._mv = memoryview(self._buf)
+        self._start = 0  # first unparsed byte
+        self._end = 0  # end of received data
+        self._needed = 0  # total size of the incomplete frame at _start, if known
+        self._is_client_side = is_client_side
+        self._max_frame_size = max_frame_size
+        self._check_fragment_order = check_fragment_order
+        self._in_fragmented_message = False
+        self._done = False  # CLOSE received or protocol violation: discard everything
+        self._frame = WSFrame()
+
+    # -- buffer management ---------------------------------------------------
+
+    @property
+    def buffer_size(self) -> int:
+        """Current capacity of the receive buffer in bytes."""
+        return len(self._buf)
+
+    @property
+    def buffered(self) -> int:
+        """Number of received bytes not yet consumed by a delivered frame."""
+        return self._end - self._start
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Writable space for the next read (at most MAX_READ_SIZE bytes)."""
+        if self._start == self._end:
+            self._start = self._end = 0
+            if len(self._buf) > SHRINK_THRESHOLD:
+                self._replace_buffer(INITIAL_BUFFER_SIZE)
+        free = len(self._buf) - self._end
+        if free < MIN_FREE_SPACE or free < self._needed - (self._end - self._start):
+            self._make_room()
+        end = self._end
+        return self._mv[end : min(len(self._buf), end + MAX_READ_SIZE)]
+
+    def _make_room(self) -> None:
+        live = self._end - self._start
+        wanted = max(self._needed, live + MIN_FREE_SPACE)
+        if wanted > len(self._buf):
+            self._replace_buffer(max(2 * len(self._buf), wanted))
+        elif self._start > 0:
+            # Compact in place; go through bytes() since the regions may overlap.
+            self._buf[0:live] = bytes(self._mv[self._start : self._end])
+            self._start = 0
+            self._end = live
+        # else: the buffer already fits what is needed
+
+    def _replace_buffer(self, size: int) -> None:
+        # A new bytearray instead of resizing: views handed out earlier (the
+        # asyncio read in progress, a user's memoryview) keep the old one alive.
+        live = self._end - self._start
+        new = bytearray(size)
+        if live:
+            new[0:live] = self._mv[self._start : self._end]
+        self._buf = new
+        self._mv = memoryview(new)
+        self._start = 0
+        self._end = live
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were written into the last buffer returned by get_buffer."""
+        self._end += nbytes
+
+    def feed(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        """Append bytes to the buffer (handshake leftovers, tests)."""
+        data = memoryview(data)
+        while len(data):
+            buf = self.get_buffer(len(data))
+            n = min(len(buf), len(data))
+            buf[:n] = data[:n]
+            self.buffer_updated(n)
+            data = data[n:]
+
+    # -- parsing ---------------------------------------------------------------
+
+    def get_next_frame(self) -> Optional[WSFrame]:
+        """The next complete frame, or None if more bytes are needed (or parsing has ended).
+
+        Raises :class:`ProtocolViolation`; after that (or after a CLOSE frame)
+        the parser discards all further input.
+        """
+        if self._done:
+            self._start = self._end
+            return None
+        start = self._start
+        avail = self._end - start
+        if avail < 2:
+            return None
+        buf = self._buf
+        b0 = buf[start]
+        b1 = buf[start + 1]
+        opcode = b0 & 0x0F
+        fin = b0 & 0x80
+        length = b1 & 0x7F
+
+        if b0 & 0x30:
+            self._fail(WSCloseCode.PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
+        if not _VALID_OPCODE[opcode]:
+            self._fail(WSCloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
+        if opcode >= 8:
+            if not fin:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "fragmented control frame")
+            if length > 125:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
+        masked = b1 & 0x80
+        if masked:
+            if self._is_client_side:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "masked frame from the server")
+        elif not self._is_client_side:
+            self._fail(WSCloseCode.PROTOCOL_ERROR, "unmasked frame from the client")
+        if self._check_fragment_order and opcode < 8:
+            if opcode == _OP_CONT:
+                if not self._in_fragmented_message:
+                    self._fail(WSCloseCode.PROTOCOL_ERROR, "continuation frame without a fragmented message")
+            elif self._in_fragmented_message:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
+
+        header = 2
+        if length == 126:
+            if avail < 4:
+                return None
+            length = (buf[start + 2] << 8) | buf[start + 3]
+            header = 4
+        elif length == 127:
+            if avail < 10:
+                return None
+            length = _from_bytes(buf[start + 2 : start + 10], "big")
+            if length >> 63:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "64-bit payload length with the most significant bit set")
+            header = 10
+        if length > self._max_frame_size:
+            self._fail(
+                WSCloseCode.MESSAGE_TOO_BIG,
+                f"frame payload of {length} bytes exceeds max_frame_size={self._max_frame_size}",
+            )
+        if masked:
+            header += 4
+        total = header + length
+        if avail < total:
+            self._needed = total
+            return None
+        self._needed = 0
+        payload_start = start + header
+        payload_end = start + total
+        if masked and length:
+            key = bytes(buf[payload_start - 4 : payload_start])
+            self._mv[payload_start:payload_end] = mask_payload(self._mv[payload_start:payload_end], key)
+        self._start = payload_end
+
+        frame = self._frame
+        if opcode == _OP_CLOSE:
+            self._check_close_payload(payload_start, payload_end)
+            self._done = True
+            frame.last_in_buffer = True
+            frame.tail_size = 0
+        else:
+            if opcode < 8:
+                if opcode != _OP_CONT:
+                    self._in_fragmented_message = not fin
+                elif fin:
+                    self._in_fragmented_message = False
+            tail = self._end - payload_end
+            frame.tail_size = tail
+            frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
+        frame.msg_type = MSG_TYPE_BY_OPCODE[opcode]  # type: ignore[assignment]
+        frame.fin = fin != 0
+        frame.rsv1 = (b0 & 0x40) != 0
+        frame._mv = self._mv
+        frame._start = payload_start
+        frame._end = payload_end
+        return frame
+
+    def _complete_frame_at(self, pos: int) -> bool:
+        """True if a whole frame (any frame, valid or not) is buffered at ``pos``."""
+        buf = self._buf
+        avail = self._end - pos
+        b1 = buf[pos + 1]
+        length = b1 & 0x7F
+        header = 6 if b1 & 0x80 else 2
+        if length == 126:
+            if avail < 4:
+                return False
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            header += 2
+        elif length == 127:
+            if avail < 10:
+                return False
+            length = _from_bytes(buf[pos + 2 : pos + 10], "big")
+            header += 8
+        return avail >= header + length
+
+    def _check_close_payload(self, start: int, end: int) -> None:
+        size = end - start
+        if size == 0:
+            return
+        if size == 1:
+            self._fail(WSCloseCode.PROTOCOL_ERROR, "CLOSE frame payload of 1 byte")
+        code = (self._buf[start] << 8) | self._buf[start + 1]
+        if not is_valid_wire_close_code(code):
+            self._fail(WSCloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
+        if size > 2:
+            try:
+                str(self._mv[start + 2 : end], "utf-8")
+            except UnicodeDecodeError:
+                self._fail(WSCloseCode.INVALID_TEXT, "CLOSE reason is not valid UTF-8")
+
+    def stop(self) -> None:
+        """Discard all buffered and future input (the connection is ending)."""
+        self._done = True
+        self._start = self._end
+
+    def _fail(self, code: WSCloseCode, msg: str) -> None:
+        self._done = True
+        self._start = self._end
+        raise ProtocolViolation(code, msg)
+
+
+def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: Optional[bytes]) -> bytes:
+    """The header of a frame with a ``length``-byte payload (including the mask key, if any)."""
+    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    if mask_key is None:
+        if length < 126:
+            return _pack_2(b0, length)
+        if length < 65536:
+            return _pack_4(b0, 126, length)
+        return _pack_10(b0, 127, length)
+    if length < 126:
+        return _pack_2(b0, 0x80 | length) + mask_key
+    if length < 65536:
+        return _pack_4(b0, 0xFE, length) + mask_key
+    return _pack_10(b0, 0xFF, length) + mask_key
+
+
+def build_frame(
+    opcode: int,
+    payload: Union[bytes, bytearray, memoryview],
+    fin: bool,
+    rsv1: bool,
+    mask_key: Optional[bytes],
+) -> bytes:
+    """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
+    header = frame_header(opcode, fin, rsv1, len(payload), mask_key)
+    if mask_key is not None:
+        return header + mask_payload(payload, mask_key)
+    return header + payload if type(payload) is bytes else b"".join((header, payload))
+
+
+def random_mask_key() -> bytes:
+    """A fresh 4-byte masking key."""
+    return _randbits(32).to_bytes(4, "little")

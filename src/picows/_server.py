@@ -1,0 +1,83 @@
+"""ws_create_server: the server entry point."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Optional, Union
+
+from . import _backend
+from ._options import ConnectionOptions
+from ._types import DEFAULT_MAX_FRAME_SIZE, WSAutoPingStrategy
+
+__all__ = ["ws_create_server"]
+
+
+async def ws_create_server(
+    ws_listener_factory: Callable[[Any], Any],
+    host: Union[str, list[str], None] = None,
+    port: Optional[int] = None,
+    *,
+    disconnect_on_exception: bool = True,
+    websocket_handshake_timeout: float = 5,
+    logger_name: str = "server",
+    enable_auto_ping: bool = False,
+    auto_ping_idle_timeout: float = 20,
+    auto_ping_reply_timeout: float = 20,
+    auto_ping_strategy: WSAutoPingStrategy = WSAutoPingStrategy.PING_WHEN_IDLE,
+    enable_auto_pong: bool = True,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    check_fragment_order: bool = False,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Start a WebSocket server; a thin layer over :meth:`asyncio.loop.create_server`.
+
+    For every connection picows reads the upgrade request (at most 16 KiB of
+    headers), validates it, answers a malformed one with ``400 Bad Request``,
+    and passes a valid one as :class:`WSUpgradeRequest` to
+    ``ws_listener_factory(request)``, which routes by returning:
+
+    * a :class:`WSListener`: the connection is upgraded (standard 101);
+    * a :class:`WSUpgradeResponseWithListener`: that response is sent (a 101
+      with extra headers, or an error/redirect with ``listener=None``);
+    * ``None``: ``404 Not Found``;
+    * or it raises: ``500 Internal Server Error`` with the exception text.
+
+    Non-101 responses are followed by a disconnect; so is a client that has not
+    completed the upgrade within ``websocket_handshake_timeout`` seconds.
+
+    :param host: as for :meth:`asyncio.loop.create_server`.
+    :param port: as for :meth:`asyncio.loop.create_server`.
+    :param disconnect_on_exception: see :func:`ws_connect`.
+    :param websocket_handshake_timeout: seconds a client has to send a valid upgrade request.
+    :param logger_name: connections log to ``picows.<logger_name>``.
+    :param enable_auto_ping: see :func:`ws_connect` (defaults 20 s / 20 s here).
+    :param auto_ping_idle_timeout: see :func:`ws_connect`.
+    :param auto_ping_reply_timeout: see :func:`ws_connect`.
+    :param auto_ping_strategy: see :func:`ws_connect`.
+    :param enable_auto_pong: see :func:`ws_connect`.
+    :param max_frame_size: see :func:`ws_connect`.
+    :param check_fragment_order: see :func:`ws_connect`.
+    :param kwargs: passed to :meth:`asyncio.loop.create_server` (``ssl``,
+        ``reuse_port``, ``backlog``, ``start_serving``, ...).
+    """
+    if not callable(ws_listener_factory):
+        raise TypeError("ws_listener_factory must be callable")
+    options = ConnectionOptions(
+        disconnect_on_exception=disconnect_on_exception,
+        websocket_handshake_timeout=websocket_handshake_timeout,
+        logger_name=logger_name,
+        enable_auto_ping=enable_auto_ping,
+        auto_ping_idle_timeout=auto_ping_idle_timeout,
+        auto_ping_reply_timeout=auto_ping_reply_timeout,
+        auto_ping_strategy=auto_ping_strategy,
+        enable_auto_pong=enable_auto_pong,
+        max_frame_size=max_frame_size,
+        check_fragment_order=check_fragment_order,
+    )
+    protocol_class = _backend.impl.WSProtocol
+
+    def protocol_factory() -> Any:
+        return protocol_class(False, options, ws_listener_factory)
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(protocol_factory, host, port, **kwargs)

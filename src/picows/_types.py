@@ -1,0 +1,82 @@
+"""Enums and protocol constants shared by both backends."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["PICOWS_DEBUG_LL", "WSAutoPingStrategy", "WSCloseCode", "WSMsgType"]
+
+#: Log level of picows' per-frame debug messages (below :data:`logging.DEBUG`).
+#: Enable it with ``logging.getLogger("picows").setLevel(picows.PICOWS_DEBUG_LL)``
+#: *before* connections are made: each connection checks it once, so the
+#: per-frame cost of a disabled debug log is one boolean test.
+PICOWS_DEBUG_LL = 9
+
+
+class WSMsgType(enum.IntEnum):
+    """WebSocket frame opcode (RFC 6455, section 5.2)."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class WSCloseCode(enum.IntEnum):
+    """Close status codes (RFC 6455, section 7.4).
+
+    ``NO_INFO`` (0) means "the CLOSE frame carried no code"; it and
+    ``ABNORMAL_CLOSURE`` (1006) describe local situations and never appear on
+    the wire. Codes 3000-4999 are legal on the wire without being members:
+    :meth:`WSFrame.get_close_code` returns them as plain ``int``.
+    """
+
+    NO_INFO = 0
+    OK = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    ABNORMAL_CLOSURE = 1006
+    INVALID_TEXT = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+
+
+class WSAutoPingStrategy(enum.IntEnum):
+    """When auto-ping sends its pings."""
+
+    #: Ping after ``auto_ping_idle_timeout`` seconds without incoming data.
+    PING_WHEN_IDLE = 1
+    #: Ping every ``auto_ping_idle_timeout`` seconds, whatever the traffic.
+    PING_PERIODICALLY = 2
+
+
+def is_valid_wire_close_code(code: int) -> bool:
+    """True for the close codes that may appear in a CLOSE frame."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+#: Opcodes of data frames and control frames (as plain ints).
+DATA_OPCODES = frozenset((0x0, 0x1, 0x2))
+CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
+VALID_OPCODES = DATA_OPCODES | CONTROL_OPCODES
+
+#: Lookup tables used on the hot path instead of calling the enum constructor.
+MSG_TYPE_BY_OPCODE: tuple[WSMsgType | None, ...] = tuple(
+    WSMsgType(i) if i in VALID_OPCODES else None for i in range(16)
+)
+CLOSE_CODE_BY_VALUE: dict[int, WSCloseCode] = {int(c): c for c in WSCloseCode}
+
+#: Defaults shared by the client and server entry points.
+DEFAULT_MAX_FRAME_SIZE = 10 * 1024 * 1024
+#: Upper bound for the HTTP head of an upgrade request or response.
+MAX_HANDSHAKE_HEAD_SIZE = 16 * 1024
+#: Upper bound for the body of a non-101 handshake response kept in WSError.raw_body.
+MAX_HANDSHAKE_BODY_SIZE = 64 * 1024
