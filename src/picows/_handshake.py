@@ -551,5 +551,6 @@ class ServerUpgrade:
 
 
 def _is_listener(obj: Any) -> bool:
-    # Duck-typed so that listeners of either backend (and user subclasses) are accepted.
-    return callable(getattr(obj, "on_ws_frame", None)) and callable(getattr(obj, "on_ws_connected", None))
+    from . import _backend  # late: the backends import this module
+
+    return isinstance(obj, _backend.impl.WSListener)

@@ -18,7 +18,7 @@ from .._logging import connection_logger
 from .._options import ConnectionOptions
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 from .frames import FrameParser
-from .transport import WSTransport
+from .transport import WSListener, WSTransport
 
 __all__ = ["WSProtocol"]
 
@@ -178,6 +178,10 @@ class WSProtocol(asyncio.BufferedProtocol):
         transport.response = response
         try:
             listener = self._listener_factory()
+            if not isinstance(listener, WSListener):
+                raise TypeError(
+                    f"ws_listener_factory must return a WSListener, got {type(listener).__name__}"
+                )
         except BaseException as exc:
             self._state = _CLOSED
             if not self.handshake_complete.done():

@@ -1,0 +1,60 @@
+# cython: language_level=3
+"""C-level declarations of picows' frame classes (cimport-able by user Cython code)."""
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+
+cdef class WSFrame:
+    cdef:
+        # Cython-only: the payload inside the connection's receive buffer.
+        char* payload_ptr
+        size_t payload_size
+        readonly object msg_type
+        readonly bint fin
+        readonly bint rsv1
+        readonly bint last_in_buffer
+        readonly size_t tail_size
+        # internal: opcode as a C int, and the owner of payload_ptr
+        int opcode
+        object _view          # read-only memoryview of the whole receive buffer
+        Py_ssize_t _offset    # payload offset inside _view
+
+    cpdef bytes get_payload_as_bytes(self)
+    cpdef object get_payload_as_memoryview(self)
+    cpdef str get_payload_as_utf8_text(self)
+    cpdef str get_payload_as_ascii_text(self)
+    cpdef object get_close_code(self)
+    cpdef object get_close_message(self)
+
+
+cdef class FrameParser:
+    cdef:
+        bytearray _buf
+        char* _ptr
+        Py_ssize_t _cap
+        Py_ssize_t _start
+        Py_ssize_t _end
+        Py_ssize_t _needed
+        object _mv            # writable memoryview of _buf
+        object _ro_view       # read-only memoryview of _buf (handed to frames)
+        bint _is_client_side
+        bint _check_fragment_order
+        bint _in_fragmented_message
+        bint _done
+        uint64_t _max_frame_size
+        WSFrame _frame
+
+    cdef WSFrame next_frame(self)
+    cdef object get_buffer_c(self)
+    cdef void stop_c(self)
+    cdef _make_room(self)
+    cdef _replace_buffer(self, Py_ssize_t size)
+    cdef bint _complete_frame_at(self, Py_ssize_t pos)
+    cdef _check_close_payload(self, Py_ssize_t start, Py_ssize_t end)
+    cdef _fail(self, object code, str msg)
+
+
+cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil
+cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexcept nogil
+cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,
+                         uint32_t mask_key) noexcept nogil

@@ -1,0 +1,521 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=True
+"""Frames: the received-frame view, the incremental parser, the builder and masking.
+
+Compiled twin of ``picows/_pure/frames.py``: same classes, same behaviour, same
+order of checks (the differential tests feed both the same bytes).
+"""
+
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memmove
+
+from .._errors import ProtocolViolation
+from .._types import CLOSE_CODE_BY_VALUE, MSG_TYPE_BY_OPCODE, WSCloseCode
+
+__all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
+
+# Receive-buffer policy: identical to the pure backend (see _pure/frames.py).
+DEF INITIAL_BUFFER_SIZE = 4096
+DEF MIN_FREE_SPACE = 1024
+DEF MAX_READ_SIZE = 262144
+DEF SHRINK_THRESHOLD = 65536
+
+INITIAL_BUFFER_SIZE_ = INITIAL_BUFFER_SIZE
+MAX_READ_SIZE_ = MAX_READ_SIZE
+SHRINK_THRESHOLD_ = SHRINK_THRESHOLD
+
+cdef object _PROTOCOL_ERROR = WSCloseCode.PROTOCOL_ERROR
+cdef object _MESSAGE_TOO_BIG = WSCloseCode.MESSAGE_TOO_BIG
+cdef object _INVALID_TEXT = WSCloseCode.INVALID_TEXT
+cdef object _NO_INFO = WSCloseCode.NO_INFO
+cdef tuple _MSG_TYPES = MSG_TYPE_BY_OPCODE
+cdef dict _CLOSE_CODES = CLOSE_CODE_BY_VALUE
+
+# valid opcodes: 0, 1, 2, 8, 9, 10
+cdef inline bint _valid_opcode(int op) noexcept nogil:
+    return op <= 2 or 8 <= op <= 10
+
+
+cdef inline bint _valid_wire_close_code(unsigned int code) noexcept nogil:
+    return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
+
+
+cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil:
+    """XOR ``data`` with the 4 key bytes (``key`` holds them in memory order), 8 bytes at a time."""
+    cdef uint64_t key64 = (<uint64_t>key << 32) | key
+    cdef uint64_t w0, w1, w2, w3
+    cdef size_t i = 0
+    cdef uint8_t* kb = <uint8_t*>&key
+    # 32 bytes per iteration; memcpy keeps unaligned access legal and compiles to plain loads.
+    while i + 32 <= size:
+        memcpy(&w0, data + i, 8)
+        memcpy(&w1, data + i + 8, 8)
+        memcpy(&w2, data + i + 16, 8)
+        memcpy(&w3, data + i + 24, 8)
+        w0 ^= key64
+        w1 ^= key64
+        w2 ^= key64
+        w3 ^= key64
+        memcpy(data + i, &w0, 8)
+        memcpy(data + i + 8, &w1, 8)
+        memcpy(data + i + 16, &w2, 8)
+        memcpy(data + i + 24, &w3, 8)
+        i += 32
+    while i + 8 <= size:
+        memcpy(&w0, data + i, 8)
+        w0 ^= key64
+        memcpy(data + i, &w0, 8)
+        i += 8
+    while i < size:
+        data[i] = <char>(<uint8_t>data[i] ^ kb[i & 3])
+        i += 1
+
+
+cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexcept nogil:
+    """Copy ``src`` to ``dst`` and mask it on the way (client sends)."""
+    cdef uint64_t key64 = (<uint64_t>key << 32) | key
+    cdef uint64_t w0, w1, w2, w3
+    cdef size_t i = 0
+    cdef uint8_t* kb = <uint8_t*>&key
+    while i + 32 <= size:
+        memcpy(&w0, src + i, 8)
+        memcpy(&w1, src + i + 8, 8)
+        memcpy(&w2, src + i + 16, 8)
+        memcpy(&w3, src + i + 24, 8)
+        w0 ^= key64
+        w1 ^= key64
+        w2 ^= key64
+        w3 ^= key64
+        memcpy(dst + i, &w0, 8)
+        memcpy(dst + i + 8, &w1, 8)
+        memcpy(dst + i + 16, &w2, 8)
+        memcpy(dst + i + 24, &w3, 8)
+        i += 32
+    while i + 8 <= size:
+        memcpy(&w0, src + i, 8)
+        w0 ^= key64
+        memcpy(dst + i, &w0, 8)
+        i += 8
+    while i < size:
+        dst[i] = <char>(<uint8_t>src[i] ^ kb[i & 3])
+        i += 1
+
+
+cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,
+                         uint32_t mask_key) noexcept nogil:
+    """Write a frame header at ``dst`` (at most 14 bytes); returns its size."""
+    cdef uint8_t* p = <uint8_t*>dst
+    cdef uint8_t mbit = 0x80 if masked else 0
+    cdef size_t n
+    cdef int i
+    p[0] = <uint8_t>(opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0))
+    if length < 126:
+        p[1] = <uint8_t>(mbit | length)
+        n = 2
+    elif length < 65536:
+        p[1] = mbit | 126
+        p[2] = <uint8_t>(length >> 8)
+        p[3] = <uint8_t>length
+        n = 4
+    else:
+        p[1] = mbit | 127
+        for i in range(8):
+            p[2 + i] = <uint8_t>(length >> (56 - 8 * i))
+        n = 10
+    if masked:
+        memcpy(dst + n, &mask_key, 4)
+        n += 4
+    return n
+
+
+cdef class WSFrame:
+    """A received frame, valid only during :meth:`WSListener.on_ws_frame`.
+
+    The payload is not copied: the frame points into the connection's receive
+    buffer, which is reused once the callback returns. Copy what you need to
+    keep (``get_payload_as_bytes``). Never construct a WSFrame yourself.
+    """
+
+    def __cinit__(self):
+        self.msg_type = _MSG_TYPES[0]
+        self.fin = True
+        self.payload_ptr = NULL
+        self.payload_size = 0
+        self._view = None
+        self._offset = 0
+
+    cpdef bytes get_payload_as_bytes(self):
+        """A copy of the payload as :class:`bytes`."""
+        return PyBytes_FromStringAndSize(self.payload_ptr, <Py_ssize_t>self.payload_size)
+
+    cpdef object get_payload_as_memoryview(self):
+        """A read-only, zero-copy view of the payload; invalid once ``on_ws_frame`` returns."""
+        if self._view is None:
+            return memoryview(b"")
+        return self._view[self._offset:self._offset + <Py_ssize_t>self.payload_size]
+
+    cpdef str get_payload_as_utf8_text(self):
+        """The payload decoded as UTF-8; raises :class:`UnicodeDecodeError` if it is not valid UTF-8."""
+        return PyUnicode_DecodeUTF8(self.payload_ptr, <Py_ssize_t>self.payload_size, NULL)
+
+    cpdef str get_payload_as_ascii_text(self):
+        """The payload decoded as ASCII; raises :class:`UnicodeDecodeError` for non-ASCII bytes."""
+        return PyUnicode_DecodeASCII(self.payload_ptr, <Py_ssize_t>self.payload_size, NULL)
+
+    cpdef object get_close_code(self):
+        """The status code of a CLOSE frame.
+
+        ``WSCloseCode.NO_INFO`` when the payload carries no code. Codes that are
+        not :class:`WSCloseCode` members (3000-4999) are returned as ``int``.
+        Raises ValueError for frames other than CLOSE.
+        """
+        if self.opcode != 8:
+            raise ValueError(f"get_close_code() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self.payload_size < 2:
+            return _NO_INFO
+        cdef int code = ((<uint8_t>self.payload_ptr[0]) << 8) | (<uint8_t>self.payload_ptr[1])
+        return _CLOSE_CODES.get(code, code)
+
+    cpdef object get_close_message(self):
+        """The bytes after the status code of a CLOSE frame, or None when there are none."""
+        if self.opcode != 8:
+            raise ValueError(f"get_close_message() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self.payload_size <= 2:
+            return None
+        return PyBytes_FromStringAndSize(self.payload_ptr + 2, <Py_ssize_t>self.payload_size - 2)
+
+    def __str__(self):
+        return (
+            f"WSFrame({self.msg_type.name}, fin={bool(self.fin)}, rsv1={bool(self.rsv1)}, "
+            f"last_in_buffer={bool(self.last_in_buffer)}, payload_sz={self.payload_size}, "
+            f"tail_sz={self.tail_size})"
+        )
+
+    def __repr__(self):
+        return self.__str__()
+
+
+cdef class FrameParser:
+    """Incremental frame parser that owns the connection's receive buffer.
+
+    Same contract and order of checks as the pure-Python ``FrameParser``.
+    """
+
+    def __init__(self, bint is_client_side, max_frame_size, bint check_fragment_order=False):
+        if max_frame_size < 0:
+            raise ValueError("max_frame_size must be >= 0")
+        self._is_client_side = is_client_side
+        self._max_frame_size = max_frame_size
+        self._check_fragment_order = check_fragment_order
+        self._in_fragmented_message = False
+        self._done = False
+        self._start = 0
+        self._end = 0
+        self._needed = 0
+        self._frame = WSFrame()
+        self._buf = None
+        self._replace_buffer(INITIAL_BUFFER_SIZE)
+
+    @property
+    def buffer_size(self):
+        """Current capacity of the receive buffer in bytes."""
+        return self._cap
+
+    @property
+    def buffered(self):
+        """Number of received bytes not yet consumed by a delivered frame."""
+        return self._end - self._start
+
+    def get_buffer(self, Py_ssize_t sizehint=-1):
+        """Writable space for the next read (at most MAX_READ_SIZE bytes)."""
+        return self.get_buffer_c()
+
+    cdef object get_buffer_c(self):
+        cdef Py_ssize_t free, stop
+        if self._start == self._end:
+            self._start = self._end = 0
+            if self._cap > SHRINK_THRESHOLD:
+                self._replace_buffer(INITIAL_BUFFER_SIZE)
+        free = self._cap - self._end
+        if free < MIN_FREE_SPACE or free < self._needed - (self._end - self._start):
+            self._make_room()
+        stop = self._end + MAX_READ_SIZE
+        if stop > self._cap:
+            stop = self._cap
+        return self._mv[self._end:stop]
+
+    cdef _make_room(self):
+        cdef Py_ssize_t live = self._end - self._start
+        cdef Py_ssize_t wanted = live + MIN_FREE_SPACE
+        if self._needed > wanted:
+            wanted = self._needed
+        if wanted > self._cap:
+            self._replace_buffer(max(2 * self._cap, wanted))
+        elif self._start > 0:
+            memmove(self._ptr, self._ptr + self._start, live)
+            self._start = 0
+            self._end = live
+
+    cdef _replace_buffer(self, Py_ssize_t size):
+        # A new bytearray instead of resizing: views handed out earlier (the
+        # asyncio read in progress, a user's memoryview) keep the old one alive.
+        cdef Py_ssize_t live = self._end - self._start
+        cdef bytearray new = bytearray(size)
+        cdef char* new_ptr = PyByteArray_AS_STRING(new)
+        if live > 0:
+            memcpy(new_ptr, self._ptr + self._start, live)
+        self._buf = new
+        self._ptr = new_ptr
+        self._cap = size
+        self._mv = memoryview(new)
+        self._ro_view = self._mv.toreadonly()
+        self._start = 0
+        self._end = live
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """``nbytes`` were written into the last buffer returned by get_buffer."""
+        if nbytes < 0 or nbytes > self._cap - self._end:
+            raise ValueError(f"buffer_updated: invalid byte count {nbytes}")
+        self._end += nbytes
+
+    def feed(self, data):
+        """Append bytes to the buffer (handshake leftovers, tests)."""
+        cdef Py_buffer view
+        cdef Py_ssize_t pos = 0, n
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            while pos < view.len:
+                self.get_buffer_c()
+                n = min(self._cap - self._end, view.len - pos)
+                if n > MAX_READ_SIZE:
+                    n = MAX_READ_SIZE
+                memcpy(self._ptr + self._end, <char*>view.buf + pos, n)
+                self._end += n
+                pos += n
+        finally:
+            PyBuffer_Release(&view)
+
+    def stop(self):
+        """Discard all buffered and future input (the connection is ending)."""
+        self.stop_c()
+
+    cdef void stop_c(self):
+        self._done = True
+        self._start = self._end
+
+    def get_next_frame(self):
+        """The next complete frame, or None if more bytes are needed (or parsing has ended).
+
+        Raises ``ProtocolViolation``; after that (or after a CLOSE frame) the
+        parser discards all further input.
+        """
+        return self.next_frame()
+
+    cdef WSFrame next_frame(self):
+        cdef Py_ssize_t start, avail, header, total, payload_start, payload_end, tail
+        cdef uint8_t* buf
+        cdef uint8_t b0, b1
+        cdef int opcode
+        cdef bint fin, masked
+        cdef uint64_t length
+        cdef uint32_t key
+        cdef WSFrame frame
+        cdef int i
+        if self._done:
+            self._start = self._end
+            return None
+        start = self._start
+        avail = self._end - start
+        if avail < 2:
+            return None
+        buf = <uint8_t*>self._ptr + start
+        b0 = buf[0]
+        b1 = buf[1]
+        opcode = b0 & 0x0F
+        fin = (b0 & 0x80) != 0
+        length = b1 & 0x7F
+
+        if b0 & 0x30:
+            self._fail(_PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
+        if not _valid_opcode(opcode):
+            self._fail(_PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
+        if opcode >= 8:
+            if not fin:
+                self._fail(_PROTOCOL_ERROR, "fragmented control frame")
+            if length > 125:
+                self._fail(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
+        masked = (b1 & 0x80) != 0
+        if masked:
+            if self._is_client_side:
+                self._fail(_PROTOCOL_ERROR, "masked frame from the server")
+        elif not self._is_client_side:
+            self._fail(_PROTOCOL_ERROR, "unmasked frame from the client")
+        if self._check_fragment_order and opcode < 8:
+            if opcode == 0:
+                if not self._in_fragmented_message:
+                    self._fail(_PROTOCOL_ERROR, "continuation frame without a fragmented message")
+            elif self._in_fragmented_message:
+                self._fail(_PROTOCOL_ERROR, "new data frame inside a fragmented message")
+
+        header = 2
+        if length == 126:
+            if avail < 4:
+                return None
+            length = (<uint64_t>buf[2] << 8) | buf[3]
+            header = 4
+        elif length == 127:
+            if avail < 10:
+                return None
+            length = 0
+            for i in range(8):
+                length = (length << 8) | buf[2 + i]
+            if length >> 63:
+                self._fail(_PROTOCOL_ERROR, "64-bit payload length with the most significant bit set")
+            header = 10
+        if length > self._max_frame_size:
+            self._fail(
+                _MESSAGE_TOO_BIG,
+                f"frame payload of {length} bytes exceeds max_frame_size={self._max_frame_size}",
+            )
+        if masked:
+            header += 4
+        # length <= max_frame_size fits in Py_ssize_t here (checked above, max_frame_size is a Python int
+        # that the caller keeps reasonable); guard anyway against overflow of header + length.
+        if length > <uint64_t>(0x7FFFFFFFFFFFFFFF - 16):
+            self._fail(_MESSAGE_TOO_BIG, f"frame payload of {length} bytes is too large")
+        total = header + <Py_ssize_t>length
+        if avail < total:
+            self._needed = total
+            return None
+        self._needed = 0
+        payload_start = start + header
+        payload_end = start + total
+        if masked and length:
+            memcpy(&key, self._ptr + payload_start - 4, 4)
+            mask_inplace(self._ptr + payload_start, <size_t>length, key)
+        self._start = payload_end
+
+        frame = self._frame
+        if opcode == 8:
+            self._check_close_payload(payload_start, payload_end)
+            self._done = True
+            frame.last_in_buffer = True
+            frame.tail_size = 0
+        else:
+            if opcode < 8:
+                if opcode != 0:
+                    self._in_fragmented_message = not fin
+                elif fin:
+                    self._in_fragmented_message = False
+            tail = self._end - payload_end
+            frame.tail_size = <size_t>tail
+            frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
+        frame.msg_type = _MSG_TYPES[opcode]
+        frame.opcode = opcode
+        frame.fin = fin
+        frame.rsv1 = (b0 & 0x40) != 0
+        frame.payload_ptr = self._ptr + payload_start
+        frame.payload_size = <size_t>length
+        frame._view = self._ro_view
+        frame._offset = payload_start
+        return frame
+
+    cdef bint _complete_frame_at(self, Py_ssize_t pos):
+        """True if a whole frame (any frame, valid or not) is buffered at ``pos``."""
+        cdef uint8_t* buf = <uint8_t*>self._ptr + pos
+        cdef Py_ssize_t avail = self._end - pos
+        cdef uint8_t b1 = buf[1]
+        cdef uint64_t length = b1 & 0x7F
+        cdef Py_ssize_t header = 6 if (b1 & 0x80) else 2
+        cdef int i
+        if length == 126:
+            if avail < 4:
+                return False
+            length = (<uint64_t>buf[2] << 8) | buf[3]
+            header += 2
+        elif length == 127:
+            if avail < 10:
+                return False
+            length = 0
+            for i in range(8):
+                length = (length << 8) | buf[2 + i]
+            header += 8
+        return <uint64_t>(avail - header) >= length if avail >= header else False
+
+    cdef _check_close_payload(self, Py_ssize_t start, Py_ssize_t end):
+        cdef Py_ssize_t size = end - start
+        cdef unsigned int code
+        if size == 0:
+            return
+        if size == 1:
+            self._fail(_PROTOCOL_ERROR, "CLOSE frame payload of 1 byte")
+        code = ((<uint8_t>self._ptr[start]) << 8) | (<uint8_t>self._ptr[start + 1])
+        if not _valid_wire_close_code(code):
+            self._fail(_PROTOCOL_ERROR, f"invalid close code {code}")
+        if size > 2:
+            try:
+                PyUnicode_DecodeUTF8(self._ptr + start + 2, size - 2, NULL)
+            except UnicodeDecodeError:
+                self._fail(_INVALID_TEXT, "CLOSE reason is not valid UTF-8")
+
+    cdef _fail(self, object code, str msg):
+        self._done = True
+        self._start = self._end
+        raise ProtocolViolation(code, msg)
+
+
+cdef inline uint32_t _key_of(bytes mask_key) except? 0:
+    cdef uint32_t key
+    if len(mask_key) != 4:
+        raise ValueError("mask_key must be 4 bytes")
+    memcpy(&key, PyBytes_AS_STRING(mask_key), 4)
+    return key
+
+
+def mask_payload(data, bytes key):
+    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3); returns new bytes."""
+    cdef Py_buffer view
+    cdef uint32_t k = _key_of(key)
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, view.len)
+        mask_copy(PyBytes_AS_STRING(out), <char*>view.buf, <size_t>view.len, k)
+        return out
+    finally:
+        PyBuffer_Release(&view)
+
+
+def frame_header(int opcode, bint fin, bint rsv1, uint64_t length, mask_key):
+    """The header of a frame with a ``length``-byte payload (including the mask key, if any)."""
+    cdef char hdr[14]
+    cdef uint32_t key = 0
+    if mask_key is not None:
+        key = _key_of(mask_key)
+    cdef size_t n = write_header(hdr, opcode, fin, rsv1, length, mask_key is not None, key)
+    return PyBytes_FromStringAndSize(hdr, <Py_ssize_t>n)
+
+
+def build_frame(int opcode, payload, bint fin, bint rsv1, mask_key):
+    """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
+    cdef Py_buffer view
+    cdef uint32_t key = 0
+    cdef size_t hsize
+    cdef char* out_ptr
+    cdef bint masked = mask_key is not None
+    if masked:
+        key = _key_of(mask_key)
+    PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, view.len + 14)
+        out_ptr = PyBytes_AS_STRING(out)
+        hsize = write_header(out_ptr, opcode, fin, rsv1, <uint64_t>view.len, masked, key)
+        if masked:
+            mask_copy(out_ptr + hsize, <char*>view.buf, <size_t>view.len, key)
+        else:
+            memcpy(out_ptr + hsize, view.buf, view.len)
+        return out[:hsize + view.len]
+    finally:
+        PyBuffer_Release(&view)

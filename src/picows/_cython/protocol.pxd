@@ -1,0 +1,32 @@
+# cython: language_level=3
+from .frames cimport FrameParser, WSFrame
+from .transport cimport WSListener, WSTransport
+
+
+cdef class WSProtocolBase:
+    cdef:
+        object _loop
+        bint _is_client_side
+        object _options
+        object _listener_factory
+        object _client_upgrade
+        object _server_upgrade
+        int _state
+        FrameParser _parser
+        bytearray _hs_buf
+        object _hs_view
+        object _handshake_timer
+        bint _track_recv_time
+        bint _auto_pong
+        bint _disconnect_on_exception
+        object _underlying
+        object _loop_time
+        readonly WSTransport transport
+        readonly WSListener listener
+        readonly object handshake_complete
+
+    cdef _client_handshake_data(self, bytes data)
+    cdef _server_handshake_data(self, bytes data)
+    cdef _open(self, listener, bytes leftover)
+    cdef _process_frames(self)
+    cdef _forward_flow_control(self, bint pause)

@@ -1,0 +1,76 @@
+# cython: language_level=3
+"""C-level declarations of WSListener and WSTransport (cimport-able by user Cython code)."""
+
+from libc.stdint cimport uint32_t, uint64_t
+
+from .frames cimport FrameParser, WSFrame
+
+
+cdef class WSTransport
+
+
+cdef class WSListener:
+    cpdef on_ws_connected(self, WSTransport transport)
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
+    cpdef on_ws_disconnected(self, WSTransport transport)
+    cpdef send_user_specific_ping(self, WSTransport transport)
+    cpdef is_user_specific_pong(self, WSFrame frame)
+    cpdef pause_writing(self)
+    cpdef resume_writing(self)
+
+
+cdef class WSTransport:
+    cdef:
+        readonly object underlying_transport
+        readonly bint is_client_side
+        readonly bint is_secure
+        readonly bint is_close_frame_sent
+        public object request
+        public object response
+
+        object _loop
+        object _logger
+        bint _log_debug
+        object _write
+        object _get_write_buffer_size
+        object _is_closing
+        int _fd
+        bint _lost
+        object _error
+        object _disconnected_future
+        WSListener _listener
+        FrameParser _parser
+        bint _disconnect_on_exception
+        bint _auto_ping
+        double _auto_ping_idle_timeout
+        double _auto_ping_reply_timeout
+        object _auto_ping_strategy
+        object _ping_handle
+        object _reply_handle
+        object _pong_waiter
+        double _last_recv_time
+        char* _wbuf
+        Py_ssize_t _wcap
+        uint64_t _rng_state
+
+    cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*)
+    cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, size_t msg_size, bint fin=*, bint rsv1=*)
+    cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
+                                        bint fin=*, bint rsv1=*)
+    cpdef send_ping(self, message=*)
+    cpdef send_pong(self, message=*)
+    cpdef send_close(self, close_code=*, close_message=*)
+    cpdef disconnect(self, bint graceful=*)
+    cpdef notify_user_specific_pong_received(self)
+
+    cdef _send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1)
+    cdef _send_control(self, int opcode, message)
+    cdef _write_raw(self, const char* data, Py_ssize_t size)
+    cdef char* _reserve(self, Py_ssize_t size) except NULL
+    cdef uint32_t _next_mask_key(self) noexcept
+    cdef _start_auto_ping(self)
+    cdef _set_error(self, exc)
+    cdef _callback_failed(self, exc, str callback, bint disconnect)
+    cdef _protocol_violation(self, close_code, str msg)
+    cdef _connection_lost(self)
+    cdef _mark_disconnected(self)
