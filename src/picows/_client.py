@@ -57,9 +57,10 @@ async def ws_connect(
         context from :func:`ssl.create_default_context`.
     :param disconnect_on_exception: if a listener callback raises, send
         CLOSE(INTERNAL_ERROR) and disconnect (True) or only log it (False).
-    :param websocket_handshake_timeout: seconds to wait for a valid 101
-        response once connected; on expiry the connection is aborted and
-        :class:`asyncio.TimeoutError` raised.
+    :param websocket_handshake_timeout: seconds for the opening handshake:
+        the TLS handshake of ``wss://`` (unless ``ssl_handshake_timeout`` is
+        given) and, separately, receiving a valid 101 response once connected.
+        On expiry the connection is aborted and :class:`asyncio.TimeoutError` raised.
     :param logger_name: connections log to ``picows.<logger_name>``.
     :param enable_auto_ping: send pings and close the connection when no pong arrives.
     :param auto_ping_idle_timeout: seconds of idleness (or the period) before a ping.
@@ -134,6 +135,11 @@ async def ws_connect(
             target = new_target
 
 
+def _consume_result(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _redirect_location(exc: WSError) -> Optional[str]:
     response = exc.response
     if response is None or int(response.status) not in _REDIRECT_STATUSES:
@@ -155,6 +161,8 @@ async def _connect_once(
     ssl: Optional[ssl_module.SSLContext] = None
     if target.secure:
         ssl = ssl_context if ssl_context is not None else ssl_module.create_default_context()
+        # The TLS handshake is part of the opening handshake unless the caller says otherwise.
+        kwargs = {"ssl_handshake_timeout": options.websocket_handshake_timeout, **kwargs}
 
     def protocol_factory() -> Any:
         return _backend.impl.WSProtocol(True, options, ws_listener_factory, upgrade)
@@ -175,6 +183,8 @@ async def _connect_once(
     try:
         await asyncio.wait_for(asyncio.shield(protocol.handshake_complete), options.websocket_handshake_timeout)
     except BaseException:
+        # The protocol will still fail its future when the aborted connection is lost.
+        protocol.handshake_complete.add_done_callback(_consume_result)
         transport.abort()
         raise
     return protocol.transport, protocol.listener

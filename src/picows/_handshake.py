@@ -412,7 +412,7 @@ class ClientUpgrade:
         if self._error is not None:
             return self._final_error()
         return WSError(
-            "connection closed by the server during the opening handshake",
+            "connection closed during the opening handshake",
             raw_header=bytes(self._buf) if self._buf else None,
         )
 

@@ -41,6 +41,7 @@ cdef class FrameParser:
         bint _check_fragment_order
         bint _in_fragmented_message
         bint _done
+        Py_ssize_t _discarded
         uint64_t _max_frame_size
         WSFrame _frame
 

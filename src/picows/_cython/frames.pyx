@@ -216,6 +216,7 @@ cdef class FrameParser:
         self._end = 0
         self._needed = 0
         self._frame = WSFrame()
+        self._discarded = 0
         self._buf = None
         self._replace_buffer(INITIAL_BUFFER_SIZE)
 
@@ -223,6 +224,11 @@ cdef class FrameParser:
     def buffer_size(self):
         """Current capacity of the receive buffer in bytes."""
         return self._cap
+
+    @property
+    def discarded(self):
+        """Bytes thrown away after parsing ended (CLOSE received, violation, disconnect)."""
+        return self._discarded
 
     @property
     def buffered(self):
@@ -304,6 +310,7 @@ cdef class FrameParser:
 
     cdef void stop_c(self):
         self._done = True
+        self._discarded += self._end - self._start
         self._start = self._end
 
     def get_next_frame(self):
@@ -325,6 +332,7 @@ cdef class FrameParser:
         cdef WSFrame frame
         cdef int i
         if self._done:
+            self._discarded += self._end - self._start
             self._start = self._end
             return None
         start = self._start

@@ -49,6 +49,9 @@ cdef class WSTransport:
         object _reply_handle
         object _pong_waiter
         double _last_recv_time
+        object _linger_handle
+        double _linger_deadline
+        Py_ssize_t _linger_seen
         char* _wbuf
         Py_ssize_t _wcap
         uint64_t _rng_state
@@ -72,5 +75,6 @@ cdef class WSTransport:
     cdef _set_error(self, exc)
     cdef _callback_failed(self, exc, str callback, bint disconnect)
     cdef _protocol_violation(self, close_code, str msg)
+    cdef _close_after_error(self)
     cdef _connection_lost(self)
     cdef _mark_disconnected(self)

@@ -25,6 +25,10 @@ cdef extern from "<sys/socket.h>" nogil:
     int MSG_NOSIGNAL
     int MSG_DONTWAIT
 
+#: Seconds to wait for the peer to close after picows closed a connection because of an error.
+LINGER_TIMEOUT = 1.0
+#: ... or until it has sent nothing for this long.
+LINGER_QUIET_INTERVAL = 0.05
 DEF WRITE_BUFFER_MIN = 1024
 DEF WRITE_BUFFER_KEEP = 65536
 
@@ -177,6 +181,9 @@ cdef class WSTransport:
         self._reply_handle = None
         self._pong_waiter = None
         self._last_recv_time = 0.0
+        self._linger_handle = None
+        self._linger_deadline = 0.0
+        self._linger_seen = 0
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
 
     # -- sending ---------------------------------------------------------------
@@ -532,13 +539,42 @@ cdef class WSTransport:
         self._logger.error("%s raised; closing with INTERNAL_ERROR", callback, exc_info=exc)
         self._set_error(exc)
         self.send_close(_INTERNAL_ERROR)
-        self.disconnect()
+        self._close_after_error()
 
     cdef _protocol_violation(self, close_code, str msg):
         self._logger.info("protocol violation: %s; closing with %s", msg, close_code.name)
         self._set_error(WSError(f"protocol violation: {msg}", close_code=close_code))
         self.send_close(close_code, msg.encode("utf-8")[:123])
-        self.disconnect()
+        self._close_after_error()
+
+    cdef _close_after_error(self):
+        # Closing a socket with unread input makes the kernel send RST, and the
+        # peer may then lose our CLOSE frame. So: stop parsing, send FIN after
+        # the CLOSE, drain input until the peer closes, and close for good
+        # after a short linger time.
+        self._parser.stop_c()
+        if self._lost:
+            return
+        underlying = self.underlying_transport
+        if underlying.is_closing() or not underlying.can_write_eof():
+            self.disconnect()
+            return
+        self._fd = -1
+        underlying.write_eof()
+        if self._linger_handle is None:
+            self._linger_deadline = self._loop.time() + LINGER_TIMEOUT
+            self._linger_seen = self._parser._discarded
+            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
+
+    def _on_linger_timer(self):
+        # Close once the peer has stopped sending (nothing left to trigger RST) or time is up.
+        self._linger_handle = None
+        cdef Py_ssize_t discarded = self._parser._discarded
+        if discarded == self._linger_seen or self._loop.time() >= self._linger_deadline:
+            self.disconnect()
+        else:
+            self._linger_seen = discarded
+            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
 
     cdef _connection_lost(self):
         self._lost = True
@@ -548,7 +584,9 @@ cdef class WSTransport:
             self._ping_handle.cancel()
         if self._reply_handle is not None:
             self._reply_handle.cancel()
-        self._ping_handle = self._reply_handle = None
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+        self._ping_handle = self._reply_handle = self._linger_handle = None
         waiter = self._pong_waiter
         self._pong_waiter = None
         if waiter is not None and not waiter.done():

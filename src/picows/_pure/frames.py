@@ -161,6 +161,7 @@ class FrameParser:
         "_in_fragmented_message",
         "_done",
         "_frame",
+        "_discarded",
     )
 
     def __init__(self, is_client_side: bool, max_frame_size: int, check_fragment_order: bool = False) -> None:
@@ -175,6 +176,7 @@ class FrameParser:
         self._in_fragmented_message = False
         self._done = False  # CLOSE received or protocol violation: discard everything
         self._frame = WSFrame()
+        self._discarded = 0
 
     # -- buffer management ---------------------------------------------------
 
@@ -182,6 +184,11 @@ class FrameParser:
     def buffer_size(self) -> int:
         """Current capacity of the receive buffer in bytes."""
         return len(self._buf)
+
+    @property
+    def discarded(self) -> int:
+        """Bytes thrown away after parsing ended (CLOSE received, violation, disconnect)."""
+        return self._discarded
 
     @property
     def buffered(self) -> int:
@@ -247,6 +254,7 @@ class FrameParser:
         the parser discards all further input.
         """
         if self._done:
+            self._discarded += self._end - self._start
             self._start = self._end
             return None
         start = self._start
@@ -374,6 +382,7 @@ class FrameParser:
     def stop(self) -> None:
         """Discard all buffered and future input (the connection is ending)."""
         self._done = True
+        self._discarded += self._end - self._start
         self._start = self._end
 
     def _fail(self, code: WSCloseCode, msg: str) -> None:

@@ -76,7 +76,6 @@ class WSProtocol(asyncio.BufferedProtocol):
     # -- asyncio callbacks -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         set_socket_options(transport)
         self._underlying = transport
         logger = connection_logger(self._options.logger_name)

@@ -24,6 +24,10 @@ _OP_CLOSE = 0x8
 _OP_PING = 0x9
 _OP_PONG = 0xA
 _VALID_OPCODES = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
+#: Seconds to wait for the peer to close after picows closed a connection because of an error.
+LINGER_TIMEOUT = 1.0
+#: ... or until it has sent nothing for this long.
+LINGER_QUIET_INTERVAL = 0.05
 
 
 def _opcode_of(msg_type: Any) -> int:
@@ -139,6 +143,9 @@ class WSTransport:
         "_reply_handle",
         "_pong_waiter",
         "_last_recv_time",
+        "_linger_handle",
+        "_linger_deadline",
+        "_linger_seen",
     )
 
     underlying_transport: asyncio.Transport
@@ -181,6 +188,9 @@ class WSTransport:
         self._reply_handle: Optional[asyncio.TimerHandle] = None
         self._pong_waiter: Optional[asyncio.Future[None]] = None
         self._last_recv_time = 0.0
+        self._linger_handle: Optional[asyncio.TimerHandle] = None
+        self._linger_deadline = 0.0
+        self._linger_seen = 0
 
     # -- sending ---------------------------------------------------------------
 
@@ -445,21 +455,49 @@ class WSTransport:
         self._logger.error("%s raised; closing with INTERNAL_ERROR", callback, exc_info=exc)
         self._set_error(exc)
         self.send_close(WSCloseCode.INTERNAL_ERROR)
-        self.disconnect()
+        self._close_after_error()
 
     def _protocol_violation(self, close_code: WSCloseCode, msg: str) -> None:
         self._logger.info("protocol violation: %s; closing with %s", msg, close_code.name)
         self._set_error(WSError(f"protocol violation: {msg}", close_code=close_code))
         self.send_close(close_code, msg.encode("utf-8")[:123])
-        self.disconnect()
+        self._close_after_error()
+
+    def _close_after_error(self) -> None:
+        # Closing a socket with unread input makes the kernel send RST, and the
+        # peer may then lose our CLOSE frame. So: stop parsing, send FIN after
+        # the CLOSE, drain input until the peer closes, and close for good
+        # after a short linger time.
+        self._parser.stop()
+        if self._lost:
+            return
+        underlying = self.underlying_transport
+        if underlying.is_closing() or not underlying.can_write_eof():
+            self.disconnect()
+            return
+        underlying.write_eof()
+        if self._linger_handle is None:
+            self._linger_deadline = self._loop.time() + LINGER_TIMEOUT
+            self._linger_seen = self._parser.discarded
+            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
+
+    def _on_linger_timer(self) -> None:
+        # Close once the peer has stopped sending (nothing left to trigger RST) or time is up.
+        self._linger_handle = None
+        discarded = self._parser.discarded
+        if discarded == self._linger_seen or self._loop.time() >= self._linger_deadline:
+            self.disconnect()
+        else:
+            self._linger_seen = discarded
+            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
 
     def _connection_lost(self) -> None:
         self._lost = True
         self._parser.stop()
-        for handle in (self._ping_handle, self._reply_handle):
+        for handle in (self._ping_handle, self._reply_handle, self._linger_handle):
             if handle is not None:
                 handle.cancel()
-        self._ping_handle = self._reply_handle = None
+        self._ping_handle = self._reply_handle = self._linger_handle = None
         waiter = self._pong_waiter
         self._pong_waiter = None
         if waiter is not None and not waiter.done():
