@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import socket
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Callable
 
 from helpers import TIMEOUT, build_frame
 
@@ -29,10 +31,10 @@ def upgrade_request(
     path: str = "/",
     method: str = "GET",
     version: str = "HTTP/1.1",
-    key: Optional[str] = None,
-    headers: Optional[List[Tuple[str, str]]] = None,
-    drop: Tuple[str, ...] = (),
-    replace: Optional[Dict[str, str]] = None,
+    key: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    drop: tuple[str, ...] = (),
+    replace: dict[str, str] | None = None,
 ) -> bytes:
     """A hand-written upgrade request.
 
@@ -69,21 +71,21 @@ class RawResponse:
         parts = lines[0].split(b" ", 2)
         self.version = parts[0]
         self.status = int(parts[1])
-        self.headers: Dict[str, List[str]] = {}
+        self.headers: dict[str, list[str]] = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             self.headers.setdefault(name.strip().decode().lower(), []).append(value.strip().decode("latin1"))
         self.body = body
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
         if not values:
             return None
         assert len(values) == 1, f"{name} repeated: {values}"
         return values[0]
 
-    def tokens(self, name: str) -> List[str]:
-        out: List[str] = []
+    def tokens(self, name: str) -> list[str]:
+        out: list[str] = []
         for v in self.headers.get(name.lower(), []):
             out.extend(t.strip().lower() for t in v.split(",") if t.strip())
         return out
@@ -108,7 +110,7 @@ async def read_until_eof(reader: asyncio.StreamReader, timeout: float = TIMEOUT,
     return bytes(out)
 
 
-async def open_raw(port: int) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_raw(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
 
 
@@ -159,7 +161,7 @@ async def tcp_server(
     Handler exceptions are collected and re-raised when the block exits so a
     failing assertion inside a handler fails the test.
     """
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
 
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -182,3 +184,36 @@ async def tcp_server(
         await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     if errors:
         raise errors[0]
+
+
+class Hung(AssertionError):
+    """The awaited operation did not finish within the test's own bound."""
+
+
+async def run_bounded(coro: Awaitable[Any], timeout: float = TIMEOUT) -> Any:
+    """Await ``coro`` at most ``timeout`` seconds.
+
+    Unlike ``asyncio.wait_for`` a hang is reported as :class:`Hung`, so tests
+    that expect ``asyncio.TimeoutError`` from picows itself cannot pass by
+    accident when picows hangs.
+    """
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout)
+        raise Hung(f"operation did not finish within {timeout} s")
+    return task.result()
+
+
+async def collect_garbage() -> None:
+    """Let pending callbacks run, then collect garbage.
+
+    An exception left in a future nobody awaited (e.g. of an abandoned
+    handshake) is reported to the loop's exception handler when the future is
+    collected; doing it here makes that happen while the test's loop is still
+    checked, instead of silently in some later test.
+    """
+    await asyncio.sleep(0.01)
+    gc.collect()
+    await asyncio.sleep(0)

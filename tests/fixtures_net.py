@@ -27,9 +27,9 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -228,7 +228,9 @@ def _accepts_connections(port: int) -> bool:
         return False
 
 
-def start_proxy(scheme: str, directory: Path, *, auth: tuple[str, str] | None = None, attempts: int = 3) -> ProxyServer:
+def start_proxy(
+    scheme: str, directory: Path, *, auth: tuple[str, str] | None = None, attempts: int = 3
+) -> ProxyServer:
     """Start ``pproxy`` serving *scheme* (http, socks4, socks5) on a free 127.0.0.1 port.
 
     Returns once the proxy accepts TCP connections (bounded wait). The port is
@@ -265,7 +267,9 @@ def start_proxy(scheme: str, directory: Path, *, auth: tuple[str, str] | None = 
                 break
             time.sleep(0.05)
         server.stop()
-        failures.append(f"attempt {attempt + 1} on port {port} (exit code {process.returncode}):\n{server.log()}")
+        failures.append(
+            f"attempt {attempt + 1} on port {port} (exit code {process.returncode}):\n{server.log()}"
+        )
     raise RuntimeError(f"could not start a {scheme} proxy (pproxy):\n" + "\n".join(failures))
 
 

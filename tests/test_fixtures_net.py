@@ -11,9 +11,10 @@ import ssl
 import subprocess
 
 import pytest
-from fixtures_net import PROXY_PASSWORD, TLSCerts, client_ssl_context, server_ssl_context
 from python_socks import ProxyError
 from python_socks.async_.asyncio import Proxy
+
+from fixtures_net import PROXY_PASSWORD, TLSCerts, client_ssl_context, server_ssl_context
 
 TIMEOUT = 10.0
 PROXY_FIXTURES = ["http_proxy", "http_proxy_auth", "socks4_proxy", "socks5_proxy", "socks5_proxy_auth"]

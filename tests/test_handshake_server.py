@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http
-from typing import Any, List
+from typing import Any
 
 import pytest
 from multidict import CIMultiDict
@@ -15,6 +15,7 @@ from _handshake_util import (
     RFC_KEY,
     RawResponse,
     close_writer,
+    collect_garbage,
     exchange,
     masked,
     new_key,
@@ -195,7 +196,7 @@ BAD_CASES = [
 
 @pytest.mark.parametrize("case", BAD_CASES)
 async def test_malformed_request_gets_400_and_disconnect(case: str) -> None:
-    factory_calls: List[Any] = []
+    factory_calls: list[Any] = []
 
     def factory(request: Any) -> Any:
         factory_calls.append(request)
@@ -208,7 +209,8 @@ async def test_malformed_request_gets_400_and_disconnect(case: str) -> None:
         assert resp.status == 400, raw
         ctype = resp.header("content-type")
         assert ctype is not None and ctype.lower().startswith("text/plain"), raw
-        assert resp.header("content-length") == str(len(resp.body)), raw
+        # The body is framed (Content-Length, if sent, matches) and the server then closes.
+        assert resp.header("content-length") in (None, str(len(resp.body))), raw
         # A short human-readable reason.
         assert 0 < len(resp.body) <= 1024, raw
         resp.body.decode("utf-8")
@@ -219,9 +221,10 @@ async def test_malformed_request_gets_400_and_disconnect(case: str) -> None:
 async def test_oversized_request_head_is_disconnected() -> None:
     async with ws_server(lambda r: EchoListener(), websocket_handshake_timeout=60) as url:
         port = port_of(url)
-        pad = [("X-Padding-%d" % i, "p" * 1000) for i in range(20)]  # ~20 KiB of headers
+        pad = [(f"X-Padding-{i}", "p" * 1000) for i in range(20)]  # ~20 KiB of headers
         raw = await exchange(port, upgrade_request(port, headers=pad))
         assert not raw.startswith(b"HTTP/1.1 101"), raw[:100]
+    await collect_garbage()
 
 
 async def test_endless_request_head_is_disconnected_before_timeout() -> None:
@@ -250,13 +253,14 @@ async def test_endless_request_head_is_disconnected_before_timeout() -> None:
                 assert not raw.startswith(b"HTTP/1.1 101")
         finally:
             close_writer(writer)
+    await collect_garbage()
 
 
 async def test_request_head_just_under_limit_is_accepted() -> None:
     async with ws_server(lambda r: EchoListener()) as url:
         port = port_of(url)
         key = new_key()
-        pad = [("X-Padding-%d" % i, "p" * 1000) for i in range(14)]  # ~14.2 KiB head
+        pad = [(f"X-Padding-{i}", "p" * 1000) for i in range(14)]  # ~14.2 KiB head
         reader, writer, resp = await _upgrade(port, upgrade_request(port, key=key, headers=pad))
         try:
             _assert_101(resp, key)
@@ -269,7 +273,7 @@ async def test_request_head_just_under_limit_is_accepted() -> None:
 
 
 async def test_factory_returning_listener_gets_101_and_callbacks() -> None:
-    listeners: List[CollectingListener] = []
+    listeners: list[CollectingListener] = []
 
     def factory(request: Any) -> Any:
         listener = CollectingListener()
@@ -299,7 +303,7 @@ async def test_factory_returning_listener_gets_101_and_callbacks() -> None:
 
 
 async def test_factory_101_with_extra_headers() -> None:
-    seen: List[Any] = []
+    seen: list[Any] = []
 
     def factory(request: Any) -> Any:
         seen.append(request)
@@ -361,7 +365,7 @@ async def test_factory_raising_gets_500_with_exception_text() -> None:
         resp = RawResponse(await exchange(port, upgrade_request(port)))
         assert resp.status == 500
         assert b"routing exploded: xyzzy-42" in resp.body
-        assert resp.header("content-length") == str(len(resp.body))
+        assert resp.header("content-length") in (None, str(len(resp.body)))
 
 
 async def test_factory_custom_error_response() -> None:
@@ -420,8 +424,8 @@ async def test_non_101_response_ignores_following_frames() -> None:
 
 
 async def test_request_object_passed_to_factory() -> None:
-    seen: List[Any] = []
-    listeners: List[CollectingListener] = []
+    seen: list[Any] = []
+    listeners: list[CollectingListener] = []
 
     def factory(request: Any) -> Any:
         seen.append(request)
@@ -460,7 +464,7 @@ async def test_request_object_passed_to_factory() -> None:
 
 
 async def test_factory_called_once_per_connection() -> None:
-    paths: List[bytes] = []
+    paths: list[bytes] = []
 
     def factory(request: Any) -> Any:
         paths.append(request.path)
@@ -482,7 +486,7 @@ async def test_factory_called_once_per_connection() -> None:
 
 
 async def test_silent_client_is_disconnected_after_handshake_timeout() -> None:
-    factory_calls: List[Any] = []
+    factory_calls: list[Any] = []
     async with ws_server(lambda r: factory_calls.append(r), websocket_handshake_timeout=0.3) as url:
         reader, writer = await open_raw(port_of(url))
         try:
@@ -491,6 +495,7 @@ async def test_silent_client_is_disconnected_after_handshake_timeout() -> None:
         finally:
             close_writer(writer)
     assert factory_calls == []
+    await collect_garbage()
 
 
 async def test_half_request_is_disconnected_after_handshake_timeout() -> None:
@@ -504,6 +509,7 @@ async def test_half_request_is_disconnected_after_handshake_timeout() -> None:
             assert not raw.startswith(b"HTTP/1.1 101")
         finally:
             close_writer(writer)
+    await collect_garbage()
 
 
 async def test_trickling_client_is_disconnected_after_handshake_timeout() -> None:
@@ -530,6 +536,7 @@ async def test_trickling_client_is_disconnected_after_handshake_timeout() -> Non
                 assert not raw.startswith(b"HTTP/1.1 101")
         finally:
             close_writer(writer)
+    await collect_garbage()
 
 
 async def test_timeout_does_not_hit_completed_handshake() -> None:
@@ -577,7 +584,7 @@ async def test_slow_loris_clients_do_not_block_normal_clients() -> None:
 
 
 async def test_frames_in_same_write_as_request_are_not_lost() -> None:
-    listeners: List[CollectingListener] = []
+    listeners: list[CollectingListener] = []
 
     def factory(request: Any) -> Any:
         listener = CollectingListener()
@@ -628,7 +635,7 @@ async def test_request_and_frames_split_byte_by_byte() -> None:
 async def test_many_sequential_raw_connections() -> None:
     async with ws_server(lambda r: EchoListener()) as url:
         port = port_of(url)
-        for i in range(20):
+        for _i in range(20):
             key = new_key()
             reader, writer, resp = await _upgrade(port, upgrade_request(port, key=key))
             try:

@@ -8,6 +8,9 @@ from ._types import WSAutoPingStrategy
 
 __all__ = ["ConnectionOptions"]
 
+#: Upper bound for max_frame_size: frame sizes must stay far from the 64-bit limits.
+MAX_FRAME_SIZE_LIMIT = 2**62
+
 
 def _check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
@@ -79,7 +82,7 @@ class ConnectionOptions:
         self.enable_auto_pong = _check_bool("enable_auto_pong", enable_auto_pong)
         if isinstance(max_frame_size, bool) or not isinstance(max_frame_size, int):
             raise TypeError(f"max_frame_size must be an int, got {type(max_frame_size).__name__}")
-        if max_frame_size < 0:
-            raise ValueError(f"max_frame_size must be >= 0, got {max_frame_size}")
+        if not 0 <= max_frame_size <= MAX_FRAME_SIZE_LIMIT:
+            raise ValueError(f"max_frame_size must be in [0, 2**62], got {max_frame_size}")
         self.max_frame_size = max_frame_size
         self.check_fragment_order = _check_bool("check_fragment_order", check_fragment_order)

@@ -205,8 +205,8 @@ cdef class FrameParser:
     """
 
     def __init__(self, bint is_client_side, max_frame_size, bint check_fragment_order=False):
-        if max_frame_size < 0:
-            raise ValueError("max_frame_size must be >= 0")
+        if not 0 <= max_frame_size <= 2**62:
+            raise ValueError("max_frame_size must be in [0, 2**62]")
         self._is_client_side = is_client_side
         self._max_frame_size = max_frame_size
         self._check_fragment_order = check_fragment_order
@@ -257,7 +257,9 @@ cdef class FrameParser:
         cdef Py_ssize_t live = self._end - self._start
         cdef Py_ssize_t wanted = live + MIN_FREE_SPACE
         if self._needed > wanted:
-            wanted = self._needed
+            # Grow with the data actually received, not with the announced length:
+            # a peer must send the bytes before we spend memory on them.
+            wanted = min(self._needed, live + MAX_READ_SIZE)
         if wanted > self._cap:
             self._replace_buffer(max(2 * self._cap, wanted))
         elif self._start > 0:

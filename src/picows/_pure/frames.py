@@ -20,7 +20,7 @@ from .._types import (
     is_valid_wire_close_code,
 )
 
-__all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload", "random_mask_key"]
+__all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
 
 # Receive-buffer policy (shared with the compiled backend): start small, grow
 # geometrically to fit the frame being parsed, ask the loop for at most
@@ -51,6 +51,8 @@ _randbits = _rng.getrandbits
 
 def mask_payload(data: Union[bytes, bytearray, memoryview], key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3), as one wide-integer XOR."""
+    if len(key) != 4:
+        raise ValueError("mask_key must be 4 bytes")
     n = len(data)
     if n == 0:
         return b""
@@ -165,6 +167,8 @@ class FrameParser:
     )
 
     def __init__(self, is_client_side: bool, max_frame_size: int, check_fragment_order: bool = False) -> None:
+        if not 0 <= max_frame_size <= 2**62:
+            raise ValueError("max_frame_size must be in [0, 2**62]")
         self._buf = bytearray(INITIAL_BUFFER_SIZE)
         self._mv = memoryview(self._buf)
         self._start = 0  # first unparsed byte
@@ -209,7 +213,11 @@ class FrameParser:
 
     def _make_room(self) -> None:
         live = self._end - self._start
-        wanted = max(self._needed, live + MIN_FREE_SPACE)
+        wanted = live + MIN_FREE_SPACE
+        if self._needed > wanted:
+            # Grow with the data actually received, not with the announced length:
+            # a peer must send the bytes before we spend memory on them.
+            wanted = min(self._needed, live + MAX_READ_SIZE)
         if wanted > len(self._buf):
             self._replace_buffer(max(2 * len(self._buf), wanted))
         elif self._start > 0:
@@ -233,6 +241,8 @@ class FrameParser:
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last buffer returned by get_buffer."""
+        if nbytes < 0 or nbytes > len(self._buf) - self._end:
+            raise ValueError(f"buffer_updated: invalid byte count {nbytes}")
         self._end += nbytes
 
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> None:
@@ -400,6 +410,8 @@ def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: Opti
         if length < 65536:
             return _pack_4(b0, 126, length)
         return _pack_10(b0, 127, length)
+    if len(mask_key) != 4:
+        raise ValueError("mask_key must be 4 bytes")
     if length < 126:
         return _pack_2(b0, 0x80 | length) + mask_key
     if length < 65536:

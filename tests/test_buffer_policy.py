@@ -1,0 +1,296 @@
+"""Receive-buffer policy of the frame parser, on both backends and on a real connection.
+
+The policy (constants in ``picows._pure.frames``, mirrored by the compiled
+parser): the buffer starts at INITIAL_BUFFER_SIZE; ``get_buffer`` hands out
+at least MIN_FREE_SPACE and at most MAX_READ_SIZE bytes; the buffer grows to
+fit the frame being parsed (and no more than about twice that), and once a
+large frame has been consumed the next read starts again from a buffer of
+INITIAL_BUFFER_SIZE. A connection that only carries small frames keeps a
+buffer of a few KiB.
+
+The parser tests run on both backends; the connection tests run on the
+backend under test (the suite runs once per backend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import picows
+from _backends import backend, backend_module, parser_of, pure_module  # noqa: F401
+from helpers import TIMEOUT, ws_server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+_pure_frames = pure_module("frames")
+INITIAL_BUFFER_SIZE: int = _pure_frames.INITIAL_BUFFER_SIZE
+MIN_FREE_SPACE: int = _pure_frames.MIN_FREE_SPACE
+MAX_READ_SIZE: int = _pure_frames.MAX_READ_SIZE
+SHRINK_THRESHOLD: int = _pure_frames.SHRINK_THRESHOLD
+MIB = 1 << 20
+
+
+def test_policy_constants() -> None:
+    assert INITIAL_BUFFER_SIZE == 4096
+    assert MIN_FREE_SPACE == 1024
+    assert MAX_READ_SIZE == 256 * 1024
+    assert SHRINK_THRESHOLD == 64 * 1024
+    assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < SHRINK_THRESHOLD < MAX_READ_SIZE
+
+
+def frame_bytes(opcode: int, payload: bytes, mask: bytes | None) -> bytes:
+    """Reference encoding (helpers' encoder is byte-at-a-time; masking 1 MiB there is slow)."""
+    n = len(payload)
+    b0 = 0x80 | opcode
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, mbit | n])
+    elif n < 65536:
+        head = bytes([b0, mbit | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, mbit | 127]) + n.to_bytes(8, "big")
+    if mask is None:
+        return head + payload
+    stream = (mask * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big") if n else b""
+    return head + mask + masked
+
+
+def read_like_asyncio(parser: Any, data: bytes, trace: list[tuple[int, int]], frames: list[bytes]) -> None:
+    """Deliver ``data`` the way a socket read loop does: get_buffer, fill it completely, buffer_updated, parse."""
+    view = memoryview(data)
+    for _ in range(len(data) + 1):
+        if not view:
+            return
+        buf = parser.get_buffer(-1)
+        trace.append((len(buf), parser.buffer_size))
+        assert MIN_FREE_SPACE <= len(buf) <= MAX_READ_SIZE
+        n = min(len(buf), len(view))
+        buf[:n] = view[:n]
+        parser.buffer_updated(n)
+        view = view[n:]
+        for _ in range(n):
+            frame = parser.get_next_frame()
+            if frame is None:
+                break
+            frames.append(frame.get_payload_as_bytes())
+    raise AssertionError("read loop did not finish")
+
+
+def test_starts_small(backend: str) -> None:  # noqa: F811
+    frames = backend_module(backend, "frames")
+    for is_client_side in (True, False):
+        parser = frames.FrameParser(is_client_side, 10 * MIB)
+        assert parser.buffer_size == INITIAL_BUFFER_SIZE
+        assert parser.buffered == 0
+        buf = parser.get_buffer(-1)
+        assert len(buf) == INITIAL_BUFFER_SIZE
+        assert parser.get_buffer(10 * MIB).nbytes == INITIAL_BUFFER_SIZE  # sizehint does not grow it
+
+
+@pytest.mark.parametrize("is_client_side", [True, False])
+def test_grows_for_1mib_frame_then_shrinks(backend: str, is_client_side: bool) -> None:  # noqa: F811
+    frames = backend_module(backend, "frames")
+    parser = frames.FrameParser(is_client_side, 10 * MIB)
+    payload = bytes(range(256)) * (MIB // 256)
+    mask = None if is_client_side else b"\x9a\x0b\x5c\x21"
+    big = frame_bytes(0x2, payload, mask)
+    trace: list[tuple[int, int]] = []
+    got: list[bytes] = []
+    read_like_asyncio(parser, big, trace, got)
+    assert got == [payload]
+    peak = max(size for _, size in trace)
+    assert len(big) <= peak <= 2 * len(big)  # fits the frame, without wild over-allocation
+    # Growth follows the bytes actually received, never the announced length alone:
+    # at every read the capacity is at most twice what had arrived plus one read.
+    received = 0
+    for n, size in trace:
+        assert size <= max(INITIAL_BUFFER_SIZE, 2 * (received + MAX_READ_SIZE)), trace
+        received += n
+    sizes = [size for _, size in trace]
+    assert sizes == sorted(sizes), trace  # geometric growth, no shrinking mid-frame
+    assert max(n for n, _ in trace) == MAX_READ_SIZE  # big reads, but never more than MAX_READ_SIZE
+
+    # Consumed: the next read starts from a small buffer again.
+    small = frame_bytes(0x1, b"after", mask)
+    trace.clear()
+    read_like_asyncio(parser, small, trace, got)
+    assert got[-1] == b"after"
+    assert trace == [(INITIAL_BUFFER_SIZE, INITIAL_BUFFER_SIZE)]
+    assert parser.buffer_size == INITIAL_BUFFER_SIZE
+
+
+def test_shrinks_only_once_the_buffer_is_empty(backend: str) -> None:  # noqa: F811
+    frames = backend_module(backend, "frames")
+    parser = frames.FrameParser(True, 10 * MIB)
+    payload = b"\x5a" * MIB
+    tail_frame = frame_bytes(0x1, b"0123456789", None)
+    got: list[bytes] = []
+    # The big frame and half of the next one arrive together.
+    read_like_asyncio(parser, frame_bytes(0x2, payload, None) + tail_frame[:5], [], got)
+    assert got == [payload]
+    assert parser.buffered == 5
+    buf = parser.get_buffer(-1)  # live bytes: no shrink yet, but they must survive compaction
+    assert len(buf) >= MIN_FREE_SPACE
+    read_like_asyncio(parser, tail_frame[5:], [], got)
+    assert got[-1] == b"0123456789"
+    assert parser.buffered == 0
+    parser.get_buffer(-1)
+    assert parser.buffer_size == INITIAL_BUFFER_SIZE
+
+
+def test_medium_frames_do_not_thrash(backend: str) -> None:  # noqa: F811
+    """Below SHRINK_THRESHOLD the grown buffer is kept (no reallocation per message)."""
+    frames = backend_module(backend, "frames")
+    parser = frames.FrameParser(True, 10 * MIB)
+    msg = frame_bytes(0x2, b"m" * 20000, None)
+    trace: list[tuple[int, int]] = []
+    got: list[bytes] = []
+    for _ in range(5):
+        read_like_asyncio(parser, msg, trace, got)
+    assert got == [b"m" * 20000] * 5
+    sizes = [size for _, size in trace]
+    assert max(sizes) <= SHRINK_THRESHOLD
+    assert sizes[-1] == max(sizes)  # grown once, then kept
+
+
+def test_small_frames_keep_a_small_buffer(backend: str) -> None:  # noqa: F811
+    """Lots of small frames split across reads at every possible offset: the buffer never grows."""
+    frames = backend_module(backend, "frames")
+    parser = frames.FrameParser(True, 10 * MIB)
+    payloads = [bytes([i % 256]) * (i % 300) for i in range(1500)]
+    stream = b"".join(frame_bytes(0x2, p, None) for p in payloads)
+    trace: list[tuple[int, int]] = []
+    got: list[bytes] = []
+    read_like_asyncio(parser, stream, trace, got)
+    assert got == payloads
+    assert {size for _, size in trace} == {INITIAL_BUFFER_SIZE}
+
+
+def test_same_buffer_decisions_on_both_backends() -> None:
+    from _backends import cython_module
+
+    compiled = cython_module("frames")
+    stream = b"".join(
+        frame_bytes(0x2, bytes([n % 256]) * n, None) for n in (0, 5000, 70000, 10, MIB + 3, 1, 300000, 2)
+    )
+    traces = []
+    for frames in (_pure_frames, compiled):
+        parser = frames.FrameParser(True, 10 * MIB)
+        trace: list[tuple[int, int]] = []
+        got: list[bytes] = []
+        read_like_asyncio(parser, stream, trace, got)
+        traces.append((trace, [len(p) for p in got], parser.buffer_size))
+    assert traces[0] == traces[1]
+
+
+# -- a real connection --------------------------------------------------------------------------
+
+
+class RecordingListener(WSListener):
+    """Records (payload size, parser buffer size) at every frame; runs a small scripted exchange."""
+
+    def __init__(self, server: bool) -> None:
+        super().__init__()
+        self.server = server
+        self.transport: WSTransport | None = None
+        self.seen: list[tuple[int, int]] = []
+        self.texts: asyncio.Queue[bytes] = asyncio.Queue()
+        self.big_payload: bytes | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        parser = parser_of(transport)
+        self.seen.append((len(frame.get_payload_as_memoryview()), parser.buffer_size))
+        if frame.msg_type == WSMsgType.BINARY:
+            self.big_payload = frame.get_payload_as_bytes()
+            if self.server:  # echo the big frame, then say we are done
+                transport.send(WSMsgType.BINARY, self.big_payload)
+                transport.send(WSMsgType.TEXT, b"done")
+        elif frame.msg_type == WSMsgType.TEXT:
+            text = frame.get_payload_as_bytes()
+            if self.server and text.startswith(b"small"):
+                transport.send(WSMsgType.TEXT, b"ack " + text)
+            self.texts.put_nowait(text)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+
+async def test_connection_buffers_grow_and_shrink() -> None:
+    server_listeners: list[RecordingListener] = []
+
+    def factory(request: Any) -> RecordingListener:
+        listener = RecordingListener(server=True)
+        server_listeners.append(listener)
+        return listener
+
+    payload = bytes(range(251)) * (MIB // 251 + 1)
+    payload = payload[:MIB]
+    async with ws_server(factory) as url:
+        transport, client = await asyncio.wait_for(
+            picows.ws_connect(lambda: RecordingListener(server=False), url), TIMEOUT
+        )
+        assert isinstance(client, RecordingListener)
+        server = server_listeners[0]
+        assert server.transport is not None
+        client_parser = parser_of(transport)
+        server_parser = parser_of(server.transport)
+        # Fresh connections hold only a few KiB.
+        assert client_parser.buffer_size == INITIAL_BUFFER_SIZE
+        assert server_parser.buffer_size == INITIAL_BUFFER_SIZE
+
+        # Idle traffic of small frames keeps it that way.
+        for i in range(20):
+            transport.send(WSMsgType.TEXT, b"small %d" % i)
+            assert await asyncio.wait_for(client.texts.get(), TIMEOUT) == b"ack small %d" % i
+        assert {size for _, size in client.seen} == {INITIAL_BUFFER_SIZE}
+        assert {size for _, size in server.seen} == {INITIAL_BUFFER_SIZE}
+
+        # A 1 MiB frame each way: both parsers grow to fit it ...
+        transport.send(WSMsgType.BINARY, payload)
+        assert await asyncio.wait_for(client.texts.get(), TIMEOUT) == b"done"
+        assert server.big_payload == payload
+        assert client.big_payload == payload
+        server_big = [size for n, size in server.seen if n == MIB]
+        client_big = [size for n, size in client.seen if n == MIB]
+        assert len(server_big) == 1 and MIB + 14 <= server_big[0] <= 2 * (MIB + 14)
+        assert len(client_big) == 1 and MIB + 10 <= client_big[0] <= 2 * (MIB + 14)
+
+        # ... and give the memory back once it has been consumed.
+        transport.send(WSMsgType.TEXT, b"small after")
+        assert await asyncio.wait_for(client.texts.get(), TIMEOUT) == b"ack small after"
+        assert server.seen[-1] == (len(b"small after"), INITIAL_BUFFER_SIZE)
+        assert client.seen[-1] == (len(b"ack small after"), INITIAL_BUFFER_SIZE)
+        assert client_parser.buffer_size == INITIAL_BUFFER_SIZE
+        assert server_parser.buffer_size == INITIAL_BUFFER_SIZE
+
+        transport.send_close(picows.WSCloseCode.OK)
+        await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
+
+
+async def test_idle_connection_holds_a_few_kib() -> None:
+    server_listeners: list[RecordingListener] = []
+
+    def factory(request: Any) -> RecordingListener:
+        listener = RecordingListener(server=True)
+        server_listeners.append(listener)
+        return listener
+
+    async with ws_server(factory) as url:
+        transports = []
+        for _ in range(5):
+            transport, _client = await asyncio.wait_for(
+                picows.ws_connect(lambda: RecordingListener(server=False), url), TIMEOUT
+            )
+            transports.append(transport)
+        await asyncio.sleep(0.05)
+        for transport in transports + [s.transport for s in server_listeners]:
+            assert parser_of(transport).buffer_size <= INITIAL_BUFFER_SIZE
+        for transport in transports:
+            transport.disconnect()
+            await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
