@@ -9,16 +9,24 @@ Connect with :func:`ws_connect`, serve with :func:`ws_create_server`.
 ``PICOWS_PURE=1``).
 """
 
-from ._backend import BACKEND, BACKEND_FALLBACK_REASON, impl as _impl
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from ._backend import BACKEND, BACKEND_FALLBACK_REASON
+from ._backend import impl as _impl
 from ._client import ws_connect
 from ._errors import WSError, WSInvalidURL
 from ._handshake import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from ._server import ws_create_server
 from ._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType
 
-WSFrame = _impl.WSFrame
-WSListener = _impl.WSListener
-WSTransport = _impl.WSTransport
+if _TYPE_CHECKING:
+    # Both backends have the same surface; type checkers see the pure-Python one.
+    from ._pure.frames import WSFrame
+    from ._pure.transport import WSListener, WSTransport
+else:
+    WSFrame = _impl.WSFrame
+    WSListener = _impl.WSListener
+    WSTransport = _impl.WSTransport
 
 __version__ = "0.1.0"
 

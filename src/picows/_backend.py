@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 from types import ModuleType
-from typing import Optional
 
 __all__ = ["BACKEND", "BACKEND_FALLBACK_REASON", "impl"]
 
@@ -24,7 +23,7 @@ _TRUE = frozenset(("1", "true", "yes", "on"))
 _FALSE = frozenset(("0", "false", "no", "off"))
 
 
-def _requested_backend() -> Optional[str]:
+def _requested_backend() -> str | None:
     raw = os.environ.get("PICOWS_PURE")
     if raw is None or not raw.strip():
         return None
@@ -39,7 +38,7 @@ def _requested_backend() -> Optional[str]:
     )
 
 
-def _select() -> tuple[ModuleType, str, Optional[str]]:
+def _select() -> tuple[ModuleType, str, str | None]:
     requested = _requested_backend()
     if requested == "pure":
         from . import _pure

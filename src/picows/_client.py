@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable
 
 from . import _backend
 from ._errors import WSError
@@ -28,7 +28,7 @@ async def ws_connect(
     ws_listener_factory: Callable[[], Any],
     url: str,
     *,
-    ssl_context: Optional[ssl_module.SSLContext] = None,
+    ssl_context: ssl_module.SSLContext | None = None,
     disconnect_on_exception: bool = True,
     websocket_handshake_timeout: float = 5,
     logger_name: str = "client",
@@ -40,10 +40,10 @@ async def ws_connect(
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     extra_headers: ExtraHeaders = None,
     max_redirects: int = 5,
-    proxy: Optional[str] = None,
+    proxy: str | None = None,
     check_fragment_order: bool = False,
     **kwargs: Any,
-) -> Tuple[Any, Any]:
+) -> tuple[Any, Any]:
     """Open a WebSocket connection to ``url`` and return ``(transport, listener)``.
 
     Returns once the opening handshake has succeeded; ``ws_listener_factory()``
@@ -115,7 +115,9 @@ async def ws_connect(
     redirects = 0
     while True:
         try:
-            return await _connect_once(ws_listener_factory, target, options, ssl_context, extra_headers, proxy, kwargs)
+            return await _connect_once(
+                ws_listener_factory, target, options, ssl_context, extra_headers, proxy, kwargs
+            )
         except WSError as exc:
             location = _redirect_location(exc)
             if location is None or max_redirects == 0:
@@ -123,14 +125,18 @@ async def ws_connect(
             if redirects >= max_redirects:
                 raise WSError(
                     f"too many redirects (max_redirects={max_redirects})",
-                    exc.raw_header, exc.raw_body, exc.response,
+                    exc.raw_header,
+                    exc.raw_body,
+                    exc.response,
                 ) from exc
             redirects += 1
             new_target = resolve_redirect(target, location)
             if target.secure and not new_target.secure:
                 raise WSError(
                     f"refusing to follow a redirect from wss:// to ws:// ({new_target.url})",
-                    exc.raw_header, exc.raw_body, exc.response,
+                    exc.raw_header,
+                    exc.raw_body,
+                    exc.response,
                 ) from exc
             target = new_target
 
@@ -140,7 +146,7 @@ def _consume_result(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-def _redirect_location(exc: WSError) -> Optional[str]:
+def _redirect_location(exc: WSError) -> str | None:
     response = exc.response
     if response is None or int(response.status) not in _REDIRECT_STATUSES:
         return None
@@ -151,14 +157,14 @@ async def _connect_once(
     ws_listener_factory: Callable[[], Any],
     target: ParsedURL,
     options: ConnectionOptions,
-    ssl_context: Optional[ssl_module.SSLContext],
+    ssl_context: ssl_module.SSLContext | None,
     extra_headers: ExtraHeaders,
-    proxy: Optional[str],
+    proxy: str | None,
     kwargs: dict[str, Any],
-) -> Tuple[Any, Any]:
+) -> tuple[Any, Any]:
     loop = asyncio.get_running_loop()
     upgrade = ClientUpgrade(target, extra_headers)
-    ssl: Optional[ssl_module.SSLContext] = None
+    ssl: ssl_module.SSLContext | None = None
     if target.secure:
         ssl = ssl_context if ssl_context is not None else ssl_module.create_default_context()
         # The TLS handshake is part of the opening handshake unless the caller says otherwise.
@@ -181,12 +187,12 @@ async def _connect_once(
             protocol_factory, target.host, target.port, ssl=ssl, **kwargs
         )
     try:
-        await asyncio.wait_for(asyncio.shield(protocol.handshake_complete), options.websocket_handshake_timeout)
+        await asyncio.wait_for(
+            asyncio.shield(protocol.handshake_complete), options.websocket_handshake_timeout
+        )
     except BaseException:
         # The protocol will still fail its future when the aborted connection is lost.
         protocol.handshake_complete.add_done_callback(_consume_result)
         transport.abort()
         raise
     return protocol.transport, protocol.listener
-
-

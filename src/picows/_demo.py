@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 SIZES = (256, 8192, 100_000)
 
@@ -76,10 +76,14 @@ def run_child(duration: float) -> None:
     import picows
 
     results = [asyncio.run(_measure(size, duration)) for size in SIZES]
-    print(json.dumps({"backend": picows.BACKEND, "fallback": picows.BACKEND_FALLBACK_REASON, "results": results}))
+    print(
+        json.dumps(
+            {"backend": picows.BACKEND, "fallback": picows.BACKEND_FALLBACK_REASON, "results": results}
+        )
+    )
 
 
-def _run_backend(pure: bool, duration: float) -> Optional[dict[str, Any]]:
+def _run_backend(pure: bool, duration: float) -> dict[str, Any] | None:
     env = dict(os.environ, PICOWS_PURE="1" if pure else "0")
     proc = subprocess.run(
         [sys.executable, "-m", "picows", "demo", "--child", "--duration", str(duration)],
@@ -100,7 +104,9 @@ def main(duration: float = 2.0) -> int:
 
     import picows
 
-    print(f"picows {picows.__version__} demo on {platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"picows {picows.__version__} demo on {platform.python_implementation()} {platform.python_version()}"
+    )
     print("echo server and client in one process on 127.0.0.1; client sends, awaits the echo, repeats")
     print(f"{duration:.1f} s per message size\n")
     rows = []

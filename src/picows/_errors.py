@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._handshake import WSUpgradeResponse
@@ -33,10 +33,10 @@ class WSError(RuntimeError):
     def __init__(
         self,
         msg: str,
-        raw_header: Optional[bytes] = None,
-        raw_body: Optional[bytes] = None,
-        response: Optional[WSUpgradeResponse] = None,
-        close_code: Optional[WSCloseCode] = None,
+        raw_header: bytes | None = None,
+        raw_body: bytes | None = None,
+        response: WSUpgradeResponse | None = None,
+        close_code: WSCloseCode | None = None,
     ) -> None:
         super().__init__(msg)
         self.raw_header = raw_header

@@ -13,7 +13,8 @@ import hashlib
 import http
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Tuple, Union
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from multidict import CIMultiDict
 
@@ -38,10 +39,10 @@ _RESERVED_REQUEST_HEADERS = frozenset(
 )
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
-ExtraHeaders = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+ExtraHeaders = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
 
-def compute_accept_key(key: Union[str, bytes]) -> str:
+def compute_accept_key(key: str | bytes) -> str:
     """Sec-WebSocket-Accept value for a Sec-WebSocket-Key."""
     if isinstance(key, str):
         key = key.encode("ascii")
@@ -86,7 +87,7 @@ def normalize_headers(extra_headers: ExtraHeaders, arg_name: str = "extra_header
 
 def _header_tokens(headers: CIMultiDict[str], name: str) -> list[str]:
     """Comma-separated tokens of every ``name`` header, lower-cased."""
-    tokens = []
+    tokens: list[str] = []
     for value in headers.getall(name, ()):
         tokens.extend(t.strip().lower() for t in value.split(","))
     return [t for t in tokens if t]
@@ -161,7 +162,7 @@ class WSUpgradeResponse:
         version: bytes,
         status: http.HTTPStatus,
         headers: CIMultiDict[str],
-        body: Optional[bytes] = None,
+        body: bytes | None = None,
     ) -> None:
         self.version = version
         self.status = status
@@ -178,9 +179,7 @@ class WSUpgradeResponse:
         :param extra_headers: mapping or iterable of ``(str, str)`` pairs added to
             the response, e.g. ``{"Sec-WebSocket-Protocol": "chat"}``.
         """
-        headers: CIMultiDict[str] = CIMultiDict(
-            [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-        )
+        headers: CIMultiDict[str] = CIMultiDict([("Upgrade", "websocket"), ("Connection", "Upgrade")])
         for name, value in normalize_headers(extra_headers):
             if name.lower() in _RESERVED_REQUEST_HEADERS:
                 raise ValueError(f"extra_headers: {name!r} is set by picows and cannot be overridden")
@@ -189,8 +188,8 @@ class WSUpgradeResponse:
 
     @staticmethod
     def create_error_response(
-        status: Union[http.HTTPStatus, int],
-        body: Optional[bytes] = None,
+        status: http.HTTPStatus | int,
+        body: bytes | None = None,
         extra_headers: ExtraHeaders = None,
     ) -> WSUpgradeResponse:
         """An error response (status >= 400); the connection is closed after it is sent.
@@ -217,7 +216,7 @@ class WSUpgradeResponse:
 
     @staticmethod
     def create_redirect_response(
-        status: Union[http.HTTPStatus, int],
+        status: http.HTTPStatus | int,
         location: str,
         extra_headers: ExtraHeaders = None,
     ) -> WSUpgradeResponse:
@@ -249,7 +248,7 @@ class WSUpgradeResponse:
         return bytes(out)
 
 
-def _as_status(status: Union[http.HTTPStatus, int], arg: str) -> http.HTTPStatus:
+def _as_status(status: http.HTTPStatus | int, arg: str) -> http.HTTPStatus:
     if isinstance(status, bool) or not isinstance(status, int):
         raise TypeError(f"{arg} must be an http.HTTPStatus or int, got {type(status).__name__}")
     try:
@@ -312,12 +311,12 @@ class ClientUpgrade:
         self.request_bytes = bytes(_format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
         self.offered_protocols = _header_tokens(headers, "Sec-WebSocket-Protocol")
         self._buf = bytearray()
-        self._head: Optional[bytes] = None
-        self._response: Optional[WSUpgradeResponse] = None
-        self._error: Optional[WSError] = None
+        self._head: bytes | None = None
+        self._response: WSUpgradeResponse | None = None
+        self._error: WSError | None = None
         self._body_needed = 0
 
-    def feed(self, data: bytes) -> Optional[tuple[WSUpgradeResponse, bytes]]:
+    def feed(self, data: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         """Feed received bytes.
 
         Returns ``(response, leftover)`` once a valid 101 response has been
@@ -345,7 +344,7 @@ class ClientUpgrade:
             raise self._final_error()
         return None
 
-    def _on_head(self, head: bytes) -> Optional[tuple[WSUpgradeResponse, bytes]]:
+    def _on_head(self, head: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         try:
             parts, headers = _parse_head(head)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
@@ -380,8 +379,12 @@ class ClientUpgrade:
 
     def _check_101(self, response: WSUpgradeResponse, head: bytes) -> None:
         def fail(reason: str) -> WSError:
-            return WSError(f"invalid upgrade response: {reason}", raw_header=head, raw_body=bytes(self._buf),
-                           response=response)
+            return WSError(
+                f"invalid upgrade response: {reason}",
+                raw_header=head,
+                raw_body=bytes(self._buf),
+                response=response,
+            )
 
         headers = response.headers
         if response.version != b"HTTP/1.1":
@@ -431,7 +434,7 @@ class ServerUpgradeResult:
         self,
         response_bytes: bytes,
         listener: Any,
-        request: Optional[WSUpgradeRequest],
+        request: WSUpgradeRequest | None,
         response: WSUpgradeResponse,
         leftover: bytes,
     ) -> None:
@@ -443,7 +446,7 @@ class ServerUpgradeResult:
 
 
 class _BadRequest(Exception):
-    def __init__(self, reason: str, extra_headers: Optional[list[tuple[str, str]]] = None) -> None:
+    def __init__(self, reason: str, extra_headers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.extra_headers = extra_headers
@@ -457,7 +460,7 @@ class ServerUpgrade:
         self._logger = logger
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> Optional[ServerUpgradeResult]:
+    def feed(self, data: bytes) -> ServerUpgradeResult | None:
         """Feed received bytes; returns a result once the request head is complete, else None.
 
         Raises :class:`WSError` when the head exceeds the size limit (the
@@ -505,7 +508,9 @@ class ServerUpgrade:
         if "upgrade" not in _header_tokens(headers, "Connection"):
             raise _BadRequest("'Connection' header must contain 'upgrade'")
         if headers.getall("Sec-WebSocket-Version", []) != ["13"]:
-            raise _BadRequest("unsupported Sec-WebSocket-Version (need 13)", [("Sec-WebSocket-Version", "13")])
+            raise _BadRequest(
+                "unsupported Sec-WebSocket-Version (need 13)", [("Sec-WebSocket-Version", "13")]
+            )
         keys = headers.getall("Sec-WebSocket-Key", [])
         if len(keys) != 1:
             raise _BadRequest("need exactly one Sec-WebSocket-Key header")
@@ -536,7 +541,8 @@ class ServerUpgrade:
         else:
             self._logger.error(
                 "ws_listener_factory returned %r; expected a WSListener, a "
-                "WSUpgradeResponseWithListener or None, answering 500", type(routed).__name__
+                "WSUpgradeResponseWithListener or None, answering 500",
+                type(routed).__name__,
             )
             response = WSUpgradeResponse.create_error_response(
                 http.HTTPStatus.INTERNAL_SERVER_ERROR, b"invalid ws_listener_factory result\n"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import urllib.parse
-from typing import Optional
 
 __all__ = ["check_proxy_url", "open_tunnel"]
 
 _SUPPORTED_SCHEMES = ("http", "socks4", "socks5")
 
 
-def check_proxy_url(proxy: Optional[str]) -> None:
+def check_proxy_url(proxy: str | None) -> None:
     """Validate the ``proxy`` argument of ws_connect before any connection is made."""
     if proxy is None:
         return
@@ -31,7 +30,7 @@ def check_proxy_url(proxy: Optional[str]) -> None:
         raise ValueError(f"proxy URL must have a host and a port: {proxy!r}")
 
 
-async def open_tunnel(proxy: str, host: str, port: int, timeout: Optional[float]) -> socket.socket:
+async def open_tunnel(proxy: str, host: str, port: int, timeout: float | None) -> socket.socket:
     """Connect to ``host:port`` through ``proxy``; returns the connected socket.
 
     Proxy-level failures (refused CONNECT, bad credentials) raise

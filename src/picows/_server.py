@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable
 
 from . import _backend
 from ._options import ConnectionOptions
@@ -14,8 +14,8 @@ __all__ = ["ws_create_server"]
 
 async def ws_create_server(
     ws_listener_factory: Callable[[Any], Any],
-    host: Union[str, list[str], None] = None,
-    port: Optional[int] = None,
+    host: str | list[str] | None = None,
+    port: int | None = None,
     *,
     disconnect_on_exception: bool = True,
     websocket_handshake_timeout: float = 5,

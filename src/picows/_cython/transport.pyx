@@ -125,7 +125,10 @@ cdef class WSListener:
         return frame.opcode == 0xA
 
     cpdef pause_writing(self):
-        """The transport's write buffer went over its high watermark (a backpressure hint; sends still work)."""
+        """The transport's write buffer went over its high watermark.
+
+        A backpressure hint: sends still work, but the peer is not keeping up.
+        """
 
     cpdef resume_writing(self):
         """The transport's write buffer drained below its low watermark."""

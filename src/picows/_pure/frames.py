@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import struct
-from typing import Optional, Union
 
 from .._errors import ProtocolViolation
 from .._types import (
@@ -49,7 +48,7 @@ _rng = random.Random(os.urandom(16))
 _randbits = _rng.getrandbits
 
 
-def mask_payload(data: Union[bytes, bytearray, memoryview], key: bytes) -> bytes:
+def mask_payload(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3), as one wide-integer XOR."""
     if len(key) != 4:
         raise ValueError("mask_key must be 4 bytes")
@@ -103,7 +102,7 @@ class WSFrame:
         """The payload decoded as ASCII; raises :class:`UnicodeDecodeError` for non-ASCII bytes."""
         return str(self._mv[self._start : self._end], "ascii")
 
-    def get_close_code(self) -> Union[WSCloseCode, int]:
+    def get_close_code(self) -> WSCloseCode | int:
         """The status code of a CLOSE frame.
 
         ``WSCloseCode.NO_INFO`` when the payload carries no code. Codes that are
@@ -118,7 +117,7 @@ class WSFrame:
         code = (mv[self._start] << 8) | mv[self._start + 1]
         return CLOSE_CODE_BY_VALUE.get(code, code)
 
-    def get_close_message(self) -> Optional[bytes]:
+    def get_close_message(self) -> bytes | None:
         """The bytes after the status code of a CLOSE frame, or None when there are none."""
         if self.msg_type != _OP_CLOSE:
             raise ValueError(f"get_close_message() is only valid for CLOSE frames, not {self.msg_type.name}")
@@ -245,7 +244,7 @@ class FrameParser:
             raise ValueError(f"buffer_updated: invalid byte count {nbytes}")
         self._end += nbytes
 
-    def feed(self, data: Union[bytes, bytearray, memoryview]) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes to the buffer (handshake leftovers, tests)."""
         data = memoryview(data)
         while len(data):
@@ -257,7 +256,7 @@ class FrameParser:
 
     # -- parsing ---------------------------------------------------------------
 
-    def get_next_frame(self) -> Optional[WSFrame]:
+    def get_next_frame(self) -> WSFrame | None:
         """The next complete frame, or None if more bytes are needed (or parsing has ended).
 
         Raises :class:`ProtocolViolation`; after that (or after a CLOSE frame)
@@ -311,7 +310,9 @@ class FrameParser:
                 return None
             length = _from_bytes(buf[start + 2 : start + 10], "big")
             if length >> 63:
-                self._fail(WSCloseCode.PROTOCOL_ERROR, "64-bit payload length with the most significant bit set")
+                self._fail(
+                    WSCloseCode.PROTOCOL_ERROR, "64-bit payload length with the most significant bit set"
+                )
             header = 10
         if length > self._max_frame_size:
             self._fail(
@@ -401,7 +402,7 @@ class FrameParser:
         raise ProtocolViolation(code, msg)
 
 
-def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: Optional[bytes]) -> bytes:
+def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: bytes | None) -> bytes:
     """The header of a frame with a ``length``-byte payload (including the mask key, if any)."""
     b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
     if mask_key is None:
@@ -421,10 +422,10 @@ def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: Opti
 
 def build_frame(
     opcode: int,
-    payload: Union[bytes, bytearray, memoryview],
+    payload: bytes | bytearray | memoryview,
     fin: bool,
     rsv1: bool,
-    mask_key: Optional[bytes],
+    mask_key: bytes | None,
 ) -> bytes:
     """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
     header = frame_header(opcode, fin, rsv1, len(payload), mask_key)

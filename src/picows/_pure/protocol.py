@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Callable, Optional
+from typing import Any, Callable, cast
 
 from .._errors import ProtocolViolation, WSError
 from .._handshake import ClientUpgrade, ServerUpgrade
@@ -51,24 +51,24 @@ class WSProtocol(asyncio.BufferedProtocol):
         is_client_side: bool,
         options: ConnectionOptions,
         listener_factory: Callable[..., Any],
-        client_upgrade: Optional[ClientUpgrade] = None,
+        client_upgrade: ClientUpgrade | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._is_client_side = is_client_side
         self._options = options
         self._listener_factory = listener_factory
         self._client_upgrade = client_upgrade
-        self._server_upgrade: Optional[ServerUpgrade] = None
+        self._server_upgrade: ServerUpgrade | None = None
         self._state = _HANDSHAKE
         self._parser = FrameParser(is_client_side, options.max_frame_size, options.check_fragment_order)
         self._hs_buf = bytearray(_HANDSHAKE_READ_SIZE)
         self._hs_view = memoryview(self._hs_buf)
-        self._handshake_timer: Optional[asyncio.TimerHandle] = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self._track_recv_time = options.enable_auto_ping
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
-        self._underlying: Optional[asyncio.Transport] = None
-        self.transport: Optional[WSTransport] = None
+        self._underlying: asyncio.Transport | None = None
+        self.transport: WSTransport | None = None
         self.listener: Any = None
         #: Client only: result of the opening handshake (awaited by ws_connect).
         self.handshake_complete: asyncio.Future[None] = self._loop.create_future()
@@ -76,16 +76,16 @@ class WSProtocol(asyncio.BufferedProtocol):
     # -- asyncio callbacks -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        set_socket_options(transport)
-        self._underlying = transport
+        # Stream transports (asyncio's, uvloop's) implement the full Transport API.
+        stream = cast(asyncio.Transport, transport)
+        set_socket_options(stream)
+        self._underlying = stream
         logger = connection_logger(self._options.logger_name)
-        self.transport = WSTransport(
-            self._is_client_side, transport, logger, self._loop, self._options, self._parser
-        )
+        self.transport = WSTransport(self._is_client_side, stream, logger, self._loop, self._options, self._parser)
         if self._is_client_side:
             assert self._client_upgrade is not None
             self.transport.request = self._client_upgrade.request
-            transport.write(self._client_upgrade.request_bytes)
+            stream.write(self._client_upgrade.request_bytes)
             if self.transport._log_debug:
                 logger.log(PICOWS_DEBUG_LL, "sent upgrade request:\n%s", self._client_upgrade.request_bytes)
         else:
@@ -115,7 +115,7 @@ class WSProtocol(asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         return False  # close our side too
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         state = self._state
         self._state = _CLOSED
         if self._handshake_timer is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .._errors import WSError
 from .._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType, is_valid_wire_close_code
@@ -32,13 +32,13 @@ LINGER_QUIET_INTERVAL = 0.05
 
 def _opcode_of(msg_type: Any) -> int:
     if type(msg_type) is WSMsgType:
-        return msg_type  # type: ignore[no-any-return]
+        return msg_type
     if isinstance(msg_type, int) and not isinstance(msg_type, bool) and msg_type in _VALID_OPCODES:
         return int(msg_type)
     raise ValueError(f"msg_type must be a WSMsgType, got {msg_type!r}")
 
 
-def _payload_of(message: Any, arg: str = "message") -> Union[bytes, bytearray, memoryview]:
+def _payload_of(message: Any, arg: str = "message") -> bytes | bytearray | memoryview:
     t = type(message)
     if t is bytes or t is bytearray:
         return message  # type: ignore[no-any-return]
@@ -103,7 +103,10 @@ class WSListener:
         return frame.msg_type == WSMsgType.PONG
 
     def pause_writing(self) -> None:
-        """The transport's write buffer went over its high watermark (a backpressure hint; sends still work)."""
+        """The transport's write buffer went over its high watermark.
+
+        A backpressure hint: sends still work, but the peer is not keeping up.
+        """
 
     def resume_writing(self) -> None:
         """The transport's write buffer drained below its low watermark."""
@@ -152,8 +155,8 @@ class WSTransport:
     is_client_side: bool
     is_secure: bool
     is_close_frame_sent: bool
-    request: Optional[WSUpgradeRequest]
-    response: Optional[WSUpgradeResponse]
+    request: WSUpgradeRequest | None
+    response: WSUpgradeResponse | None
 
     def __init__(
         self,
@@ -175,7 +178,7 @@ class WSTransport:
         self._log_debug = logger.isEnabledFor(PICOWS_DEBUG_LL)
         self._write = underlying_transport.write
         self._lost = False
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
         self._disconnected_future: asyncio.Future[None] = loop.create_future()
         self._listener: Any = None
         self._parser = parser
@@ -184,11 +187,11 @@ class WSTransport:
         self._auto_ping_idle_timeout = options.auto_ping_idle_timeout
         self._auto_ping_reply_timeout = options.auto_ping_reply_timeout
         self._auto_ping_strategy = options.auto_ping_strategy
-        self._ping_handle: Optional[asyncio.TimerHandle] = None
-        self._reply_handle: Optional[asyncio.TimerHandle] = None
-        self._pong_waiter: Optional[asyncio.Future[None]] = None
+        self._ping_handle: asyncio.TimerHandle | None = None
+        self._reply_handle: asyncio.TimerHandle | None = None
+        self._pong_waiter: asyncio.Future[None] | None = None
         self._last_recv_time = 0.0
-        self._linger_handle: Optional[asyncio.TimerHandle] = None
+        self._linger_handle: asyncio.TimerHandle | None = None
         self._linger_deadline = 0.0
         self._linger_seen = 0
 
@@ -217,9 +220,17 @@ class WSTransport:
         if self._lost:
             return
         if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d",
-                             WSMsgType(opcode).name, fin, rsv1, len(payload))
-        self._write(build_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None))
+            self._logger.log(
+                PICOWS_DEBUG_LL,
+                "send %s fin=%s rsv1=%s payload_sz=%d",
+                WSMsgType(opcode).name,
+                fin,
+                rsv1,
+                len(payload),
+            )
+        self._write(
+            build_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
+        )
 
     def send_reuse_external_bytearray(
         self, msg_type: WSMsgType, buffer: bytearray, msg_offset: int, fin: bool = True, rsv1: bool = False
@@ -269,19 +280,21 @@ class WSTransport:
         """Send a PONG frame (payload at most 125 bytes)."""
         self._send_control(_OP_PONG, _payload_of(message))
 
-    def _send_control(self, opcode: int, payload: Union[bytes, bytearray, memoryview]) -> None:
+    def _send_control(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:
         if len(payload) > 125:
             raise ValueError(f"message must be at most 125 bytes for a control frame, got {len(payload)}")
         if self.is_close_frame_sent or self._lost:
             return
         if self._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "send %s payload_sz=%d", WSMsgType(opcode).name, len(payload))
-        self._write(build_frame(opcode, payload, True, False, random_mask_key() if self.is_client_side else None))
+        self._write(
+            build_frame(opcode, payload, True, False, random_mask_key() if self.is_client_side else None)
+        )
 
     def send_close(
         self,
-        close_code: Union[WSCloseCode, int] = WSCloseCode.NO_INFO,
-        close_message: Union[bytes, bytearray, memoryview, str, None] = None,
+        close_code: WSCloseCode | int = WSCloseCode.NO_INFO,
+        close_message: bytes | bytearray | memoryview | str | None = None,
     ) -> None:
         """Send a CLOSE frame; it does not disconnect.
 
@@ -296,7 +309,7 @@ class WSTransport:
         if isinstance(close_code, bool) or not isinstance(close_code, int):
             raise TypeError(f"close_code must be a WSCloseCode or int, got {type(close_code).__name__}")
         if isinstance(close_message, str):
-            reason: Union[bytes, bytearray, memoryview] = close_message.encode("utf-8")
+            reason: bytes | bytearray | memoryview = close_message.encode("utf-8")
         else:
             reason = _payload_of(close_message, "close_message")
         if close_code == WSCloseCode.NO_INFO:
@@ -314,7 +327,9 @@ class WSTransport:
         self.is_close_frame_sent = True
         if self._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "send CLOSE code=%s", int(close_code))
-        self._write(build_frame(_OP_CLOSE, payload, True, False, random_mask_key() if self.is_client_side else None))
+        self._write(
+            build_frame(_OP_CLOSE, payload, True, False, random_mask_key() if self.is_client_side else None)
+        )
 
     # -- connection lifetime ---------------------------------------------------
 
@@ -346,7 +361,7 @@ class WSTransport:
 
     # -- ping / pong -------------------------------------------------------------
 
-    async def measure_roundtrip_time(self, rounds: int) -> List[float]:
+    async def measure_roundtrip_time(self, rounds: int) -> list[float]:
         """Measure the round-trip time with ``rounds`` sequential ping/pong exchanges.
 
         Uses the listener's :meth:`WSListener.send_user_specific_ping` and
@@ -435,7 +450,8 @@ class WSTransport:
         if self._lost:
             return
         self._logger.info(
-            "no pong within auto_ping_reply_timeout=%s s, closing with GOING_AWAY", self._auto_ping_reply_timeout
+            "no pong within auto_ping_reply_timeout=%s s, closing with GOING_AWAY",
+            self._auto_ping_reply_timeout,
         )
         self.send_close(WSCloseCode.GOING_AWAY, b"no pong")
         self.disconnect(graceful=False)
@@ -501,7 +517,9 @@ class WSTransport:
         waiter = self._pong_waiter
         self._pong_waiter = None
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("the WebSocket connection was lost while waiting for a pong"))
+            waiter.set_exception(
+                ConnectionResetError("the WebSocket connection was lost while waiting for a pong")
+            )
             # Mark retrieved: nobody may be awaiting an auto-ping's waiter.
             waiter.exception()
 
