@@ -81,7 +81,9 @@ class WSProtocol(asyncio.BufferedProtocol):
         set_socket_options(stream)
         self._underlying = stream
         logger = connection_logger(self._options.logger_name)
-        self.transport = WSTransport(self._is_client_side, stream, logger, self._loop, self._options, self._parser)
+        self.transport = WSTransport(
+            self._is_client_side, stream, logger, self._loop, self._options, self._parser
+        )
         if self._is_client_side:
             assert self._client_upgrade is not None
             self.transport.request = self._client_upgrade.request
