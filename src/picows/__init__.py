@@ -9,7 +9,7 @@ Connect with :func:`ws_connect`, serve with :func:`ws_create_server`.
 ``PICOWS_PURE=1``).
 """
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+import typing as _typing
 
 from ._backend import BACKEND, BACKEND_FALLBACK_REASON
 from ._backend import impl as _impl
@@ -19,7 +19,7 @@ from ._handshake import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWi
 from ._server import ws_create_server
 from ._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     # Both backends have the same surface; type checkers see the pure-Python one.
     from ._pure.frames import WSFrame
     from ._pure.transport import WSListener, WSTransport
