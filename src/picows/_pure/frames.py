@@ -6,6 +6,7 @@ identically (the differential tests feed them the same bytes).
 
 from __future__ import annotations
 
+import codecs
 import os
 import random
 import struct
@@ -38,6 +39,9 @@ _OP_PONG = 0xA
 _VALID_OPCODE = tuple(op in (0, 1, 2, 8, 9, 10) for op in range(16))
 
 _from_bytes = int.from_bytes
+# codecs' decoders rather than str(view, "utf-8"): PyPy's str() accepts encoded surrogates.
+_utf8_decode = codecs.utf_8_decode
+_ascii_decode = codecs.ascii_decode
 _pack_2 = struct.Struct("!BB").pack
 _pack_4 = struct.Struct("!BBH").pack
 _pack_10 = struct.Struct("!BBQ").pack
@@ -96,11 +100,11 @@ class WSFrame:
 
     def get_payload_as_utf8_text(self) -> str:
         """The payload decoded as UTF-8; raises :class:`UnicodeDecodeError` if it is not valid UTF-8."""
-        return str(self._mv[self._start : self._end], "utf-8")
+        return _utf8_decode(self._mv[self._start : self._end], "strict", True)[0]
 
     def get_payload_as_ascii_text(self) -> str:
         """The payload decoded as ASCII; raises :class:`UnicodeDecodeError` for non-ASCII bytes."""
-        return str(self._mv[self._start : self._end], "ascii")
+        return _ascii_decode(self._mv[self._start : self._end], "strict")[0]
 
     def get_close_code(self) -> WSCloseCode | int:
         """The status code of a CLOSE frame.
@@ -386,7 +390,7 @@ class FrameParser:
             self._fail(WSCloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
         if size > 2:
             try:
-                str(self._mv[start + 2 : end], "utf-8")
+                _utf8_decode(self._mv[start + 2 : end], "strict", True)
             except UnicodeDecodeError:
                 self._fail(WSCloseCode.INVALID_TEXT, "CLOSE reason is not valid UTF-8")
 
