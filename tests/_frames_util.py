@@ -22,13 +22,13 @@ import contextlib
 import os
 import socket
 import struct
-from typing import Any, AsyncIterator, Callable, List, Optional, Tuple
-
-import picows
-from picows import WSFrame, WSListener, WSMsgType, WSTransport
+from collections.abc import AsyncIterator
+from typing import Any, Callable
 
 import helpers
+import picows
 from helpers import TIMEOUT
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 # How long a raw peer waits to be reasonably sure that *nothing* arrives.
 QUIET_PERIOD = 0.15
@@ -56,8 +56,8 @@ def make_frame(
     rsv1: bool = False,
     rsv2: bool = False,
     rsv3: bool = False,
-    mask: Optional[bytes] = None,
-    length_override: Optional[int] = None,
+    mask: bytes | None = None,
+    length_override: int | None = None,
     force_64bit_length: bool = False,
 ) -> bytes:
     """Encode one frame independently of picows.
@@ -117,7 +117,7 @@ class RawFrame:
         rsv2: bool,
         rsv3: bool,
         masked: bool,
-        mask: Optional[bytes],
+        mask: bytes | None,
         payload: bytes,
         wire_size: int,
     ) -> None:
@@ -132,7 +132,7 @@ class RawFrame:
         self.wire_size = wire_size
 
     @property
-    def close_code(self) -> Optional[int]:
+    def close_code(self) -> int | None:
         assert self.opcode == WSMsgType.CLOSE
         if len(self.payload) < 2:
             return None
@@ -185,7 +185,7 @@ async def read_frame(reader: asyncio.StreamReader, timeout: float = TIMEOUT) -> 
     return await asyncio.wait_for(_read(), timeout)
 
 
-async def read_frame_or_eof(reader: asyncio.StreamReader, timeout: float = TIMEOUT) -> Optional[RawFrame]:
+async def read_frame_or_eof(reader: asyncio.StreamReader, timeout: float = TIMEOUT) -> RawFrame | None:
     """Like read_frame, but returns None when the peer closed the connection (cleanly at a frame boundary)."""
     try:
         return await read_frame(reader, timeout)
@@ -196,7 +196,7 @@ async def read_frame_or_eof(reader: asyncio.StreamReader, timeout: float = TIMEO
         return None
 
 
-async def expect_close(reader: asyncio.StreamReader, code: Optional[int], *, max_frames: int = 10000) -> RawFrame:
+async def expect_close(reader: asyncio.StreamReader, code: int | None, *, max_frames: int = 10000) -> RawFrame:
     """Skip data/control frames until a CLOSE frame arrives; check its code.
 
     ``code=None`` means an empty CLOSE payload is expected.
@@ -230,7 +230,7 @@ async def expect_eof(reader: asyncio.StreamReader, timeout: float = TIMEOUT) -> 
     return got
 
 
-async def expect_close_then_eof(reader: asyncio.StreamReader, code: Optional[int]) -> RawFrame:
+async def expect_close_then_eof(reader: asyncio.StreamReader, code: int | None) -> RawFrame:
     f = await expect_close(reader, code)
     rest = await expect_eof(reader)
     assert rest == b"", f"bytes sent after CLOSE: {rest[:50]!r}"
@@ -293,7 +293,7 @@ class RawWSServer:
         self.url = url
         self.port = port
         self.peers: asyncio.Queue[RawPeer] = asyncio.Queue()
-        self.all_peers: List[RawPeer] = []
+        self.all_peers: list[RawPeer] = []
 
     async def accept(self, timeout: float = TIMEOUT) -> RawPeer:
         return await asyncio.wait_for(self.peers.get(), timeout)
@@ -301,7 +301,7 @@ class RawWSServer:
 
 @contextlib.asynccontextmanager
 async def raw_ws_server(
-    *, extra: bytes = b"", rcvbuf: Optional[int] = None, handshake: bool = True
+    *, extra: bytes = b"", rcvbuf: int | None = None, handshake: bool = True
 ) -> AsyncIterator[RawWSServer]:
     """A hand-written WebSocket server on 127.0.0.1.
 
@@ -320,7 +320,7 @@ async def raw_ws_server(
     srv = RawWSServer(f"ws://127.0.0.1:{port}/", port)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer: Optional[RawPeer] = None
+        peer: RawPeer | None = None
         try:
             head = b""
             if handshake:
@@ -346,7 +346,7 @@ async def raw_ws_server(
 
 @contextlib.asynccontextmanager
 async def raw_ws_client(
-    port: int, *, path: str = "/", rcvbuf: Optional[int] = None, headers: bytes = b""
+    port: int, *, path: str = "/", rcvbuf: int | None = None, headers: bytes = b""
 ) -> AsyncIterator[RawPeer]:
     """A hand-written WebSocket client connected to 127.0.0.1:port, handshake done (101 checked)."""
     loop = asyncio.get_running_loop()
@@ -360,7 +360,7 @@ async def raw_ws_client(
         sock.close()
         raise
     reader, writer = await asyncio.wait_for(asyncio.open_connection(sock=sock), TIMEOUT)
-    peer: Optional[RawPeer] = None
+    peer: RawPeer | None = None
     try:
         key = base64.b64encode(os.urandom(16))
         writer.write(
@@ -388,7 +388,7 @@ class PicowsServer:
         self.url = url
         self.port = helpers.port_of(url)
         self.listeners: asyncio.Queue[Any] = asyncio.Queue()
-        self.requests: List[Any] = []
+        self.requests: list[Any] = []
 
     async def next_listener(self, timeout: float = TIMEOUT) -> Any:
         """The listener of the next accepted connection, once on_ws_connected ran (if it has a ``connected`` event)."""
@@ -403,7 +403,7 @@ class PicowsServer:
 async def picows_server(listener_factory: Callable[[], Any] = None, **kwargs: Any) -> AsyncIterator[PicowsServer]:  # type: ignore[assignment]
     """Run a picows server whose listeners (created by ``listener_factory()``) are handed to the test."""
     factory = listener_factory if listener_factory is not None else CollectingListener
-    holder: List[PicowsServer] = []
+    holder: list[PicowsServer] = []
 
     def ws_factory(request: Any) -> Any:
         lst = factory()
@@ -429,7 +429,7 @@ async def finish(transport: WSTransport) -> None:
     await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
 
 
-async def wait_disconnected_any(transport: WSTransport) -> Optional[BaseException]:
+async def wait_disconnected_any(transport: WSTransport) -> BaseException | None:
     """Wait for the disconnect and return the exception wait_disconnected raised (or None)."""
     try:
         await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
@@ -468,14 +468,14 @@ def snapshot(frame: WSFrame) -> dict:
 class SnapshotListener(WSListener):
     """Records a snapshot of every frame (plus optional probe results) and lifecycle events."""
 
-    probe: Optional[Callable[[WSFrame], Any]] = None
+    probe: Callable[[WSFrame], Any] | None = None
 
     def __init__(self) -> None:
         self.snapshots: asyncio.Queue[dict] = asyncio.Queue()
-        self.transport: Optional[WSTransport] = None
+        self.transport: WSTransport | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
-        self.events: List[str] = []
+        self.events: list[str] = []
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -512,7 +512,7 @@ class CloseEchoListener(CollectingListener):
             transport.disconnect()
 
 
-def drain_queue(q: "asyncio.Queue[Any]") -> list:
+def drain_queue(q: asyncio.Queue[Any]) -> list:
     items = []
     while not q.empty():
         items.append(q.get_nowait())
@@ -537,7 +537,7 @@ def payload_of(size: int, text: bool, seed: int = 0) -> bytes:
 @contextlib.asynccontextmanager
 async def pair(
     picows_role: str, listener_factory: Callable[[], Any], *, check_clean: bool = True, **kwargs: Any
-) -> AsyncIterator[Tuple[RawPeer, Any, WSTransport]]:
+) -> AsyncIterator[tuple[RawPeer, Any, WSTransport]]:
     """(raw peer, picows listener, picows transport) with picows in ``picows_role``.
 
     picows_role "client": picows.ws_connect against a raw server.

@@ -2,11 +2,13 @@
 
 The policy (constants in ``picows._pure.frames``, mirrored by the compiled
 parser): the buffer starts at INITIAL_BUFFER_SIZE; ``get_buffer`` hands out
-at least MIN_FREE_SPACE and at most MAX_READ_SIZE bytes; the buffer grows to
-fit the frame being parsed (and no more than about twice that), and once a
-large frame has been consumed the next read starts again from a buffer of
-INITIAL_BUFFER_SIZE. A connection that only carries small frames keeps a
-buffer of a few KiB.
+at least MIN_FREE_SPACE and at most MAX_READ_SIZE bytes; the buffer grows with
+the received data of the frame being parsed (and no more than about twice
+that). ``shrink_if_idle()`` returns it to INITIAL_BUFFER_SIZE when nothing is
+buffered; the protocol calls it SHRINK_DELAY seconds after the buffer grew
+(and again until it succeeds), so a connection streaming large frames keeps
+its buffer while an idle one goes back to a few KiB. A connection that only
+carries small frames keeps a buffer of a few KiB.
 
 The parser tests run on both backends; the connection tests run on the
 backend under test (the suite runs once per backend).
@@ -28,7 +30,7 @@ _pure_frames = pure_module("frames")
 INITIAL_BUFFER_SIZE: int = _pure_frames.INITIAL_BUFFER_SIZE
 MIN_FREE_SPACE: int = _pure_frames.MIN_FREE_SPACE
 MAX_READ_SIZE: int = _pure_frames.MAX_READ_SIZE
-SHRINK_THRESHOLD: int = _pure_frames.SHRINK_THRESHOLD
+SHRINK_DELAY: float = _pure_frames.SHRINK_DELAY
 MIB = 1 << 20
 
 
@@ -36,8 +38,8 @@ def test_policy_constants() -> None:
     assert INITIAL_BUFFER_SIZE == 4096
     assert MIN_FREE_SPACE == 1024
     assert MAX_READ_SIZE == 256 * 1024
-    assert SHRINK_THRESHOLD == 64 * 1024
-    assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < SHRINK_THRESHOLD < MAX_READ_SIZE
+    assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < MAX_READ_SIZE
+    assert 0 < SHRINK_DELAY <= 5
 
 
 def frame_bytes(opcode: int, payload: bytes, mask: bytes | None) -> bytes:
@@ -113,12 +115,13 @@ def test_grows_for_1mib_frame_then_shrinks(backend: str, is_client_side: bool) -
     assert sizes == sorted(sizes), trace  # geometric growth, no shrinking mid-frame
     assert max(n for n, _ in trace) == MAX_READ_SIZE  # big reads, but never more than MAX_READ_SIZE
 
-    # Consumed: the next read starts from a small buffer again.
+    # Consumed: the grown buffer is kept for the next frame (no churn while busy) ...
     small = frame_bytes(0x1, b"after", mask)
-    trace.clear()
-    read_like_asyncio(parser, small, trace, got)
+    read_like_asyncio(parser, small, [], got)
     assert got[-1] == b"after"
-    assert trace == [(INITIAL_BUFFER_SIZE, INITIAL_BUFFER_SIZE)]
+    assert parser.buffer_size == peak
+    # ... until the protocol finds it idle: then it is small again.
+    assert parser.shrink_if_idle() is True
     assert parser.buffer_size == INITIAL_BUFFER_SIZE
 
 
@@ -132,17 +135,19 @@ def test_shrinks_only_once_the_buffer_is_empty(backend: str) -> None:  # noqa: F
     read_like_asyncio(parser, frame_bytes(0x2, payload, None) + tail_frame[:5], [], got)
     assert got == [payload]
     assert parser.buffered == 5
-    buf = parser.get_buffer(-1)  # live bytes: no shrink yet, but they must survive compaction
+    assert parser.shrink_if_idle() is False  # live bytes: no shrink ...
+    assert parser.buffer_size > INITIAL_BUFFER_SIZE
+    buf = parser.get_buffer(-1)  # ... and they must survive compaction
     assert len(buf) >= MIN_FREE_SPACE
     read_like_asyncio(parser, tail_frame[5:], [], got)
     assert got[-1] == b"0123456789"
     assert parser.buffered == 0
-    parser.get_buffer(-1)
+    assert parser.shrink_if_idle() is True
     assert parser.buffer_size == INITIAL_BUFFER_SIZE
 
 
-def test_medium_frames_do_not_thrash(backend: str) -> None:  # noqa: F811
-    """Below SHRINK_THRESHOLD the grown buffer is kept (no reallocation per message)."""
+def test_repeated_frames_do_not_thrash(backend: str) -> None:  # noqa: F811
+    """Between shrink checks the grown buffer is kept (no reallocation per message)."""
     frames = backend_module(backend, "frames")
     parser = frames.FrameParser(True, 10 * MIB)
     msg = frame_bytes(0x2, b"m" * 20000, None)
@@ -152,7 +157,7 @@ def test_medium_frames_do_not_thrash(backend: str) -> None:  # noqa: F811
         read_like_asyncio(parser, msg, trace, got)
     assert got == [b"m" * 20000] * 5
     sizes = [size for _, size in trace]
-    assert max(sizes) <= SHRINK_THRESHOLD
+    assert max(sizes) <= 2 * (20000 + MAX_READ_SIZE)
     assert sizes[-1] == max(sizes)  # grown once, then kept
 
 
@@ -261,13 +266,15 @@ async def test_connection_buffers_grow_and_shrink() -> None:
         assert len(server_big) == 1 and MIB + 14 <= server_big[0] <= 2 * (MIB + 14)
         assert len(client_big) == 1 and MIB + 10 <= client_big[0] <= 2 * (MIB + 14)
 
-        # ... and give the memory back once it has been consumed.
+        # ... and give the memory back once the connection is idle (after SHRINK_DELAY).
+        deadline = asyncio.get_running_loop().time() + SHRINK_DELAY * 2 + TIMEOUT
+        while client_parser.buffer_size != INITIAL_BUFFER_SIZE or server_parser.buffer_size != INITIAL_BUFFER_SIZE:
+            assert asyncio.get_running_loop().time() < deadline, "buffers did not shrink"
+            await asyncio.sleep(0.05)
         transport.send(WSMsgType.TEXT, b"small after")
         assert await asyncio.wait_for(client.texts.get(), TIMEOUT) == b"ack small after"
         assert server.seen[-1] == (len(b"small after"), INITIAL_BUFFER_SIZE)
         assert client.seen[-1] == (len(b"ack small after"), INITIAL_BUFFER_SIZE)
-        assert client_parser.buffer_size == INITIAL_BUFFER_SIZE
-        assert server_parser.buffer_size == INITIAL_BUFFER_SIZE
 
         transport.send_close(picows.WSCloseCode.OK)
         await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)

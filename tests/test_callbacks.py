@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, List
+from typing import Any
 
 import pytest
-
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 import _frames_util as fu
 import helpers
 from helpers import TIMEOUT, CollectingListener
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
 
@@ -21,7 +20,7 @@ class CallbackError(Exception):
     """Raised by the test listeners; unique so it cannot be confused with library errors."""
 
 
-def error_records(caplog: pytest.LogCaptureFixture, logger_prefix: str, text: str) -> List[logging.LogRecord]:
+def error_records(caplog: pytest.LogCaptureFixture, logger_prefix: str, text: str) -> list[logging.LogRecord]:
     out = []
     for r in caplog.records:
         if r.levelno < logging.ERROR:
@@ -38,7 +37,7 @@ def error_records(caplog: pytest.LogCaptureFixture, logger_prefix: str, text: st
     return out
 
 
-async def wait_for_log(caplog: pytest.LogCaptureFixture, logger_prefix: str, text: str) -> List[logging.LogRecord]:
+async def wait_for_log(caplog: pytest.LogCaptureFixture, logger_prefix: str, text: str) -> list[logging.LogRecord]:
     for _ in range(500):
         recs = error_records(caplog, logger_prefix, text)
         if recs:
@@ -231,8 +230,8 @@ async def test_client_first_exception_wins() -> None:
 
 class OrderListener(WSListener):
     def __init__(self) -> None:
-        self.calls: List[Any] = []
-        self.transports: List[WSTransport] = []
+        self.calls: list[Any] = []
+        self.transports: list[WSTransport] = []
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.transport: Any = None
@@ -270,8 +269,8 @@ async def test_client_callback_order_with_frames_in_101_segment() -> None:
 
 
 async def test_server_callback_order_and_factory_argument() -> None:
-    requests: List[Any] = []
-    listeners: List[OrderListener] = []
+    requests: list[Any] = []
+    listeners: list[OrderListener] = []
 
     def factory(request: Any) -> OrderListener:
         requests.append(request)

@@ -10,11 +10,10 @@ import asyncio
 
 import pytest
 
-from picows import WSMsgType, WSTransport
-
 import _frames_util as fu
 import helpers
 from helpers import TIMEOUT, CollectingListener, EchoListener
+from picows import WSMsgType, WSTransport
 
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1024 * 1024]
 SIX_MIB = 6 * 1024 * 1024

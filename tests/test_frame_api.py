@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import pytest
 
-from picows import WSCloseCode, WSFrame, WSMsgType
-
 import _frames_util as fu
 from _frames_util import ROLES, SnapshotListener
+from picows import WSCloseCode, WSFrame, WSMsgType
 
 
-def _accessors(frame: WSFrame) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _accessors(frame: WSFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     out["bytes"] = frame.get_payload_as_bytes()
     mv = frame.get_payload_as_memoryview()
     out["mv_type"] = type(mv)

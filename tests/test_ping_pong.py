@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator, List, Optional
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-import picows
-from picows import WSAutoPingStrategy, WSCloseCode, WSError, WSFrame, WSMsgType, WSTransport
-
 import _frames_util as fu
 import helpers
+import picows
 from _frames_util import ROLES, RawPeer
 from helpers import TIMEOUT, CollectingListener, EchoListener
+from picows import WSAutoPingStrategy, WSCloseCode, WSError, WSFrame, WSMsgType, WSTransport
 
 GOING_AWAY = int(WSCloseCode.GOING_AWAY)
 INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
@@ -24,10 +24,10 @@ INTERNAL_ERROR = int(WSCloseCode.INTERNAL_ERROR)
 class Recorder:
     """Reads every frame picows sends to a raw peer; optionally answers pings."""
 
-    def __init__(self, peer: RawPeer, answer: Optional[Any]) -> None:
+    def __init__(self, peer: RawPeer, answer: Any | None) -> None:
         self.peer = peer
         self.answer = answer  # callable(frame) -> Optional[bytes] to write back
-        self.frames: List[fu.RawFrame] = []
+        self.frames: list[fu.RawFrame] = []
         self.changed = asyncio.Event()
         self.eof = False
 
@@ -47,7 +47,7 @@ class Recorder:
                     self.peer.writer.write(reply)
             self.changed.set()
 
-    def count(self, opcode: int, payload: Optional[bytes] = None) -> int:
+    def count(self, opcode: int, payload: bytes | None = None) -> int:
         return sum(1 for f in self.frames if f.opcode == opcode and (payload is None or f.payload == payload))
 
     async def wait_until(self, pred: Any, timeout: float = TIMEOUT) -> None:
@@ -63,7 +63,7 @@ class Recorder:
 
 
 def pong_answer(peer: RawPeer) -> Any:
-    def answer(f: fu.RawFrame) -> Optional[bytes]:
+    def answer(f: fu.RawFrame) -> bytes | None:
         if f.opcode == WSMsgType.PING:
             return peer.frame(WSMsgType.PONG, f.payload)
         return None
@@ -72,7 +72,7 @@ def pong_answer(peer: RawPeer) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def recording(peer: RawPeer, answer: Optional[Any] = None) -> AsyncIterator[Recorder]:
+async def recording(peer: RawPeer, answer: Any | None = None) -> AsyncIterator[Recorder]:
     rec = Recorder(peer, answer)
     task = asyncio.ensure_future(rec.run())
     try:
@@ -218,7 +218,7 @@ class AppPingListener(CollectingListener):
     def __init__(self) -> None:
         super().__init__()
         self.pings_sent = 0
-        self.pong_checks: List[bytes] = []
+        self.pong_checks: list[bytes] = []
         self.early_checks = 0
 
     def send_user_specific_ping(self, transport: WSTransport) -> None:
@@ -234,7 +234,7 @@ class AppPingListener(CollectingListener):
 
 
 def app_pong_answer(peer: RawPeer) -> Any:
-    def answer(f: fu.RawFrame) -> Optional[bytes]:
+    def answer(f: fu.RawFrame) -> bytes | None:
         if f.opcode == WSMsgType.BINARY and f.payload == b"app-ping":
             return peer.frame(WSMsgType.BINARY, b"app-pong")
         return None
@@ -420,7 +420,7 @@ async def test_measure_roundtrip_time_peer_drops(picows_role: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _debug_records(caplog: pytest.LogCaptureFixture, prefix: str) -> List[logging.LogRecord]:
+def _debug_records(caplog: pytest.LogCaptureFixture, prefix: str) -> list[logging.LogRecord]:
     return [
         r
         for r in caplog.records

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any, Callable, Collection, Dict, List, Optional
+from collections.abc import Collection
+from typing import Any, Callable
 
 import pytest
-
-from picows import WSCloseCode, WSError, WSMsgType
 
 import _frames_util as fu
 import helpers
 from _frames_util import ROLES, RawPeer, SnapshotListener
 from helpers import TIMEOUT, CollectingListener, EchoListener
+from picows import WSCloseCode, WSError, WSMsgType
 
 PROTOCOL_ERROR = int(WSCloseCode.PROTOCOL_ERROR)
 INVALID_TEXT = int(WSCloseCode.INVALID_TEXT)
@@ -42,9 +42,9 @@ async def assert_violation(
     build: Builder,
     codes: Collection[int],
     *,
-    before: Optional[List[bytes]] = None,
+    before: list[bytes] | None = None,
     **kwargs: Any,
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Send ``build(peer)`` (optionally preceded by valid payloads, same write) and check the reaction.
 
     Returns the frames that were delivered to on_ws_frame before the disconnect.
@@ -139,7 +139,7 @@ VIOLATIONS += [
     "build,codes,kwargs", [pytest.param(b, c, k, id=i) for i, b, c, k in VIOLATIONS]
 )
 @pytest.mark.parametrize("picows_role", ROLES)
-async def test_violation(picows_role: str, build: Builder, codes: Collection[int], kwargs: Dict[str, Any]) -> None:
+async def test_violation(picows_role: str, build: Builder, codes: Collection[int], kwargs: dict[str, Any]) -> None:
     await assert_violation(picows_role, build, codes, **kwargs)
 
 

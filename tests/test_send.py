@@ -8,17 +8,15 @@ import contextlib
 import http
 import socket
 import struct
-from typing import AsyncIterator, Tuple
+from collections.abc import AsyncIterator
 
 import pytest
-
-from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
 
 import _frames_util as fu
 import helpers
 from _frames_util import ROLES
 from helpers import TIMEOUT, CollectingListener
-
+from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
 
 # ---------------------------------------------------------------------------
 # send(): accepted payload types, masking
@@ -467,7 +465,7 @@ async def test_pause_and_resume_writing(picows_role: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _client_with_slow_raw_server() -> AsyncIterator[Tuple[fu.RawPeer, FlowListener, WSTransport]]:
+async def _client_with_slow_raw_server() -> AsyncIterator[tuple[fu.RawPeer, FlowListener, WSTransport]]:
     async with fu.raw_ws_server(rcvbuf=4096) as srv:
         transport, listener = await fu.connect(FlowListener, srv.url)
         peer = await srv.accept()
@@ -478,7 +476,7 @@ async def _client_with_slow_raw_server() -> AsyncIterator[Tuple[fu.RawPeer, Flow
 
 
 @contextlib.asynccontextmanager
-async def _server_with_slow_raw_client() -> AsyncIterator[Tuple[fu.RawPeer, FlowListener, WSTransport]]:
+async def _server_with_slow_raw_client() -> AsyncIterator[tuple[fu.RawPeer, FlowListener, WSTransport]]:
     async with fu.picows_server(FlowListener) as srv:
         async with fu.raw_ws_client(srv.port, rcvbuf=4096) as peer:
             listener = await srv.next_listener()

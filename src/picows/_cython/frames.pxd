@@ -16,8 +16,7 @@ cdef class WSFrame:
         readonly size_t tail_size
         # internal: opcode as a C int, and the owner of payload_ptr
         int opcode
-        object _view          # read-only memoryview of the whole receive buffer
-        Py_ssize_t _offset    # payload offset inside _view
+        object _view          # the receive buffer (bytearray) that payload_ptr points into
 
     cpdef bytes get_payload_as_bytes(self)
     cpdef object get_payload_as_memoryview(self)
@@ -35,8 +34,6 @@ cdef class FrameParser:
         Py_ssize_t _start
         Py_ssize_t _end
         Py_ssize_t _needed
-        object _mv            # writable memoryview of _buf
-        object _ro_view       # read-only memoryview of _buf (handed to frames)
         bint _is_client_side
         bint _check_fragment_order
         bint _in_fragmented_message

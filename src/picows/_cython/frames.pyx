@@ -5,9 +5,15 @@ Compiled twin of ``picows/_pure/frames.py``: same classes, same behaviour, same
 order of checks (the differential tests feed both the same bytes).
 """
 
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_WRITE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release
+from cpython.memoryview cimport PyMemoryView_FromObject
 from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove
@@ -21,11 +27,11 @@ __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payloa
 DEF INITIAL_BUFFER_SIZE = 4096
 DEF MIN_FREE_SPACE = 1024
 DEF MAX_READ_SIZE = 262144
-DEF SHRINK_THRESHOLD = 65536
 
 INITIAL_BUFFER_SIZE_ = INITIAL_BUFFER_SIZE
+MIN_FREE_SPACE_ = MIN_FREE_SPACE
 MAX_READ_SIZE_ = MAX_READ_SIZE
-SHRINK_THRESHOLD_ = SHRINK_THRESHOLD
+SHRINK_DELAY = 1.0
 
 cdef object _PROTOCOL_ERROR = WSCloseCode.PROTOCOL_ERROR
 cdef object _MESSAGE_TOO_BIG = WSCloseCode.MESSAGE_TOO_BIG
@@ -43,65 +49,18 @@ cdef inline bint _valid_wire_close_code(unsigned int code) noexcept nogil:
     return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
 
 
+cdef extern from "mask.h" nogil:
+    void picows_mask(char* dst, const char* src, size_t size, uint32_t key)
+
+
 cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil:
-    """XOR ``data`` with the 4 key bytes (``key`` holds them in memory order), 8 bytes at a time."""
-    cdef uint64_t key64 = (<uint64_t>key << 32) | key
-    cdef uint64_t w0, w1, w2, w3
-    cdef size_t i = 0
-    cdef uint8_t* kb = <uint8_t*>&key
-    # 32 bytes per iteration; memcpy keeps unaligned access legal and compiles to plain loads.
-    while i + 32 <= size:
-        memcpy(&w0, data + i, 8)
-        memcpy(&w1, data + i + 8, 8)
-        memcpy(&w2, data + i + 16, 8)
-        memcpy(&w3, data + i + 24, 8)
-        w0 ^= key64
-        w1 ^= key64
-        w2 ^= key64
-        w3 ^= key64
-        memcpy(data + i, &w0, 8)
-        memcpy(data + i + 8, &w1, 8)
-        memcpy(data + i + 16, &w2, 8)
-        memcpy(data + i + 24, &w3, 8)
-        i += 32
-    while i + 8 <= size:
-        memcpy(&w0, data + i, 8)
-        w0 ^= key64
-        memcpy(data + i, &w0, 8)
-        i += 8
-    while i < size:
-        data[i] = <char>(<uint8_t>data[i] ^ kb[i & 3])
-        i += 1
+    """XOR ``data`` with the 4 key bytes (``key`` holds them in memory order), a vector at a time."""
+    picows_mask(data, data, size, key)
 
 
 cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexcept nogil:
     """Copy ``src`` to ``dst`` and mask it on the way (client sends)."""
-    cdef uint64_t key64 = (<uint64_t>key << 32) | key
-    cdef uint64_t w0, w1, w2, w3
-    cdef size_t i = 0
-    cdef uint8_t* kb = <uint8_t*>&key
-    while i + 32 <= size:
-        memcpy(&w0, src + i, 8)
-        memcpy(&w1, src + i + 8, 8)
-        memcpy(&w2, src + i + 16, 8)
-        memcpy(&w3, src + i + 24, 8)
-        w0 ^= key64
-        w1 ^= key64
-        w2 ^= key64
-        w3 ^= key64
-        memcpy(dst + i, &w0, 8)
-        memcpy(dst + i + 8, &w1, 8)
-        memcpy(dst + i + 16, &w2, 8)
-        memcpy(dst + i + 24, &w3, 8)
-        i += 32
-    while i + 8 <= size:
-        memcpy(&w0, src + i, 8)
-        w0 ^= key64
-        memcpy(dst + i, &w0, 8)
-        i += 8
-    while i < size:
-        dst[i] = <char>(<uint8_t>src[i] ^ kb[i & 3])
-        i += 1
+    picows_mask(dst, src, size, key)
 
 
 cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,
@@ -131,6 +90,22 @@ cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t le
     return n
 
 
+@cython.final
+@cython.freelist(4)
+cdef class _PayloadView:
+    """Exports one payload as a read-only buffer and keeps its receive buffer alive."""
+
+    cdef object owner
+    cdef char* ptr
+    cdef Py_ssize_t size
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        PyBuffer_FillInfo(buffer, self, self.ptr, self.size, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        pass
+
+
 cdef class WSFrame:
     """A received frame, valid only during :meth:`WSListener.on_ws_frame`.
 
@@ -145,7 +120,6 @@ cdef class WSFrame:
         self.payload_ptr = NULL
         self.payload_size = 0
         self._view = None
-        self._offset = 0
 
     cpdef bytes get_payload_as_bytes(self):
         """A copy of the payload as :class:`bytes`."""
@@ -153,9 +127,11 @@ cdef class WSFrame:
 
     cpdef object get_payload_as_memoryview(self):
         """A read-only, zero-copy view of the payload; invalid once ``on_ws_frame`` returns."""
-        if self._view is None:
-            return memoryview(b"")
-        return self._view[self._offset:self._offset + <Py_ssize_t>self.payload_size]
+        cdef _PayloadView pv = _PayloadView.__new__(_PayloadView)
+        pv.owner = self._view
+        pv.ptr = self.payload_ptr
+        pv.size = <Py_ssize_t>self.payload_size
+        return PyMemoryView_FromObject(pv)
 
     cpdef str get_payload_as_utf8_text(self):
         """The payload decoded as UTF-8; raises :class:`UnicodeDecodeError` if it is not valid UTF-8."""
@@ -243,15 +219,24 @@ cdef class FrameParser:
         cdef Py_ssize_t free, stop
         if self._start == self._end:
             self._start = self._end = 0
-            if self._cap > SHRINK_THRESHOLD:
-                self._replace_buffer(INITIAL_BUFFER_SIZE)
         free = self._cap - self._end
         if free < MIN_FREE_SPACE or free < self._needed - (self._end - self._start):
             self._make_room()
         stop = self._end + MAX_READ_SIZE
         if stop > self._cap:
             stop = self._cap
-        return self._mv[self._end:stop]
+        # A raw view is safe: the event loop uses it only during one read, and
+        # the buffer is replaced only here, in feed() or in shrink_if_idle().
+        return PyMemoryView_FromMemory(self._ptr + self._end, stop - self._end, PyBUF_WRITE)
+
+    def shrink_if_idle(self):
+        """Return to the initial buffer size if nothing is buffered; True if the buffer is small now."""
+        if self._start != self._end:
+            return self._cap <= INITIAL_BUFFER_SIZE
+        self._start = self._end = 0
+        if self._cap > INITIAL_BUFFER_SIZE:
+            self._replace_buffer(INITIAL_BUFFER_SIZE)
+        return True
 
     cdef _make_room(self):
         cdef Py_ssize_t live = self._end - self._start
@@ -271,15 +256,14 @@ cdef class FrameParser:
         # A new bytearray instead of resizing: views handed out earlier (the
         # asyncio read in progress, a user's memoryview) keep the old one alive.
         cdef Py_ssize_t live = self._end - self._start
-        cdef bytearray new = bytearray(size)
+        # Uninitialised: every byte is written by a read before it is parsed.
+        cdef bytearray new = PyByteArray_FromStringAndSize(NULL, size)
         cdef char* new_ptr = PyByteArray_AS_STRING(new)
         if live > 0:
             memcpy(new_ptr, self._ptr + self._start, live)
         self._buf = new
         self._ptr = new_ptr
         self._cap = size
-        self._mv = memoryview(new)
-        self._ro_view = self._mv.toreadonly()
         self._start = 0
         self._end = live
 
@@ -429,8 +413,7 @@ cdef class FrameParser:
         frame.rsv1 = (b0 & 0x40) != 0
         frame.payload_ptr = self._ptr + payload_start
         frame.payload_size = <size_t>length
-        frame._view = self._ro_view
-        frame._offset = payload_start
+        frame._view = self._buf
         return frame
 
     cdef bint _complete_frame_at(self, Py_ssize_t pos):

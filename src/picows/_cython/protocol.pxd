@@ -16,6 +16,8 @@ cdef class WSProtocolBase:
         bytearray _hs_buf
         object _hs_view
         object _handshake_timer
+        object _shrink_timer
+        Py_ssize_t _initial_cap
         bint _track_recv_time
         bint _auto_pong
         bint _disconnect_on_exception

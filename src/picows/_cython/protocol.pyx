@@ -11,6 +11,7 @@ from .._errors import ProtocolViolation, WSError
 from .._handshake import ServerUpgrade
 from .._logging import connection_logger
 from .._types import PICOWS_DEBUG_LL
+from .frames import INITIAL_BUFFER_SIZE_, SHRINK_DELAY
 
 __all__ = ["WSProtocol"]
 
@@ -52,6 +53,8 @@ cdef class WSProtocolBase:
         self._hs_buf = bytearray(HANDSHAKE_READ_SIZE)
         self._hs_view = memoryview(self._hs_buf)
         self._handshake_timer = None
+        self._shrink_timer = None
+        self._initial_cap = INITIAL_BUFFER_SIZE_
         self._track_recv_time = options.enable_auto_ping
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
@@ -91,12 +94,20 @@ cdef class WSProtocolBase:
             if self._track_recv_time:
                 self.transport._last_recv_time = self._loop_time()
             self._process_frames()
+            if self._shrink_timer is None and self._parser._cap > self._initial_cap:
+                self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
         elif self._state == HANDSHAKE:
             data = bytes(self._hs_view[:nbytes])
             if self._is_client_side:
                 self._client_handshake_data(data)
             else:
                 self._server_handshake_data(data)
+
+    def _shrink_buffer(self):
+        # Deferred so a connection streaming large frames keeps its buffer.
+        self._shrink_timer = None
+        if self._state == OPEN and not self._parser.shrink_if_idle():
+            self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
 
     def eof_received(self):
         return False  # close our side too
@@ -108,6 +119,9 @@ cdef class WSProtocolBase:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        if self._shrink_timer is not None:
+            self._shrink_timer.cancel()
+            self._shrink_timer = None
         if transport is None:
             return
         transport._connection_lost()

@@ -35,6 +35,8 @@ cdef class WSTransport:
         object _get_write_buffer_size
         object _is_closing
         int _fd
+        bint _write_pending
+        bint _check_closing
         bint _lost
         object _error
         object _disconnected_future

@@ -170,6 +170,9 @@ cdef class WSTransport:
         if sock is not None and not self.is_secure:
             # Plain TCP: when asyncio has nothing queued we may write to the socket ourselves.
             self._fd = sock.fileno()
+        # The handshake bytes may still be queued in the asyncio transport.
+        self._write_pending = True
+        self._check_closing = not type(underlying_transport).__module__.startswith("asyncio.")
         self._lost = False
         self._error = None
         self._disconnected_future = loop.create_future()
@@ -217,15 +220,22 @@ cdef class WSTransport:
 
     cdef _write_raw(self, const char* data, Py_ssize_t size):
         cdef ssize_t sent = 0
-        if self._fd >= 0 and not self._lost and self._get_write_buffer_size() == 0 and not self._is_closing():
-            with nogil:
+        if self._fd >= 0:
+            if self._write_pending and self._get_write_buffer_size() == 0:
+                self._write_pending = False
+            # asyncio's own transports close the socket only after connection_lost
+            # (which clears _fd); others (uvloop) may close it earlier.
+            if not self._write_pending and (not self._check_closing or not self._is_closing()):
+                # Non-blocking send on the loop thread: no point releasing the GIL.
                 sent = c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL | MSG_DONTWAIT)
-            if sent == size:
-                return
-            if sent < 0:
-                # EAGAIN & co: asyncio takes it all. Real errors: asyncio's own write
-                # hits them again and reports them through connection_lost.
-                sent = 0
+                if sent == size:
+                    return
+                if sent < 0:
+                    # EAGAIN & co: asyncio takes it all. Real errors: asyncio's own write
+                    # hits them again and reports them through connection_lost.
+                    sent = 0
+        # Whatever asyncio holds must go out before anything we send directly.
+        self._write_pending = True
         self._write(PyBytes_FromStringAndSize(data + sent, size - sent))
 
     cdef _send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1):

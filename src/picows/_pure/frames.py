@@ -23,12 +23,14 @@ from .._types import (
 __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
 
 # Receive-buffer policy (shared with the compiled backend): start small, grow
-# geometrically to fit the frame being parsed, ask the loop for at most
-# MAX_READ bytes per read, shrink back once a large frame has been consumed.
+# geometrically with the data of the frame being parsed, ask the loop for at
+# most MAX_READ_SIZE bytes per read. The protocol calls shrink_if_idle() about
+# SHRINK_DELAY seconds after the buffer grew, and again until it succeeds, so a
+# busy connection keeps its buffer and an idle one returns to a few KiB.
 INITIAL_BUFFER_SIZE = 4096
 MIN_FREE_SPACE = 1024
 MAX_READ_SIZE = 256 * 1024
-SHRINK_THRESHOLD = 64 * 1024
+SHRINK_DELAY = 1.0
 
 _OP_CONT = 0x0
 _OP_TEXT = 0x1
@@ -206,13 +208,20 @@ class FrameParser:
         """Writable space for the next read (at most MAX_READ_SIZE bytes)."""
         if self._start == self._end:
             self._start = self._end = 0
-            if len(self._buf) > SHRINK_THRESHOLD:
-                self._replace_buffer(INITIAL_BUFFER_SIZE)
         free = len(self._buf) - self._end
         if free < MIN_FREE_SPACE or free < self._needed - (self._end - self._start):
             self._make_room()
         end = self._end
         return self._mv[end : min(len(self._buf), end + MAX_READ_SIZE)]
+
+    def shrink_if_idle(self) -> bool:
+        """Return to the initial buffer size if nothing is buffered; True if the buffer is small now."""
+        if self._start != self._end:
+            return len(self._buf) <= INITIAL_BUFFER_SIZE
+        self._start = self._end = 0
+        if len(self._buf) > INITIAL_BUFFER_SIZE:
+            self._replace_buffer(INITIAL_BUFFER_SIZE)
+        return True
 
     def _make_room(self) -> None:
         live = self._end - self._start

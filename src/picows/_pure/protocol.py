@@ -17,7 +17,7 @@ from .._handshake import ClientUpgrade, ServerUpgrade
 from .._logging import connection_logger
 from .._options import ConnectionOptions
 from .._types import PICOWS_DEBUG_LL, WSMsgType
-from .frames import FrameParser
+from .frames import INITIAL_BUFFER_SIZE, SHRINK_DELAY, FrameParser
 from .transport import WSListener, WSTransport
 
 __all__ = ["WSProtocol"]
@@ -64,6 +64,7 @@ class WSProtocol(asyncio.BufferedProtocol):
         self._hs_buf = bytearray(_HANDSHAKE_READ_SIZE)
         self._hs_view = memoryview(self._hs_buf)
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._shrink_timer: asyncio.TimerHandle | None = None
         self._track_recv_time = options.enable_auto_ping
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
@@ -107,6 +108,8 @@ class WSProtocol(asyncio.BufferedProtocol):
             if self._track_recv_time:
                 self.transport._last_recv_time = self._loop.time()  # type: ignore[union-attr]
             self._process_frames()
+            if self._shrink_timer is None and len(self._parser._buf) > INITIAL_BUFFER_SIZE:
+                self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
         elif self._state == _HANDSHAKE:
             data = bytes(self._hs_view[:nbytes])
             if self._is_client_side:
@@ -114,15 +117,22 @@ class WSProtocol(asyncio.BufferedProtocol):
             else:
                 self._server_handshake_data(data)
 
+    def _shrink_buffer(self) -> None:
+        # Deferred so a connection streaming large frames keeps its buffer.
+        self._shrink_timer = None
+        if self._state == _OPEN and not self._parser.shrink_if_idle():
+            self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
+
     def eof_received(self) -> bool:
         return False  # close our side too
 
     def connection_lost(self, exc: BaseException | None) -> None:
         state = self._state
         self._state = _CLOSED
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-            self._handshake_timer = None
+        for timer in (self._handshake_timer, self._shrink_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._shrink_timer = None
         transport = self.transport
         if transport is None:
             return
