@@ -15,7 +15,6 @@ import asyncio
 import inspect
 import os
 import platform
-import sys
 
 import pytest
 

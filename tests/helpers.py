@@ -12,7 +12,8 @@ import contextlib
 import hashlib
 import os
 import struct
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Callable
 
 import picows
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
@@ -33,8 +34,8 @@ def build_frame(
     rsv1: bool = False,
     rsv2: bool = False,
     rsv3: bool = False,
-    mask: Optional[bytes] = None,
-    length_override: Optional[int] = None,
+    mask: bytes | None = None,
+    length_override: int | None = None,
 ) -> bytes:
     """Independent reference frame encoder (does not use picows)."""
     b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
@@ -61,7 +62,7 @@ class CollectingListener(WSListener):
 
     def __init__(self) -> None:
         self.frames: asyncio.Queue[tuple[WSMsgType, bool, bool, bytes]] = asyncio.Queue()
-        self.transport: Optional[WSTransport] = None
+        self.transport: WSTransport | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
 

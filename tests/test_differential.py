@@ -24,8 +24,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-from picows._options import ConnectionOptions
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -34,6 +32,7 @@ import helpers
 from _backends import cython_module, pure_module
 from picows import WSCloseCode
 from picows._errors import ProtocolViolation
+from picows._options import ConnectionOptions
 from picows._types import DEFAULT_MAX_FRAME_SIZE
 
 EXAMPLES = int(os.environ.get("PICOWS_FUZZ_EXAMPLES", "300"))

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=True
+# cython: language_level=3, cdivision=True, embedsignature=True, binding=True
 """Frames: the received-frame view, the incremental parser, the builder and masking.
 
 Compiled twin of ``picows/_pure/frames.py``: same classes, same behaviour, same

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=True
+# cython: language_level=3, cdivision=True, embedsignature=True, binding=True
 """The asyncio protocol object (compiled twin of ``picows/_pure/protocol.py``)."""
 
 import asyncio

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=True
+# cython: language_level=3, cdivision=True, embedsignature=True, binding=True
 """WSListener and WSTransport (compiled twin of ``picows/_pure/transport.py``)."""
 
 import asyncio

@@ -1,0 +1,136 @@
+"""Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set.
+
+* ``tests-cython``: CPython, compiled backend (the build must produce it).
+* ``tests-pure``: CPython, pure-Python backend.
+* ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend.
+* ``lint``: ruff + mypy (strict) on ``src/picows``.
+* ``bench``: pytest-benchmark suite in ``benchmarks/`` (not run by default).
+
+The package is always installed NON-editable into the session's virtualenv and
+the tests import that installed copy (tests/ is not a package and src/ is
+never put on sys.path), so what is tested is what ``pip install`` produces.
+Arguments after ``--`` are passed to pytest, e.g.
+``python3 -m nox -s tests-pure -- -k handshake -x``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
+nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "lint"]
+# A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+RUNTIME_DEPS: list[str] = PYPROJECT["project"]["dependencies"]
+
+# Checked after installation: the tests must see the installed package.
+CHECK_INSTALLED = """\
+import os, sys, picows
+where = os.path.dirname(picows.__file__)
+print(f"picows {picows.__version__} backend={picows.BACKEND} at {where}")
+if "site-packages" not in where:
+    sys.exit(f"picows was imported from {where}, not from the session's site-packages")
+"""
+
+
+def _run_tests(session: nox.Session, *, backend: str, build_env: dict[str, str]) -> None:
+    session.install(".[test]", env=build_env)
+    env = {"PICOWS_PURE": "1" if backend == "pure" else "0", "PICOWS_TEST_BACKEND": backend}
+    # -I: isolated mode, so the current directory is not on sys.path.
+    session.run("python", "-I", "-c", CHECK_INSTALLED, env=env)
+    session.run("pytest", *session.posargs, env=env)
+
+
+def _require_cpython(session: nox.Session) -> None:
+    impl = session.run(
+        "python", "-c", "import platform; print(platform.python_implementation())", silent=True
+    )
+    if not impl or impl.strip() != "CPython":
+        session.error(f"this session needs CPython, got {impl!r}")
+
+
+@nox.session(name="tests-cython", python=None)
+def tests_cython(session: nox.Session) -> None:
+    """CPython with the compiled backend; the build fails if it cannot be compiled."""
+    _require_cpython(session)
+    _run_tests(session, backend="cython", build_env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
+
+
+@nox.session(name="tests-pure", python=None)
+def tests_pure(session: nox.Session) -> None:
+    """CPython with the pure-Python backend (built without extensions)."""
+    _require_cpython(session)
+    _run_tests(session, backend="pure", build_env={"PICOWS_NO_EXTENSIONS": "1"})
+
+
+@nox.session(name="tests-pypy", python="pypy3")
+def tests_pypy(session: nox.Session) -> None:
+    """PyPy 3 (the pure-Python backend is the only one there)."""
+    _run_tests(session, backend="pure", build_env={})
+
+
+@nox.session(python=None)
+def lint(session: nox.Session) -> None:
+    """ruff on the whole tree, mypy --strict on src/picows (configured in pyproject.toml)."""
+    session.install("ruff", "mypy", *RUNTIME_DEPS)
+    failed = []
+    for command in (["ruff", "check", "."], ["mypy"]):  # run both, report both
+        try:
+            session.run(*command)
+        except nox.command.CommandFailed:
+            failed.append(command[0])
+    if failed:
+        session.error(f"lint failed: {', '.join(failed)}")
+
+
+@nox.session(python=None)
+def demo(session: nox.Session) -> None:
+    """The README's main job: echo round trips per second on loopback, once per backend."""
+    _require_cpython(session)
+    session.install(".", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
+    session.run("python", "-I", "-m", "picows", "demo", *session.posargs)
+
+
+@nox.session(name="tests-asan", python=None)
+def tests_asan(session: nox.Session) -> None:
+    """Memory-safety run: compiled backend built with bounds checks + AddressSanitizer/UBSan.
+
+    Runs the differential fuzz (more examples), buffer-policy, echo, send and
+    protocol-violation tests against that build. Not in the default set (slow).
+    """
+    _require_cpython(session)
+    session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})  # test deps only; replaced below
+    sanitize = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+    session.run(
+        "pip", "install", "--force-reinstall", "--no-deps", "--no-build-isolation", ".",
+        env={
+            "PICOWS_REQUIRE_EXTENSIONS": "1",
+            "PICOWS_CYTHON_DEBUG": "1",
+            "CFLAGS": f"-O1 -g {sanitize}",
+            "LDFLAGS": sanitize,
+        },
+    )
+    libs = [
+        session.run("gcc", f"-print-file-name={lib}", silent=True, external=True).strip()
+        for lib in ("libasan.so", "libubsan.so")
+    ]
+    env = {
+        "LD_PRELOAD": " ".join(libs),
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        "PICOWS_PURE": "0",
+        "PICOWS_TEST_BACKEND": "cython",
+        "PICOWS_FUZZ_EXAMPLES": "2000",
+    }
+    session.run(
+        "pytest", "tests/test_differential.py", "tests/test_buffer_policy.py", "tests/test_echo.py",
+        "tests/test_send.py", "tests/test_protocol_violations.py", *session.posargs, env=env,
+    )
+
+
+@nox.session(python=None)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (pytest-benchmark); not part of the default run."""
+    session.install(".[bench]")
+    session.run("pytest", "benchmarks", *session.posargs)
