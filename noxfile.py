@@ -18,7 +18,7 @@ from __future__ import annotations
 import nox
 
 nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
-nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "lint"]
+nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint"]
 # A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
 nox.options.error_on_missing_interpreters = True
 
