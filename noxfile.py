@@ -15,6 +15,8 @@ Arguments after ``--`` are passed to pytest, e.g.
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
@@ -35,7 +37,13 @@ if "site-packages" not in where:
 """
 
 
+def _fresh_build_dir() -> None:
+    """pip builds in ./build; objects left there by another session's flags must not be reused."""
+    shutil.rmtree("build", ignore_errors=True)
+
+
 def _run_tests(session: nox.Session, *, backend: str, build_env: dict[str, str]) -> None:
+    _fresh_build_dir()
     session.install(".[test]", env=build_env)
     env = {"PICOWS_PURE": "1" if backend == "pure" else "0", "PICOWS_TEST_BACKEND": backend}
     # -I: isolated mode, so the current directory is not on sys.path.
@@ -89,6 +97,7 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The README's main job: echo round trips per second on loopback, once per backend."""
     _require_cpython(session)
+    _fresh_build_dir()
     session.install(".", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
     session.run("python", "-I", "-m", "picows", "demo", *session.posargs)
 
@@ -103,6 +112,7 @@ def tests_asan(session: nox.Session) -> None:
     _require_cpython(session)
     session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})  # test deps only; replaced below
     sanitize = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+    _fresh_build_dir()
     session.run(
         "pip", "install", "--force-reinstall", "--no-deps", "--no-build-isolation", ".",
         env={
@@ -112,6 +122,12 @@ def tests_asan(session: nox.Session) -> None:
             "LDFLAGS": sanitize,
         },
     )
+    _fresh_build_dir()  # never let the instrumented objects leak into another build
+    find_so = "import glob, sysconfig; print(glob.glob(sysconfig.get_paths()['platlib'] + '/picows/_cython/frames*.so')[0])"
+    so_path = session.run("python", "-c", find_so, silent=True).strip()
+    linked = session.run("ldd", so_path, silent=True, external=True)
+    if "libasan" not in linked:
+        session.error(f"{so_path} is not built with AddressSanitizer")
     libs = [
         session.run("gcc", f"-print-file-name={lib}", silent=True, external=True).strip()
         for lib in ("libasan.so", "libubsan.so")
