@@ -123,7 +123,10 @@ def tests_asan(session: nox.Session) -> None:
         },
     )
     _fresh_build_dir()  # never let the instrumented objects leak into another build
-    find_so = "import glob, sysconfig; print(glob.glob(sysconfig.get_paths()['platlib'] + '/picows/_cython/frames*.so')[0])"
+    find_so = (
+        "import glob, sysconfig; "
+        "print(glob.glob(sysconfig.get_paths()['platlib'] + '/picows/_cython/frames*.so')[0])"
+    )
     so_path = session.run("python", "-c", find_so, silent=True).strip()
     linked = session.run("ldd", so_path, silent=True, external=True)
     if "libasan" not in linked:
