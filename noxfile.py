@@ -20,7 +20,7 @@ import shutil
 import nox
 
 nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
-nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint"]
+nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint", "docs"]
 # A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
 nox.options.error_on_missing_interpreters = True
 
@@ -146,6 +146,26 @@ def tests_asan(session: nox.Session) -> None:
         "pytest", "tests/test_differential.py", "tests/test_buffer_policy.py", "tests/test_echo.py",
         "tests/test_send.py", "tests/test_protocol_violations.py", *session.posargs, env=env,
     )
+
+
+@nox.session(python=None)
+def docs(session: nox.Session) -> None:
+    """Sphinx docs: HTML (warnings are errors) and doctests, once per backend.
+
+    The rendered HTML must be identical whichever backend picows loaded.
+    """
+    _require_cpython(session)
+    shutil.rmtree("docs/_build", ignore_errors=True)
+    _fresh_build_dir()
+    session.install("-r", "docs/requirements.txt")
+    session.install(".", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
+    for backend, pure in (("cython", "0"), ("pure", "1")):
+        env = {"PICOWS_PURE": pure}
+        out = f"docs/_build/{backend}"
+        common = ["-W", "--keep-going", "-d", f"{out}/doctrees", "docs"]
+        session.run("sphinx-build", "-b", "html", *common, f"{out}/html", env=env)
+        session.run("sphinx-build", "-b", "doctest", *common, f"{out}/doctest", env=env)
+    session.run("diff", "-r", "docs/_build/cython/html", "docs/_build/pure/html", external=True)
 
 
 @nox.session(python=None)

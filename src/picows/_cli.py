@@ -95,6 +95,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -116,7 +126,8 @@ def _header(text: str) -> tuple[str, str]:
 # ----------------------------------------------------------------- parsers ---
 
 _CLIENT_USAGE = f"""\
-{PROG} [-h] [--version] URL [--header 'NAME: VALUE'] [--proxy URL] [--insecure] [--max-frame-size N]
+{PROG} [-h] [--version] URL [--header 'NAME: VALUE'] [--proxy URL] [--insecure]
+                        [--max-frame-size N] [--close-timeout SECONDS] [--debug]
        {PROG} {{serve,bench,demo}} [-h] ..."""
 
 _CLIENT_DESCRIPTION = """\
@@ -129,10 +140,11 @@ as a TEXT frame and prints received frames as they arrive:
   < (close) CODE REASON   a CLOSE frame
 
 Fragmented messages are printed once complete. EOF on stdin (Ctrl-D) sends
-CLOSE(1000) and waits up to 10 s for the server to close the connection (exit
-0). When the server closes the connection, "Connection closed: CODE REASON" is
-printed; the exit code is 0 for the close codes 1000, 1001 and 1005 (no code),
-else 1."""
+CLOSE(1000) and waits (--close-timeout, default 10 s) for the server to close
+the connection: exit 0, or 1 if it does not. When the server closes the
+connection, "Connection closed: CODE REASON" is printed; the exit code is 0
+for the close codes 1000, 1001 and 1005 (no code), else 1. Ctrl-C exits
+with 130."""
 
 _COMMANDS_EPILOG = """\
 commands (each has its own --help):
@@ -172,6 +184,13 @@ def _client_parser() -> _Parser:
         type=_positive_int,
         default=None,
         help="largest accepted frame payload in bytes (default: picows' default, 10 MiB)",
+    )
+    parser.add_argument(
+        "--close-timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=CLOSE_TIMEOUT,
+        help=f"after EOF on stdin, how long to wait for the server to close (default {CLOSE_TIMEOUT:g})",
     )
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     return parser
@@ -345,7 +364,7 @@ def _out(line: str) -> None:
     print(line, flush=True)
 
 
-def _make_client_listener() -> Any:
+def _make_client_listener(url: str) -> Any:
     from picows import WSListener, WSMsgType
 
     class ClientListener(WSListener):
@@ -357,19 +376,20 @@ def _make_client_listener() -> Any:
             self._fragments: list[bytes] = []
             self._fragmented_type: Any = None
 
+        def on_ws_connected(self, transport: Any) -> None:
+            # Here, not after ws_connect() returns: frames that came with the
+            # 101 response are delivered before it returns.
+            _out(f"Connected to {url}.")
+
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             msg_type = frame.msg_type
             if msg_type == WSMsgType.CLOSE:
                 self.close_code = int(frame.get_close_code())
                 self.close_reason = frame.get_close_message()
                 _out(f"< (close) {_describe_close(self.close_code, self.close_reason)}")
-                if not transport.is_close_frame_sent:
-                    # The server started the closing handshake: echo its code.
-                    code = frame.get_close_code() if self.close_code != 0 else None
-                    if code is None:
-                        transport.send_close()
-                    else:
-                        transport.send_close(code)
+                # If the server started the closing handshake, echo its code
+                # (a no-op when we sent CLOSE first).
+                transport.send_close(frame.get_close_code())
                 transport.disconnect()
                 return
             if msg_type in (WSMsgType.PING, WSMsgType.PONG):
@@ -421,31 +441,32 @@ async def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
     except picows.WSInvalidURL as exc:
         hint = "" if "://" in args.url else f" (or a command: {', '.join(COMMANDS)})"
         raise UsageError(f"{exc}{hint}") from None
+    where = f"{args.url} (through the --proxy)" if args.proxy else args.url
     try:
         return await picows.ws_connect(
-            _make_client_listener(),
+            _make_client_listener(args.url),
             args.url,
             ssl_context=_client_ssl_context(args.insecure),
             extra_headers=args.header or None,
             proxy=args.proxy,
             **kwargs,
         )
-    except (ValueError, TypeError) as exc:  # bad --proxy, --max-frame-size, header values
-        raise UsageError(str(exc)) from None
     except asyncio.TimeoutError:
-        raise Failure(f"cannot connect to {args.url}: the opening handshake timed out") from None
+        raise Failure(f"cannot connect to {where}: the opening handshake timed out") from None
     except picows.WSError as exc:
-        raise Failure(f"cannot connect to {args.url}: {exc}") from None
+        raise Failure(f"cannot connect to {where}: {exc}") from None
     except ssl.SSLCertVerificationError as exc:
         raise Failure(
-            f"cannot connect to {args.url}: {exc.verify_message or exc} (--insecure skips verification)"
+            f"cannot connect to {where}: {exc.verify_message or exc} (--insecure skips verification)"
         ) from None
     except OSError as exc:
-        raise Failure(f"cannot connect to {args.url}: {_os_error_text(exc)}") from None
+        raise Failure(f"cannot connect to {where}: {_os_error_text(exc)}") from None
+    except (ValueError, TypeError) as exc:  # bad --proxy, --max-frame-size, header values
+        raise UsageError(str(exc)) from None
     except Exception as exc:  # e.g. python_socks.ProxyError (not an OSError)
         if args.debug:
             raise
-        raise Failure(f"cannot connect to {args.url}: {type(exc).__name__}: {exc}") from None
+        raise Failure(f"cannot connect to {where}: {type(exc).__name__}: {exc}") from None
 
 
 async def _run_client(args: argparse.Namespace) -> int:
@@ -453,7 +474,6 @@ async def _run_client(args: argparse.Namespace) -> int:
 
     loop = asyncio.get_running_loop()
     transport, listener = await _connect(args)
-    _out(f"Connected to {args.url}.")
     stdin = _StdinLines(loop)
     disconnected = asyncio.ensure_future(transport.wait_disconnected())
     closing = False
@@ -470,12 +490,15 @@ async def _run_client(args: argparse.Namespace) -> int:
                 closing = True
                 transport.send_close(picows.WSCloseCode.OK)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(disconnected), CLOSE_TIMEOUT)
+                    await asyncio.wait_for(asyncio.shield(disconnected), args.close_timeout)
                 if not disconnected.done():
                     transport.disconnect(graceful=False)
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(asyncio.shield(disconnected), CLOSE_TIMEOUT)
-                    raise Failure(f"the server did not close the connection within {CLOSE_TIMEOUT:g} s")
+                    raise Failure(
+                        f"the server did not close the connection within {args.close_timeout:g} s "
+                        "of our CLOSE (--close-timeout)"
+                    )
             else:
                 transport.send(picows.WSMsgType.TEXT, line.decode("utf-8", "replace").encode("utf-8"))
     finally:

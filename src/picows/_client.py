@@ -69,8 +69,8 @@ async def ws_connect(
     :param auto_ping_strategy: :class:`WSAutoPingStrategy`.
     :param enable_auto_pong: answer PING frames automatically (they are not
         delivered to ``on_ws_frame``).
-    :param max_frame_size: largest accepted payload; a bigger frame closes the
-        connection with MESSAGE_TOO_BIG.
+    :param max_frame_size: largest accepted payload in bytes (default 10 MiB);
+        a bigger frame closes the connection with MESSAGE_TOO_BIG.
     :param extra_headers: mapping or iterable of ``(str, str)`` pairs added to
         the upgrade request.
     :param max_redirects: how many 301/302/303/307/308 redirects to follow; 0

@@ -141,6 +141,10 @@ cdef class WSTransport:
     All ``send`` methods never block: data the socket cannot take right away is
     buffered by the underlying asyncio transport. Once a CLOSE frame has been
     sent, every send method is a silent no-op.
+
+    ``is_client_side`` is True for connections opened by :func:`ws_connect`
+    (False on the server side); ``is_secure`` is True when the connection runs
+    over TLS.
     """
 
     def __cinit__(self):
@@ -396,8 +400,6 @@ cdef class WSTransport:
             if self.is_close_frame_sent or self._lost or self._is_closing():
                 return
             self.is_close_frame_sent = True
-            if self._log_debug:
-                self._logger.log(PICOWS_DEBUG_LL, "send CLOSE code=%s", code)
             if code == 0:
                 self._send_frame(0x8, payload, 0, True, False)
             else:

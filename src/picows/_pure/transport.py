@@ -119,6 +119,10 @@ class WSTransport:
     All ``send`` methods never block: data the socket cannot take right away is
     buffered by the underlying asyncio transport. Once a CLOSE frame has been
     sent, every send method is a silent no-op.
+
+    ``is_client_side`` is True for connections opened by :func:`ws_connect`
+    (False on the server side); ``is_secure`` is True when the connection runs
+    over TLS.
     """
 
     __slots__ = (
@@ -219,18 +223,7 @@ class WSTransport:
                 self.is_close_frame_sent = True
         if self._lost:
             return
-        if self._log_debug:
-            self._logger.log(
-                PICOWS_DEBUG_LL,
-                "send %s fin=%s rsv1=%s payload_sz=%d",
-                WSMsgType(opcode).name,
-                fin,
-                rsv1,
-                len(payload),
-            )
-        self._write(
-            build_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
-        )
+        self._send_frame(opcode, payload, fin, rsv1)
 
     def send_reuse_external_bytearray(
         self, msg_type: WSMsgType, buffer: bytearray, msg_offset: int, fin: bool = True, rsv1: bool = False
@@ -268,6 +261,10 @@ class WSTransport:
             mv[msg_offset:] = mask_payload(mv[msg_offset:], key)
         start = msg_offset - len(header)
         mv[start:msg_offset] = header
+        if self._log_debug:
+            self._logger.log(
+                PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d", WSMsgType(opcode).name, fin, rsv1, n
+            )
         # asyncio (3.12+) and uvloop may keep a reference to unsent data, and
         # the caller reuses this buffer: hand them a snapshot.
         self._write(bytes(mv[start:]))
@@ -285,10 +282,22 @@ class WSTransport:
             raise ValueError(f"message must be at most 125 bytes for a control frame, got {len(payload)}")
         if self.is_close_frame_sent or self._lost:
             return
+        self._send_frame(opcode, payload, True, False)
+
+    def _send_frame(
+        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool, rsv1: bool
+    ) -> None:
         if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "send %s payload_sz=%d", WSMsgType(opcode).name, len(payload))
+            self._logger.log(
+                PICOWS_DEBUG_LL,
+                "send %s fin=%s rsv1=%s payload_sz=%d",
+                WSMsgType(opcode).name,
+                fin,
+                rsv1,
+                len(payload),
+            )
         self._write(
-            build_frame(opcode, payload, True, False, random_mask_key() if self.is_client_side else None)
+            build_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
         )
 
     def send_close(
@@ -325,11 +334,7 @@ class WSTransport:
         if self.is_close_frame_sent or self._lost or self.underlying_transport.is_closing():
             return
         self.is_close_frame_sent = True
-        if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "send CLOSE code=%s", int(close_code))
-        self._write(
-            build_frame(_OP_CLOSE, payload, True, False, random_mask_key() if self.is_client_side else None)
-        )
+        self._send_frame(_OP_CLOSE, payload, True, False)
 
     # -- connection lifetime ---------------------------------------------------
 
