@@ -20,7 +20,7 @@ import shutil
 import nox
 
 nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
-nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint", "docs"]
+nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint", "docs", "packaging"]
 # A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
 nox.options.error_on_missing_interpreters = True
 
@@ -149,6 +149,24 @@ def tests_asan(session: nox.Session) -> None:
 
 
 @nox.session(python=None)
+def packaging(session: nox.Session) -> None:
+    """sdist/wheel contents; the sdist installed into fresh CPython (compiled, pure) and PyPy venvs."""
+    _require_cpython(session)
+    _fresh_build_dir()
+    # conftest.py imports picows: a quick pure copy for pytest itself; the packages under
+    # test are what tests/test_packaging.py builds from the checkout.
+    session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})
+    session.run(
+        "pytest",
+        "tests/test_packaging.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"PICOWS_TEST_PACKAGING": "1", "PICOWS_PURE": "1", "PICOWS_TEST_BACKEND": "pure"},
+    )
+
+
+@nox.session(python=None)
 def docs(session: nox.Session) -> None:
     """Sphinx docs: HTML (warnings are errors) and doctests, once per backend.
 
@@ -170,6 +188,38 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (pytest-benchmark); not part of the default run."""
-    session.install(".[bench]")
-    session.run("pytest", "benchmarks", *session.posargs)
+    """Benchmarks, short settings (a few minutes); not part of the default run.
+
+    Micro-benchmarks pure vs compiled (pytest-benchmark + speed-up table), the
+    echo RPS tool in client and server mode (the published picows is fetched
+    from PyPI into benchmarks/.venvs/published; PyPy is used if it has our
+    runtime deps), and the connection-scale / fan-out benchmark, all against
+    the installed package. Arguments after ``--`` go to pytest. Full-length
+    runs: see the docstrings of benchmarks/echo_rps.py and benchmarks/scale.py.
+    """
+    _require_cpython(session)
+    session.install(".[bench]", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
+    session.run("python", "-I", "-c", CHECK_INSTALLED)
+    python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True).strip()
+    tmp = session.create_tmp()
+    session.run(
+        "pytest", "benchmarks/test_micro.py", "-p", "no:cacheprovider", "--benchmark-max-time=0.2",
+        "--benchmark-columns=median,ops,rounds", f"--benchmark-json={tmp}/micro.json", *session.posargs,
+        env={"PICOWS_BENCH_E2E_ROUNDS": "5"},
+    )
+    ours = ["--ours-python", python, "--ours-src", "installed"]
+    short = ["--repeat", "1", "--duration", "0.5", "--warmup", "0.2", "--pypy-warmup", "1.5"]
+    session.run(
+        "python", "benchmarks/echo_rps.py", *ours, *short, "--setup-published", "--sizes", "256,64KiB",
+        "--json", f"{tmp}/echo_clients.json",
+    )
+    session.run(
+        "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short, "--sizes", "256,64KiB",
+        "--json", f"{tmp}/echo_servers.json",
+    )
+    session.run(
+        "python", "benchmarks/scale.py", *ours, "--conns", "2000",
+        "--fanout-clients", "200", "--fanout-seconds", "1", "--repeat", "1", "--settle", "0.5",
+        "--json", f"{tmp}/scale.json",
+    )
+    session.log(f"raw numbers: {tmp}/*.json")

@@ -41,7 +41,7 @@ COMMANDS = ("serve", "bench", "demo")
 
 #: Seconds the client waits for the server's CLOSE after Ctrl-D.
 CLOSE_TIMEOUT = 10.0
-#: Seconds the server gives open connections to go away on SIGINT/SIGTERM.
+#: Seconds the server gives clients to answer its CLOSE on SIGINT/SIGTERM.
 SHUTDOWN_TIMEOUT = 5.0
 #: Close codes after which the client exits 0 when the server closed the connection.
 NORMAL_CLOSE_CODES = frozenset((1000, 1001, 1005))
@@ -269,7 +269,7 @@ class _StdinLines:
         self._fd = fd
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._transport: asyncio.BaseTransport | None = None
-        self._made_nonblocking = False
+        self._restore_blocking = False
         self._stopped = False
 
     async def start(self) -> None:
@@ -282,12 +282,12 @@ class _StdinLines:
             reader = asyncio.StreamReader(limit=2**31)
             protocol = asyncio.StreamReaderProtocol(reader)
             pipe = os.fdopen(os.dup(self._fd), "rb", buffering=0)
-            self._made_nonblocking = os.get_blocking(self._fd)
+            self._restore_blocking = os.get_blocking(self._fd)
             try:
                 self._transport, _ = await self._loop.connect_read_pipe(lambda: protocol, pipe)
             except (OSError, ValueError):
                 pipe.close()
-                self.close()
+                self._undo_nonblocking()
             else:
                 self._loop.create_task(self._pump(reader))
                 return
@@ -335,9 +335,12 @@ class _StdinLines:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        if self._made_nonblocking:
+        self._undo_nonblocking()
+
+    def _undo_nonblocking(self) -> None:
+        if self._restore_blocking:
             # connect_read_pipe made the (shared) file description non-blocking: undo it.
-            self._made_nonblocking = False
+            self._restore_blocking = False
             with contextlib.suppress(OSError):
                 os.set_blocking(self._fd, True)
 
@@ -587,13 +590,20 @@ async def _run_server(args: argparse.Namespace) -> int:
         for signum in installed:
             loop.remove_signal_handler(signum)
         server.close()
-        for transport in list(connections):
+        # Closing handshake with every client: CLOSE(GOING_AWAY); EchoListener
+        # disconnects when the client's CLOSE comes back. Bounded; then abort.
+        open_connections = list(connections)
+        for transport in open_connections:
             transport.send_close(picows.WSCloseCode.GOING_AWAY)
-            transport.disconnect()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), SHUTDOWN_TIMEOUT)
+        if open_connections:
+            await asyncio.wait(
+                [asyncio.ensure_future(t.wait_disconnected()) for t in open_connections],
+                timeout=SHUTDOWN_TIMEOUT,
+            )
         for transport in list(connections):
             transport.disconnect(graceful=False)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), SHUTDOWN_TIMEOUT)
     _out("Server stopped.")
     return EXIT_OK
 
