@@ -15,6 +15,7 @@ Arguments after ``--`` are passed to pytest, e.g.
 
 from __future__ import annotations
 
+import glob
 import shutil
 
 import nox
@@ -81,14 +82,22 @@ def tests_pypy(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def lint(session: nox.Session) -> None:
-    """ruff on the whole tree, mypy --strict on src/picows (configured in pyproject.toml)."""
-    session.install("ruff", "mypy", *RUNTIME_DEPS)
+    """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
+    session.install("ruff", "mypy", "cython-lint", "pycodestyle", *RUNTIME_DEPS)
+    pyx_dirs = ["src/picows/_cython", "tests/cython_user", "examples/cython_client"]
+    commands = {
+        "ruff": ["ruff", "check", "."],
+        "mypy": ["mypy"],
+        # The examples are the typed usage of the public API (run against the sources).
+        "mypy examples": ["mypy", "--strict", "--no-incremental", *sorted(glob.glob("examples/*.py"))],
+        "cython-lint": ["cython-lint", "--max-line-length", "120", *pyx_dirs],
+    }
     failed = []
-    for command in (["ruff", "check", "."], ["mypy"]):  # run both, report both
+    for name, command in commands.items():  # run all, report all
         try:
-            session.run(*command)
+            session.run(*command, env={"MYPYPATH": "src"})
         except nox.command.CommandFailed:
-            failed.append(command[0])
+            failed.append(name)
     if failed:
         session.error(f"lint failed: {', '.join(failed)}")
 

@@ -63,6 +63,7 @@ class MessageAssembler:
         self._parts.append(frame.get_payload_as_bytes())
         if not frame.fin:
             return None
+        assert self._msg_type is not None  # set by the first fragment
         message = (self._msg_type, b"".join(self._parts))
         self._msg_type, self._parts, self._size = None, [], 0
         return message

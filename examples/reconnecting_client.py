@@ -39,7 +39,7 @@ class ClientListener(WSListener):
 
 def backoff_delay(failures: int, base_delay: float, max_delay: float) -> float:
     """Delay before the next attempt: exponential, capped, with "full jitter" in [50%, 100%]."""
-    return min(max_delay, base_delay * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+    return min(max_delay, base_delay * 2.0 ** (failures - 1)) * random.uniform(0.5, 1.0)
 
 
 async def run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import _backend
 from ._errors import WSError
@@ -14,7 +14,13 @@ from ._proxy import check_proxy_url, open_tunnel
 from ._types import DEFAULT_MAX_FRAME_SIZE, WSAutoPingStrategy
 from ._url import ParsedURL, parse_url, resolve_redirect
 
+if TYPE_CHECKING:
+    # Both backends have the same surface; type checkers see the pure-Python one.
+    from ._pure.transport import WSListener, WSTransport
+
 __all__ = ["ws_connect"]
+
+ListenerT = TypeVar("ListenerT", bound="WSListener")
 
 _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _REJECTED_KWARGS = {
@@ -25,7 +31,7 @@ _REJECTED_KWARGS = {
 
 
 async def ws_connect(
-    ws_listener_factory: Callable[[], Any],
+    ws_listener_factory: Callable[[], ListenerT],
     url: str,
     *,
     ssl_context: ssl_module.SSLContext | None = None,
@@ -43,7 +49,7 @@ async def ws_connect(
     proxy: str | None = None,
     check_fragment_order: bool = False,
     **kwargs: Any,
-) -> tuple[Any, Any]:
+) -> tuple[WSTransport, ListenerT]:
     """Open a WebSocket connection to ``url`` and return ``(transport, listener)``.
 
     Returns once the opening handshake has succeeded; ``ws_listener_factory()``
@@ -154,14 +160,14 @@ def _redirect_location(exc: WSError) -> str | None:
 
 
 async def _connect_once(
-    ws_listener_factory: Callable[[], Any],
+    ws_listener_factory: Callable[[], ListenerT],
     target: ParsedURL,
     options: ConnectionOptions,
     ssl_context: ssl_module.SSLContext | None,
     extra_headers: ExtraHeaders,
     proxy: str | None,
     kwargs: dict[str, Any],
-) -> tuple[Any, Any]:
+) -> tuple[WSTransport, ListenerT]:
     loop = asyncio.get_running_loop()
     upgrade = ClientUpgrade(target, extra_headers)
     ssl: ssl_module.SSLContext | None = None

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
 from ._options import ConnectionOptions
 from ._types import DEFAULT_MAX_FRAME_SIZE, WSAutoPingStrategy
 
+if TYPE_CHECKING:
+    from ._handshake import WSUpgradeRequest, WSUpgradeResponseWithListener
+    from ._pure.transport import WSListener
+
 __all__ = ["ws_create_server"]
+
+#: What ``ws_listener_factory`` may return (see ws_create_server).
+RouteResult = Union["WSListener", "WSUpgradeResponseWithListener", None]
 
 
 async def ws_create_server(
-    ws_listener_factory: Callable[[Any], Any],
+    ws_listener_factory: Callable[[WSUpgradeRequest], RouteResult],
     host: str | list[str] | None = None,
     port: int | None = None,
     *,

@@ -5,8 +5,8 @@ not built (PyPy, no compiler, ``PICOWS_NO_EXTENSIONS=1``); ``picows._backend``
 then falls back to :mod:`picows._pure`.
 """
 
-from .frames import FrameParser, WSFrame, build_frame, mask_payload  # type: ignore[import-not-found]
-from .protocol import WSProtocol  # type: ignore[import-not-found]
-from .transport import WSListener, WSTransport  # type: ignore[import-not-found]
+from .frames import FrameParser, WSFrame, build_frame, mask_payload
+from .protocol import WSProtocol
+from .transport import WSListener, WSTransport
 
 __all__ = ["FrameParser", "WSFrame", "WSListener", "WSProtocol", "WSTransport", "build_frame", "mask_payload"]

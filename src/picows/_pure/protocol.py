@@ -219,7 +219,7 @@ class WSProtocol(asyncio.BufferedProtocol):
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
-        transport.request = result.request
+        transport.request = result.request  # type: ignore[assignment]  # None only for a 400
         transport.response = result.response
         self._underlying.write(result.response_bytes)
         if result.listener is None:

@@ -159,8 +159,9 @@ class WSTransport:
     is_client_side: bool
     is_secure: bool
     is_close_frame_sent: bool
-    request: WSUpgradeRequest | None
-    response: WSUpgradeResponse | None
+    #: Set before the listener sees the transport (on_ws_connected); None only internally before that.
+    request: WSUpgradeRequest
+    response: WSUpgradeResponse
 
     def __init__(
         self,
@@ -175,8 +176,8 @@ class WSTransport:
         self.is_client_side = is_client_side
         self.is_secure = underlying_transport.get_extra_info("sslcontext") is not None
         self.is_close_frame_sent = False
-        self.request = None
-        self.response = None
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
         self._loop = loop
         self._logger = logger
         self._log_debug = logger.isEnabledFor(PICOWS_DEBUG_LL)
