@@ -44,6 +44,9 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
 TESTED = {
     "async_callbacks.py",
     "async_iteration.py",
+    # The conformance reference apps are what tests/test_conformance_*.py drive.
+    "conformance_echo_client.py",
+    "conformance_echo_server.py",
     "broadcast_client.py",
     "broadcast_server.py",
     "echo_client.py",
@@ -66,6 +69,7 @@ def example(name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(f"picows_example_{name}", EXAMPLES / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         _modules[name] = module
     return _modules[name]
