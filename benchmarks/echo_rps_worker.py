@@ -114,15 +114,71 @@ async def _serve_websockets(host: str) -> tuple[object, int, dict]:
     return server, port, {"websockets_version": websockets.__version__}
 
 
+class _AiohttpServer:
+    """close()/wait_closed() over an aiohttp AppRunner, like asyncio.Server."""
+
+    def __init__(self, runner) -> None:
+        self.runner = runner
+        self._closing = None
+
+    def close(self) -> None:
+        self._closing = asyncio.ensure_future(self.runner.cleanup())
+
+    async def wait_closed(self) -> None:
+        if self._closing is not None:
+            await self._closing
+
+
+async def _serve_aiohttp(host: str) -> tuple[object, int, dict]:
+    import aiohttp
+    from aiohttp import web
+
+    BINARY, TEXT = aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT
+
+    async def echo(request):
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == BINARY:
+                await ws.send_bytes(msg.data)
+            elif msg.type == TEXT:
+                await ws.send_str(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return _AiohttpServer(runner), port, {"aiohttp_version": aiohttp.__version__}
+
+
+def _raise_nofile() -> int:
+    """Raise RLIMIT_NOFILE to the hard limit (many-connection benchmarks); returns the soft limit."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        return -1
+
+
+_SERVERS = {"picows": _serve_picows, "websockets": _serve_websockets, "aiohttp": _serve_aiohttp}
+
+
 def run_server(args: argparse.Namespace) -> int:
+    nofile = _raise_nofile()
     loop = _new_loop(args.loop)
     asyncio.set_event_loop(loop)
-    if args.impl == "picows":
-        server, port, info = loop.run_until_complete(_serve_picows(args.host))
-    elif args.impl == "websockets":
-        server, port, info = loop.run_until_complete(_serve_websockets(args.host))
-    else:
+    if args.impl not in _SERVERS:
         raise SystemExit(f"unknown server impl {args.impl!r}")
+    server, port, info = loop.run_until_complete(_SERVERS[args.impl](args.host))
 
     # Stop when the parent closes our stdin (or dies): no orphan servers.
     stop = loop.create_future()
@@ -132,8 +188,14 @@ def run_server(args: argparse.Namespace) -> int:
             data = os.read(0, 4096)
         except OSError:
             data = b""
-        if not data and not stop.done():
-            stop.set_result(None)
+        if not data:
+            if not stop.done():
+                stop.set_result(None)
+            return
+        if b"gc" in data:  # scale.py: collect garbage before a memory reading, then acknowledge
+            import gc
+
+            _emit({"gc": gc.collect()})
 
     loop.add_reader(0, _stdin_ready)
     _emit(
@@ -144,6 +206,7 @@ def run_server(args: argparse.Namespace) -> int:
             "port": port,
             "pid": os.getpid(),
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "nofile": nofile,
             **info,
             **_versions(),
         }
@@ -175,12 +238,38 @@ def _cpu_times() -> tuple[float, float]:
         return t.user, t.system
 
 
+def _proc_cpu(pid: int) -> float | None:
+    """utime + stime of another process in seconds (/proc/PID/stat, clock-tick resolution)."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class _Clock:
     """Warm-up, then a measured window; ``tick()`` per completed round trip."""
 
-    __slots__ = ("warmup", "duration", "limit", "phase_end", "measuring", "count", "t0", "t1", "cpu0", "cpu1")
+    __slots__ = (
+        "warmup",
+        "duration",
+        "limit",
+        "phase_end",
+        "measuring",
+        "count",
+        "t0",
+        "t1",
+        "cpu0",
+        "cpu1",
+        "server_pid",
+        "scpu0",
+        "scpu1",
+    )
 
-    def __init__(self, warmup: float, duration: float, limit: int = 0) -> None:
+    def __init__(self, warmup: float, duration: float, limit: int = 0, server_pid: int = 0) -> None:
         self.warmup = warmup
         self.duration = duration
         self.limit = limit  # > 0: stop after this many measured round trips (profiling)
@@ -189,6 +278,8 @@ class _Clock:
         self.t0 = self.t1 = 0.0
         self.cpu0 = self.cpu1 = None
         self.phase_end = 0.0
+        self.server_pid = server_pid  # > 0: also report the server's CPU time per round trip
+        self.scpu0 = self.scpu1 = None
 
     def start(self) -> None:
         now = time.perf_counter()
@@ -202,6 +293,7 @@ class _Clock:
         self.count = 0
         self.t0 = now
         self.cpu0 = _cpu_times()
+        self.scpu0 = _proc_cpu(self.server_pid)
         self.phase_end = now + self.duration
 
     def tick(self) -> bool:
@@ -212,6 +304,7 @@ class _Clock:
                 return False
             self.t1 = time.perf_counter()
             self.cpu1 = _cpu_times()
+            self.scpu1 = _proc_cpu(self.server_pid)
             return True
         now = time.perf_counter()
         if now < self.phase_end:
@@ -221,6 +314,7 @@ class _Clock:
             return False
         self.t1 = now
         self.cpu1 = _cpu_times()
+        self.scpu1 = _proc_cpu(self.server_pid)
         return True
 
     def result(self) -> dict:
@@ -240,6 +334,11 @@ class _Clock:
                 cpu_sys=system,
                 client_cpu_us_per_rt=(user + system) / self.count * 1e6,
                 client_cpu_share=(user + system) / elapsed if elapsed > 0 else None,
+            )
+        if self.scpu0 is not None and self.scpu1 is not None and self.count:
+            out.update(
+                server_cpu_us_per_rt=(self.scpu1 - self.scpu0) / self.count * 1e6,
+                server_cpu_share=(self.scpu1 - self.scpu0) / elapsed if elapsed > 0 else None,
             )
         return out
 
@@ -438,7 +537,7 @@ _CLIENTS = {
 
 def run_client(args: argparse.Namespace) -> int:
     payload = os.urandom(args.size)
-    clock = _Clock(args.warmup, args.duration, args.round_trips)
+    clock = _Clock(args.warmup, args.duration, args.round_trips, args.server_pid)
     loop = _new_loop(args.loop)
     asyncio.set_event_loop(loop)
     try:
@@ -485,7 +584,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("server")
-    s.add_argument("--impl", default="picows", choices=["picows", "websockets"])
+    s.add_argument("--impl", default="picows", choices=sorted(_SERVERS))
     s.add_argument("--loop", default="uvloop", choices=["asyncio", "uvloop"])
     s.add_argument("--host", default="127.0.0.1")
     c = sub.add_parser("client")
@@ -501,6 +600,7 @@ def main(argv=None) -> int:
         default=0,
         help="stop after this many measured round trips instead of --duration (for profilers)",
     )
+    c.add_argument("--server-pid", type=int, default=0, help="report this process's CPU time per round trip")
     pr = sub.add_parser("probe")
     pr.add_argument("--impl", required=True, choices=sorted(_CLIENTS))
     args = p.parse_args(argv)

@@ -38,6 +38,9 @@ cdef class FrameParser:
         bint _check_fragment_order
         bint _in_fragmented_message
         bint _done
+        object _read_view     # cached raw view of the last region handed to the event loop
+        char* _read_view_ptr
+        Py_ssize_t _read_view_len
         Py_ssize_t _discarded
         uint64_t _max_frame_size
         WSFrame _frame

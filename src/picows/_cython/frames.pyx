@@ -193,6 +193,9 @@ cdef class FrameParser:
         self._needed = 0
         self._frame = WSFrame()
         self._discarded = 0
+        self._read_view = None
+        self._read_view_ptr = NULL
+        self._read_view_len = 0
         self._buf = None
         self._replace_buffer(INITIAL_BUFFER_SIZE)
 
@@ -227,7 +230,12 @@ cdef class FrameParser:
             stop = self._cap
         # A raw view is safe: the event loop uses it only during one read, and
         # the buffer is replaced only here, in feed() or in shrink_if_idle().
-        return PyMemoryView_FromMemory(self._ptr + self._end, stop - self._end, PyBUF_WRITE)
+        # The same region is asked for read after read: reuse its view.
+        if self._read_view is None or self._read_view_ptr != self._ptr + self._end or self._read_view_len != stop - self._end:
+            self._read_view_ptr = self._ptr + self._end
+            self._read_view_len = stop - self._end
+            self._read_view = PyMemoryView_FromMemory(self._read_view_ptr, self._read_view_len, PyBUF_WRITE)
+        return self._read_view
 
     def shrink_if_idle(self):
         """Return to the initial buffer size if nothing is buffered; True if the buffer is small now."""
@@ -263,6 +271,7 @@ cdef class FrameParser:
             memcpy(new_ptr, self._ptr + self._start, live)
         self._buf = new
         self._ptr = new_ptr
+        self._read_view = None  # it pointed into the old buffer
         self._cap = size
         self._start = 0
         self._end = live

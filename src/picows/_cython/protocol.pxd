@@ -22,6 +22,7 @@ cdef class WSProtocolBase:
         bint _auto_pong
         bint _disconnect_on_exception
         object _underlying
+        object _py_on_ws_frame
         object _loop_time
         readonly WSTransport transport
         readonly WSListener listener

@@ -3,6 +3,7 @@
 
 import asyncio
 import socket
+from types import FunctionType as _FunctionType
 
 from .frames cimport FrameParser, WSFrame
 from .transport cimport WSListener, WSTransport
@@ -59,6 +60,7 @@ cdef class WSProtocolBase:
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
         self._underlying = None
+        self._py_on_ws_frame = None
         self.transport = None
         self.listener = None
         self.handshake_complete = self._loop.create_future()
@@ -228,6 +230,13 @@ cdef class WSProtocolBase:
         self._state = OPEN
         self.listener = listener
         transport._listener = listener
+        # A Python subclass overriding on_ws_frame: call its bound method directly
+        # instead of letting cpdef dispatch look the override up for every frame.
+        # (Cython subclasses keep the C-level vtable call.)
+        if isinstance(getattr(type(listener), "on_ws_frame", None), _FunctionType):
+            self._py_on_ws_frame = listener.on_ws_frame
+        else:
+            self._py_on_ws_frame = None
         self._hs_buf = None
         self._hs_view = None
         if transport._log_debug:
@@ -247,6 +256,7 @@ cdef class WSProtocolBase:
     cdef _process_frames(self):
         cdef WSTransport transport = self.transport
         cdef WSListener listener = self.listener
+        cdef object py_on_ws_frame = self._py_on_ws_frame
         cdef FrameParser parser = self._parser
         cdef WSFrame frame
         cdef bint log_debug = transport._log_debug
@@ -274,7 +284,10 @@ cdef class WSProtocolBase:
                     transport._send_frame(0xA, frame.payload_ptr, <Py_ssize_t>frame.payload_size, True, False)
                 continue
             try:
-                listener.on_ws_frame(transport, frame)
+                if py_on_ws_frame is not None:
+                    py_on_ws_frame(transport, frame)
+                else:
+                    listener.on_ws_frame(transport, frame)
             except Exception as exc:
                 transport._callback_failed(exc, "on_ws_frame", self._disconnect_on_exception)
 
