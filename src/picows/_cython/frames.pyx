@@ -505,19 +505,21 @@ def build_frame(int opcode, payload, bint fin, bint rsv1, mask_key):
     cdef Py_buffer view
     cdef uint32_t key = 0
     cdef size_t hsize
+    cdef char hdr[14]
     cdef char* out_ptr
     cdef bint masked = mask_key is not None
     if masked:
         key = _key_of(mask_key)
     PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
     try:
-        out = PyBytes_FromStringAndSize(NULL, view.len + 14)
+        hsize = write_header(hdr, opcode, fin, rsv1, <uint64_t>view.len, masked, key)
+        out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>hsize + view.len)
         out_ptr = PyBytes_AS_STRING(out)
-        hsize = write_header(out_ptr, opcode, fin, rsv1, <uint64_t>view.len, masked, key)
+        memcpy(out_ptr, hdr, hsize)
         if masked:
             mask_copy(out_ptr + hsize, <char*>view.buf, <size_t>view.len, key)
         else:
             memcpy(out_ptr + hsize, view.buf, view.len)
-        return out[:hsize + view.len]
+        return out
     finally:
         PyBuffer_Release(&view)
