@@ -93,10 +93,13 @@ def _header_tokens(headers: CIMultiDict[str], name: str) -> list[str]:
     return [t for t in tokens if t]
 
 
-def _parse_head(raw: bytes) -> tuple[list[bytes], CIMultiDict[str]]:
+def _parse_head(raw: bytes, *, is_request: bool) -> tuple[list[bytes], CIMultiDict[str]]:
     """Split an HTTP head (without the blank line) into start-line parts and headers.
 
-    Raises ValueError with a short reason for malformed input.
+    Raises ValueError with a short reason for malformed input. Whitespace
+    between a header name and the colon is rejected in requests (RFC 7230
+    3.2.4: a server MUST answer 400, it is a request-smuggling vector) and
+    tolerated in responses.
     """
     lines = raw.split(b"\r\n")
     start = lines[0]
@@ -107,7 +110,8 @@ def _parse_head(raw: bytes) -> tuple[list[bytes], CIMultiDict[str]]:
         if line[0] in b" \t":
             raise ValueError("obsolete header line folding is not supported")
         name, sep, value = line.partition(b":")
-        name = name.rstrip(b" \t")
+        if not is_request:
+            name = name.rstrip(b" \t")
         if not sep or not name or any(c not in _TOKEN_CHARS for c in name):
             raise ValueError(f"malformed header line {line[:60]!r}")
         headers.add(_decode(name), _decode(value.strip(b" \t")))
@@ -346,7 +350,7 @@ class ClientUpgrade:
 
     def _on_head(self, head: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         try:
-            parts, headers = _parse_head(head)
+            parts, headers = _parse_head(head, is_request=False)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
                 raise ValueError("malformed status line")
             if len(parts[1]) != 3 or not parts[1].isdigit():
@@ -490,7 +494,7 @@ class ServerUpgrade:
     @staticmethod
     def _parse_request(head: bytes) -> tuple[WSUpgradeRequest, str]:
         try:
-            parts, headers = _parse_head(head)
+            parts, headers = _parse_head(head, is_request=True)
         except ValueError as exc:
             raise _BadRequest(str(exc)) from None
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or not parts[1]:
@@ -501,8 +505,8 @@ class ServerUpgrade:
             raise _BadRequest(f"method must be GET, got {_decode(method)[:20]}")
         if version != b"HTTP/1.1":
             raise _BadRequest(f"HTTP version must be HTTP/1.1, got {_decode(version)[:20]}")
-        if "Host" not in headers:
-            raise _BadRequest("missing Host header")
+        if len(headers.getall("Host", [])) != 1:
+            raise _BadRequest("need exactly one Host header")
         if "websocket" not in _header_tokens(headers, "Upgrade"):
             raise _BadRequest("missing 'Upgrade: websocket' header")
         if "upgrade" not in _header_tokens(headers, "Connection"):
