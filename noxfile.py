@@ -16,12 +16,22 @@ Arguments after ``--`` are passed to pytest, e.g.
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 
 import nox
 
 nox.needs_version = ">=2024.3.2"  # nox.project.load_toml
-nox.options.sessions = ["tests-cython", "tests-pure", "tests-pypy", "tests-asan", "lint", "docs", "packaging"]
+nox.options.sessions = [
+    "tests-cython",
+    "tests-pure",
+    "tests-pypy",
+    "tests-asan",
+    "fuzz-parser",
+    "lint",
+    "docs",
+    "packaging",
+]
 # A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
 nox.options.error_on_missing_interpreters = True
 
@@ -172,6 +182,57 @@ def packaging(session: nox.Session) -> None:
         "no:cacheprovider",
         *session.posargs,
         env={"PICOWS_TEST_PACKAGING": "1", "PICOWS_PURE": "1", "PICOWS_TEST_BACKEND": "pure"},
+    )
+
+
+@nox.session(name="fuzz-parser", python=None)
+def fuzz_parser(session: nox.Session) -> None:
+    """Coverage-guided fuzzing of the compiled frame parser against its pure twin (atheris, ASan).
+
+    Bounded: 30 s by default, or the number of seconds given as the first positional argument.
+    """
+    _require_cpython(session)
+    seconds = session.posargs[0] if session.posargs else "30"
+    session.install("atheris", "Cython>=3.0", "setuptools>=64", "wheel", *RUNTIME_DEPS)
+    sanitize = "-fsanitize=fuzzer-no-link,address"
+    _fresh_build_dir()
+    session.run(
+        "pip",
+        "install",
+        "--force-reinstall",
+        "--no-deps",
+        "--no-build-isolation",
+        ".",
+        env={
+            "CC": "clang",
+            "CXX": "clang++",
+            "LDSHARED": "clang -shared",
+            "CFLAGS": f"-g -O1 {sanitize}",
+            "LDFLAGS": sanitize,
+            "PICOWS_REQUIRE_EXTENSIONS": "1",
+            "PICOWS_CYTHON_DEBUG": "1",
+        },
+    )
+    _fresh_build_dir()
+    atheris_dir = session.run("python", "-c", "import atheris; print(atheris.path())", silent=True).strip()
+    tmp = os.path.abspath(session.create_tmp())
+    corpus = os.path.join(tmp, "corpus")
+    os.makedirs(corpus, exist_ok=True)
+    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fuzz", "fuzz_parser.py")
+    session.chdir(tmp)  # crash-* artefacts land here
+    session.run(
+        "python",
+        target,
+        corpus,
+        f"-max_total_time={seconds}",
+        "-max_len=4096",
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+        "-print_final_stats=1",
+        env={
+            "LD_PRELOAD": os.path.join(atheris_dir, "asan_with_fuzzer.so"),
+            "ASAN_OPTIONS": "detect_leaks=0:quarantine_size_mb=16:abort_on_error=1",
+        },
     )
 
 
