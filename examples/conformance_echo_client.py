@@ -114,7 +114,7 @@ class _TextListener(WSListener):
 async def _texts_from(url: str, timeout: float) -> list[str]:
     transport, listener = await asyncio.wait_for(ws_connect(_TextListener, url), timeout)
     await asyncio.wait_for(transport.wait_disconnected(), timeout)
-    return listener.texts  # type: ignore[no-any-return]
+    return listener.texts
 
 
 async def run_autobahn(

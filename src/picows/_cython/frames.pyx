@@ -231,7 +231,8 @@ cdef class FrameParser:
         # A raw view is safe: the event loop uses it only during one read, and
         # the buffer is replaced only here, in feed() or in shrink_if_idle().
         # The same region is asked for read after read: reuse its view.
-        if self._read_view is None or self._read_view_ptr != self._ptr + self._end or self._read_view_len != stop - self._end:
+        if (self._read_view is None or self._read_view_ptr != self._ptr + self._end
+                or self._read_view_len != stop - self._end):
             self._read_view_ptr = self._ptr + self._end
             self._read_view_len = stop - self._end
             self._read_view = PyMemoryView_FromMemory(self._read_view_ptr, self._read_view_len, PyBUF_WRITE)

@@ -159,7 +159,7 @@ class WSTransport:
     is_client_side: bool
     is_secure: bool
     is_close_frame_sent: bool
-    #: Set before the listener sees the transport (on_ws_connected); None only internally before that.
+    # Set before the listener sees the transport (on_ws_connected); None only internally before that.
     request: WSUpgradeRequest
     response: WSUpgradeResponse
 
