@@ -10,6 +10,7 @@ import codecs
 import os
 import random
 import struct
+import sys
 
 from .._errors import ProtocolViolation
 from .._types import (
@@ -54,16 +55,101 @@ _rng = random.Random(os.urandom(16))
 _randbits = _rng.getrandbits
 
 
+# Masking without a compiler. CPython: one wide-integer XOR. Converting the
+# payload to an int and back (~0.85 ns/byte) is the floor for pure Python, so
+# the keystream (the key repeated) is built without another conversion: per
+# payload length a "repunit" R with a 1 every 32 bits is cached, and
+# key * R = (key & 0x3FFFFFFF) * R ^ (key >> 30) * (R << 30) -- a one-digit
+# multiplication plus an XOR (the two terms never overlap), ~2x cheaper than
+# a two-digit multiplication. PyPy's JIT compiles a plain byte loop to
+# ~0.5 ns/byte, 5-9x faster there than big-integer arithmetic.
+_KEYSTREAM_CACHE: dict[int, tuple[int, tuple[int, int, int, int]]] = {}
+_KEYSTREAM_CACHE_BUDGET = 2 << 20  # bytes of cached integers, process-wide
+_KEYSTREAM_CACHE_MAX_WORDS = (128 << 10) // 4  # frames up to 128 KiB are cached
+_keystream_cache_size = 0
+
+
+def _keystream_parts(words: int) -> tuple[int, tuple[int, int, int, int]] | None:
+    """The repunit for ``words`` 32-bit words and its multiples for the key's top two bits."""
+    global _keystream_cache_size
+    parts = _KEYSTREAM_CACHE.get(words)
+    if parts is None and words <= _KEYSTREAM_CACHE_MAX_WORDS:
+        rep = _from_bytes(b"\x01\x00\x00\x00" * words, "little")
+        high30, high31 = rep << 30, rep << 31
+        parts = (rep, (0, high30, high31, high30 ^ high31))
+        size = 16 * words  # four integers of about 4 * words bytes
+        if _keystream_cache_size + size > _KEYSTREAM_CACHE_BUDGET:
+            _KEYSTREAM_CACHE.clear()
+            _keystream_cache_size = 0
+        _KEYSTREAM_CACHE[words] = parts
+        _keystream_cache_size += size
+    return parts
+
+
+def _mask_wide_int(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    n = len(data)
+    words = (n + 3) >> 2
+    parts = _keystream_parts(words)
+    if parts is None:  # too large to cache: convert the repeated key
+        keystream = _from_bytes(key * words, "little")
+    else:
+        k = _from_bytes(key, "little")
+        keystream = parts[0] * (k & 0x3FFFFFFF) ^ parts[1][k >> 30]
+    masked = _from_bytes(data, "little") ^ keystream
+    if n & 3:
+        # The keystream covers whole words and the XOR keeps its bytes above
+        # the data: convert the whole words and cut them off.
+        return masked.to_bytes(words << 2, "little")[:n]
+    return masked.to_bytes(n, "little")
+
+
+def _mask_byte_loop(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    out = bytearray(data)
+    _mask_in_place_byte_loop(out, 0, len(out), key)
+    return bytes(out)
+
+
+def _mask_in_place_byte_loop(buf: bytearray, start: int, end: int, key: bytes) -> None:
+    k0, k1, k2, k3 = key
+    i = start
+    stop = end - 3
+    while i < stop:
+        buf[i] ^= k0
+        buf[i + 1] ^= k1
+        buf[i + 2] ^= k2
+        buf[i + 3] ^= k3
+        i += 4
+    j = 0
+    while i < end:
+        buf[i] ^= key[j]
+        i += 1
+        j += 1
+
+
+def _mask_in_place_wide_int(buf: bytearray, start: int, end: int, key: bytes) -> None:
+    buf[start:end] = _mask_wide_int(memoryview(buf)[start:end], key)
+
+
+_USE_BYTE_LOOP = sys.implementation.name == "pypy"
+_mask = _mask_byte_loop if _USE_BYTE_LOOP else _mask_wide_int
+_mask_in_place = _mask_in_place_byte_loop if _USE_BYTE_LOOP else _mask_in_place_wide_int
+
+
 def mask_payload(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3), as one wide-integer XOR."""
+    """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3); returns new bytes."""
     if len(key) != 4:
         raise ValueError("mask_key must be 4 bytes")
-    n = len(data)
-    if n == 0:
+    if not data:
         return b""
-    q, r = divmod(n, 4)
-    keystream = key * q + key[:r]
-    return (_from_bytes(data, "little") ^ _from_bytes(keystream, "little")).to_bytes(n, "little")
+    return _mask(data, key)
+
+
+def mask_in_place(buf: bytearray, start: int, end: int, key: bytes) -> None:
+    """XOR ``buf[start:end]`` with the 4-byte ``key`` repeated, in place."""
+    if len(key) != 4:
+        raise ValueError("mask_key must be 4 bytes")
+    if end > start:
+        _mask_in_place(buf, start, end, key)
 
 
 class WSFrame:
@@ -343,7 +429,7 @@ class FrameParser:
         payload_end = start + total
         if masked and length:
             key = bytes(buf[payload_start - 4 : payload_start])
-            self._mv[payload_start:payload_end] = mask_payload(self._mv[payload_start:payload_end], key)
+            _mask_in_place(buf, payload_start, payload_end, key)
         self._start = payload_end
 
         frame = self._frame
@@ -442,8 +528,8 @@ def build_frame(
 ) -> bytes:
     """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
     header = frame_header(opcode, fin, rsv1, len(payload), mask_key)
-    if mask_key is not None:
-        return header + mask_payload(payload, mask_key)
+    if mask_key is not None:  # frame_header() validated the key
+        return header + _mask(payload, mask_key)
     return header + payload if type(payload) is bytes else b"".join((header, payload))
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .._errors import WSError
 from .._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType, is_valid_wire_close_code
-from .frames import WSFrame, build_frame, frame_header, mask_payload, random_mask_key
+from .frames import WSFrame, build_frame, frame_header, mask_in_place, random_mask_key
 
 if TYPE_CHECKING:
     from .._handshake import WSUpgradeRequest, WSUpgradeResponse
@@ -255,11 +255,11 @@ class WSTransport:
                 self.is_close_frame_sent = True
         if self._lost:
             return
-        mv = memoryview(buffer)
         key = random_mask_key() if self.is_client_side else None
         header = frame_header(opcode, fin, rsv1, n, key)
         if key is not None:
-            mv[msg_offset:] = mask_payload(mv[msg_offset:], key)
+            mask_in_place(buffer, msg_offset, len(buffer), key)
+        mv = memoryview(buffer)
         start = msg_offset - len(header)
         mv[start:msg_offset] = header
         if self._log_debug:
