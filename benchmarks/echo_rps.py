@@ -45,6 +45,10 @@ Clients (and, where it makes sense, servers):
                default configuration
   websockets   websockets' asyncio client/server (in our dev venv)
   aiohttp      aiohttp's ws client / web.WebSocketResponse server (dev venv)
+  websockets-pure, aiohttp-pure
+               the same with their optional C extensions switched off
+               (websockets' speedups module blocked, AIOHTTP_NO_EXTENSIONS=1):
+               the like-for-like comparison for our pure backend
   raw          client only: raw asyncio TCP, HTTP upgrade once, then
                pre-built masked frames and a minimal buffered protocol
                (event-loop ceiling)
@@ -88,8 +92,14 @@ def _default_pypy() -> str:
     return shutil.which("pypy3") or "pypy3"
 
 
-ALL_CLIENTS = ["ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp", "raw"]
-SERVER_IMPLS = ["ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp"]
+ALL_CLIENTS = [
+    "ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp", "websockets-pure", "aiohttp-pure",
+    "raw",
+]
+SERVER_IMPLS = [
+    "ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp", "websockets-pure", "aiohttp-pure",
+]
+NO_WEBSOCKETS_SPEEDUPS_ENV = "ECHO_RPS_NO_WEBSOCKETS_SPEEDUPS"  # honoured by echo_rps_worker.py
 DEFAULT_SERVERS = ["ours-cython", "ours-pure", "published", "websockets", "aiohttp"]
 DRIVERS = ["c", "ours-cython"]
 
@@ -192,7 +202,16 @@ class Impl:
     """How to start one implementation (as a client or as a server)."""
 
     def __init__(
-        self, name, python, worker_impl, env, expect_backend=None, foreign=False, ours_root=None, warmup=None
+        self,
+        name,
+        python,
+        worker_impl,
+        env,
+        expect_backend=None,
+        foreign=False,
+        ours_root=None,
+        warmup=None,
+        expect_accel=None,
     ):
         self.name = name
         self.python = str(python)
@@ -202,6 +221,7 @@ class Impl:
         self.foreign = foreign  # the published picows: must NOT load our source tree
         self.ours_root = ours_root  # our picows must come from here (None: the interpreter's installed one)
         self.min_warmup = warmup  # e.g. PyPy: the JIT needs longer
+        self.expect_accel = expect_accel  # third-party libraries: "python" = C extensions must be off
         self.probe: dict | None = None
         self.unavailable: str | None = None
 
@@ -255,6 +275,20 @@ def make_impls(args) -> dict[str, Impl]:
         "published": Impl("published", args.published_python, "picows", base_env(), foreign=True),
         "websockets": Impl("websockets", args.ours_python, "websockets", ours_env(None)),
         "aiohttp": Impl("aiohttp", args.ours_python, "aiohttp", ours_env(None)),
+        "websockets-pure": Impl(
+            "websockets-pure",
+            args.ours_python,
+            "websockets",
+            {**ours_env(None), NO_WEBSOCKETS_SPEEDUPS_ENV: "1"},
+            expect_accel="python",
+        ),
+        "aiohttp-pure": Impl(
+            "aiohttp-pure",
+            args.ours_python,
+            "aiohttp",
+            {**ours_env(None), "AIOHTTP_NO_EXTENSIONS": "1"},
+            expect_accel="python",
+        ),
         "raw": Impl("raw", args.ours_python, "raw", ours_env(None)),
     }
 
@@ -313,6 +347,8 @@ def check_identity(impl: Impl, info: dict, what: str) -> None:
             raise Abort(f"{what} {impl.name}: imported picows from {f}, not from {impl.ours_root}")
         if impl.ours_root is None and f.startswith(str(HERE / ".venvs")):
             raise Abort(f"{what} {impl.name}: imported the published picows ({f}), not ours")
+    if impl.expect_accel is not None and info.get("accel") != impl.expect_accel:
+        raise Abort(f"{what} {impl.name}: uses {info.get('accel_detail')}, expected {impl.expect_accel} code")
     if impl.foreign and f and (inside or f.startswith(str(REPO / "build"))):
         raise Abort(f"{what} {impl.name}: the 'published' interpreter imported OUR picows ({f})")
 
@@ -765,9 +801,11 @@ def run(args, impls, clients, loops, sizes, cpu, server_cpu) -> int:
                             )
                             out = last_json_line(p.stdout)
                             if p.returncode == 0 and out:
+                                check_identity(impl, out, "client")
                                 if impl.worker_impl == "picows":
-                                    check_identity(impl, out, "client")
                                     backends[c] = out.get("backend") or "default"
+                                elif out.get("accel"):
+                                    backends[c] = {"c": "C ext", "python": "python"}.get(out["accel"], "-")
                                 rec.update(out)
                                 rec.update(ok=True, client=c, round=rnd)
                             else:
@@ -783,7 +821,7 @@ def run(args, impls, clients, loops, sizes, cpu, server_cpu) -> int:
 
     for c in runnable:
         if impls[c].worker_impl != "picows":
-            backends[c] = "-"
+            backends.setdefault(c, "-")
         elif impls[c].foreign:
             backends[c] = "(theirs)"
         else:
@@ -924,7 +962,11 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu) -> int:
                     impl, loop, server_cpu, log_dir / f"echo_rps_server_{name}_{loop}_{os.getpid()}.log"
                 )
                 running[(name, loop)] = srv
-                backends[name] = "(theirs)" if impl.foreign else (srv.info.get("backend") or "-")
+                backends[name] = (
+                    "(theirs)"
+                    if impl.foreign
+                    else srv.info.get("backend") or {"c": "C ext", "python": "python"}.get(srv.info.get("accel"), "-")
+                )
                 print(
                     f"server  : {name:<12} {loop:<8} {server_desc(srv.info)}, port {srv.port}, "
                     f"pid {srv.info['pid']}, affinity {srv.info.get('affinity')}"

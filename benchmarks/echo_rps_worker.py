@@ -43,6 +43,37 @@ def _versions() -> dict:
     return out
 
 
+# Set by echo_rps.py for "websockets-pure": block websockets' optional C
+# extension so it masks with its pure-Python fallback ("aiohttp-pure" uses
+# aiohttp's own AIOHTTP_NO_EXTENSIONS switch instead).
+NO_WEBSOCKETS_SPEEDUPS_ENV = "ECHO_RPS_NO_WEBSOCKETS_SPEEDUPS"
+
+
+def _block_optional_extensions() -> None:
+    if os.environ.get(NO_WEBSOCKETS_SPEEDUPS_ENV) == "1":
+        sys.modules["websockets.speedups"] = None  # type: ignore[assignment]  # import -> ImportError
+
+
+def _accel_info(impl: str) -> dict:
+    """Which masking/parsing code a third-party library actually uses (C or Python)."""
+    try:
+        if impl == "websockets":
+            import websockets.frames
+
+            mod = websockets.frames.apply_mask.__module__
+            return {"accel": "c" if mod.endswith("speedups") else "python", "accel_detail": f"apply_mask from {mod}"}
+        if impl == "aiohttp":
+            from aiohttp._websocket import helpers, reader
+
+            mask_mod = helpers.websocket_mask.__module__
+            reader_mod = reader.WebSocketReader.__module__
+            accel = "python" if reader_mod.endswith("_py") and not mask_mod.endswith("mask") else "c"
+            return {"accel": accel, "accel_detail": f"mask from {mask_mod}, reader from {reader_mod}"}
+    except Exception as exc:  # pragma: no cover - reported, not fatal
+        return {"accel": None, "accel_detail": f"unknown: {exc}"}
+    return {}
+
+
 def _picows_info(picows) -> dict:
     info = {
         "picows_file": getattr(picows, "__file__", None),
@@ -208,6 +239,7 @@ def run_server(args: argparse.Namespace) -> int:
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "nofile": nofile,
             **info,
+            **_accel_info(args.impl),
             **_versions(),
         }
     )
@@ -554,6 +586,7 @@ def run_client(args: argparse.Namespace) -> int:
             "PICOWS_PURE": os.environ.get("PICOWS_PURE"),
             **clock.result(),
             **info,
+            **_accel_info(args.impl),
             **_versions(),
         }
     )
@@ -568,6 +601,7 @@ def run_probe(args: argparse.Namespace) -> int:
         mod = __import__(m)
         if m == "picows":
             info.update(_picows_info(mod))
+    info.update(_accel_info(args.impl))
     loops = ["asyncio"]
     try:
         import uvloop  # noqa: F401
@@ -604,6 +638,7 @@ def main(argv=None) -> int:
     pr = sub.add_parser("probe")
     pr.add_argument("--impl", required=True, choices=sorted(_CLIENTS))
     args = p.parse_args(argv)
+    _block_optional_extensions()
     return {"server": run_server, "client": run_client, "probe": run_probe}[args.cmd](args)
 
 

@@ -55,58 +55,41 @@ _rng = random.Random(os.urandom(16))
 _randbits = _rng.getrandbits
 
 
-# Masking without a compiler. CPython: one wide-integer XOR. Converting the
-# payload to an int and back (~0.85 ns/byte) is the floor for pure Python, so
-# the keystream (the key repeated) is built without another conversion: per
-# payload length a "repunit" R with a 1 every 32 bits is cached, and
-# key * R = (key & 0x3FFFFFFF) * R ^ (key >> 30) * (R << 30) -- a one-digit
-# multiplication plus an XOR (the two terms never overlap), ~2x cheaper than
-# a two-digit multiplication. PyPy's JIT compiles a plain byte loop to
-# ~0.5 ns/byte, 5-9x faster there than big-integer arithmetic.
-_KEYSTREAM_CACHE: dict[int, tuple[int, tuple[int, int, int, int]]] = {}
-_KEYSTREAM_CACHE_BUDGET = 2 << 20  # bytes of cached integers, process-wide
-_KEYSTREAM_CACHE_MAX_WORDS = (128 << 10) // 4  # frames up to 128 KiB are cached
-_keystream_cache_size = 0
+# Masking without a compiler (RFC 6455 5.3: XOR with the 4-byte key repeated).
+# CPython has no bulk XOR for buffers; the fastest stdlib route is four
+# strided ``bytes.translate`` passes, one per key byte, each through a 256-byte
+# XOR table (~0.8 ns/byte, in place, ~25% faster than an integer XOR). Small
+# payloads that need a copy anyway are cheaper as one wide-integer XOR (fewer
+# calls). PyPy's JIT turns a plain byte loop into ~0.5 ns/byte, 2-9x faster
+# there than either.
+_SMALL_PAYLOAD = 1024
 
 
-def _keystream_parts(words: int) -> tuple[int, tuple[int, int, int, int]] | None:
-    """The repunit for ``words`` 32-bit words and its multiples for the key's top two bits."""
-    global _keystream_cache_size
-    parts = _KEYSTREAM_CACHE.get(words)
-    if parts is None and words <= _KEYSTREAM_CACHE_MAX_WORDS:
-        rep = _from_bytes(b"\x01\x00\x00\x00" * words, "little")
-        high30, high31 = rep << 30, rep << 31
-        parts = (rep, (0, high30, high31, high30 ^ high31))
-        size = 16 * words  # four integers of about 4 * words bytes
-        if _keystream_cache_size + size > _KEYSTREAM_CACHE_BUDGET:
-            _KEYSTREAM_CACHE.clear()
-            _keystream_cache_size = 0
-        _KEYSTREAM_CACHE[words] = parts
-        _keystream_cache_size += size
-    return parts
+def _xor_tables() -> tuple[bytes, ...]:
+    identity = _from_bytes(bytes(range(256)), "little")
+    return tuple(
+        (identity ^ _from_bytes(bytes((k,)) * 256, "little")).to_bytes(256, "little") for k in range(256)
+    )
 
 
-def _mask_wide_int(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    n = len(data)
-    words = (n + 3) >> 2
-    parts = _keystream_parts(words)
-    if parts is None:  # too large to cache: convert the repeated key
-        keystream = _from_bytes(key * words, "little")
-    else:
-        k = _from_bytes(key, "little")
-        keystream = parts[0] * (k & 0x3FFFFFFF) ^ parts[1][k >> 30]
-    masked = _from_bytes(data, "little") ^ keystream
-    if n & 3:
-        # The keystream covers whole words and the XOR keeps its bytes above
-        # the data: convert the whole words and cut them off.
-        return masked.to_bytes(words << 2, "little")[:n]
-    return masked.to_bytes(n, "little")
+_XOR_TABLES = _xor_tables()  # _XOR_TABLES[k][b] == b ^ k
 
 
-def _mask_byte_loop(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
-    out = bytearray(data)
-    _mask_in_place_byte_loop(out, 0, len(out), key)
-    return bytes(out)
+def _mask_in_place_translate(buf: bytearray, start: int, end: int, key: bytes) -> None:
+    if end - start < 4:
+        # An empty extended slice assignment is a "resize" to CPython, which a
+        # bytearray with exported memoryviews (the parser's) refuses.
+        _mask_in_place_byte_loop(buf, start, end, key)
+        return
+    tables = _XOR_TABLES
+    k0, k1, k2, k3 = key
+    buf[start:end:4] = buf[start:end:4].translate(tables[k0])
+    i = start + 1
+    buf[i:end:4] = buf[i:end:4].translate(tables[k1])
+    i += 1
+    buf[i:end:4] = buf[i:end:4].translate(tables[k2])
+    i += 1
+    buf[i:end:4] = buf[i:end:4].translate(tables[k3])
 
 
 def _mask_in_place_byte_loop(buf: bytearray, start: int, end: int, key: bytes) -> None:
@@ -126,22 +109,32 @@ def _mask_in_place_byte_loop(buf: bytearray, start: int, end: int, key: bytes) -
         j += 1
 
 
-def _mask_in_place_wide_int(buf: bytearray, start: int, end: int, key: bytes) -> None:
-    buf[start:end] = _mask_wide_int(memoryview(buf)[start:end], key)
+def _mask_wide_int(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+    n = len(data)
+    q, r = divmod(n, 4)
+    keystream = _from_bytes(key * q + key[:r], "little")
+    return (_from_bytes(data, "little") ^ keystream).to_bytes(n, "little")
 
 
 _USE_BYTE_LOOP = sys.implementation.name == "pypy"
-_mask = _mask_byte_loop if _USE_BYTE_LOOP else _mask_wide_int
-_mask_in_place = _mask_in_place_byte_loop if _USE_BYTE_LOOP else _mask_in_place_wide_int
+_mask_in_place = _mask_in_place_byte_loop if _USE_BYTE_LOOP else _mask_in_place_translate
+
+
+def _masked_frame(header: bytes, payload: bytes | bytearray | memoryview, key: bytes) -> bytes | bytearray:
+    """``header`` followed by ``payload`` masked with ``key``, with one copy of the payload."""
+    if len(payload) < _SMALL_PAYLOAD and not _USE_BYTE_LOOP:
+        return header + _mask_wide_int(payload, key)
+    out = bytearray(header)
+    out += payload
+    _mask_in_place(out, len(header), len(out), key)
+    return out
 
 
 def mask_payload(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 5.3); returns new bytes."""
     if len(key) != 4:
         raise ValueError("mask_key must be 4 bytes")
-    if not data:
-        return b""
-    return _mask(data, key)
+    return bytes(_masked_frame(b"", data, key))
 
 
 def mask_in_place(buf: bytearray, start: int, end: int, key: bytes) -> None:
@@ -527,9 +520,21 @@ def build_frame(
     mask_key: bytes | None,
 ) -> bytes:
     """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
+    frame = encode_frame(opcode, payload, fin, rsv1, mask_key)
+    return frame if type(frame) is bytes else bytes(frame)
+
+
+def encode_frame(
+    opcode: int,
+    payload: bytes | bytearray | memoryview,
+    fin: bool,
+    rsv1: bool,
+    mask_key: bytes | None,
+) -> bytes | bytearray:
+    """:func:`build_frame` for the transport: a large masked frame stays a bytearray (no extra copy)."""
     header = frame_header(opcode, fin, rsv1, len(payload), mask_key)
     if mask_key is not None:  # frame_header() validated the key
-        return header + _mask(payload, mask_key)
+        return _masked_frame(header, payload, mask_key)
     return header + payload if type(payload) is bytes else b"".join((header, payload))
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .._errors import WSError
 from .._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType, is_valid_wire_close_code
-from .frames import WSFrame, build_frame, frame_header, mask_in_place, random_mask_key
+from .frames import WSFrame, encode_frame, frame_header, mask_in_place, random_mask_key
 
 if TYPE_CHECKING:
     from .._handshake import WSUpgradeRequest, WSUpgradeResponse
@@ -298,7 +298,7 @@ class WSTransport:
                 len(payload),
             )
         self._write(
-            build_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
+            encode_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
         )
 
     def send_close(
