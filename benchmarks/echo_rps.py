@@ -477,7 +477,7 @@ def summarize(results, names, loops, sizes, baseline, key="client"):
 
 def print_table(table, names, loops, sizes, baseline, backends, who="client"):
     hdr = (
-        f"{'loop':<8} {'size':>8}  {who:<12} {'backend':<8} {'median rps':>11}  {'min..max':>17} {'spread':>7}  "
+        f"{'loop':<8} {'size':>8}  {who:<15} {'backend':<8} {'median rps':>11}  {'min..max':>17} {'spread':>7}  "
         f"{'vs ' + (baseline or '-'):>16}  {'client CPU us/rt':>16}  {'server CPU us/rt':>16}"
     )
     print(hdr)
@@ -490,7 +490,7 @@ def print_table(table, names, loops, sizes, baseline, backends, who="client"):
                     continue  # not applicable (e.g. uvloop on PyPy)
                 if row["median"] is None:
                     print(
-                        f"{loop:<8} {fmt_size(size):>8}  {c:<12} {backends.get(c, '-'):<8} {'failed':>11}  "
+                        f"{loop:<8} {fmt_size(size):>8}  {c:<15} {backends.get(c, '-'):<8} {'failed':>11}  "
                         f"({row['errors']} errors)"
                     )
                     continue
@@ -502,7 +502,7 @@ def print_table(table, names, loops, sizes, baseline, backends, who="client"):
                 )
                 err = f"  ({row['errors']} failed runs)" if row["errors"] else ""
                 print(
-                    f"{loop:<8} {fmt_size(size):>8}  {c:<12} {backends.get(c, '-'):<8} {row['median']:>11,.0f}  "
+                    f"{loop:<8} {fmt_size(size):>8}  {c:<15} {backends.get(c, '-'):<8} {row['median']:>11,.0f}  "
                     f"{row['min']:>8,.0f}..{row['max']:<8,.0f} {spread:>6.1f}%  {ratio:>16}  {cpu_us:>16}  "
                     f"{scpu_us:>16}{err}"
                 )
@@ -685,7 +685,7 @@ def print_interpreters(impls, names) -> None:
     for name in names:
         impl = impls[name]
         if impl.unavailable:
-            print(f"  {name:<12} not available ({impl.unavailable})")
+            print(f"  {name:<15} not available ({impl.unavailable})")
             continue
         p = impl.probe
         extra = []
@@ -695,7 +695,9 @@ def print_interpreters(impls, names) -> None:
                 + (f" BACKEND={p.get('backend')}" if p.get("backend") else "")
             )
             extra.append(f"from {Path(p.get('picows_file') or '?').parent}")
-        print(f"  {name:<12} {impl.python} (Python {p['python']}) {' '.join(extra)}")
+        elif p.get("accel_detail"):
+            extra.append(p["accel_detail"])
+        print(f"  {name:<15} {impl.python} (Python {p['python']}) {' '.join(extra)}")
         seen.add(impl.python)
     for python in sorted(seen):
         p = next(i.probe for i in impls.values() if i.python == python and i.probe)
@@ -860,7 +862,7 @@ def print_run(rnd, repeat, loop, size, name, rec) -> None:
         )
     else:
         shown = f"FAILED: {rec['error']}"
-    print(f"  round {rnd}/{repeat} {loop:<7} {fmt_size(size):>8} {name:<12} {shown}", flush=True)
+    print(f"  round {rnd}/{repeat} {loop:<7} {fmt_size(size):>8} {name:<15} {shown}", flush=True)
 
 
 def print_cpu_note() -> None:
@@ -968,7 +970,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu) -> int:
                     else srv.info.get("backend") or {"c": "C ext", "python": "python"}.get(srv.info.get("accel"), "-")
                 )
                 print(
-                    f"server  : {name:<12} {loop:<8} {server_desc(srv.info)}, port {srv.port}, "
+                    f"server  : {name:<15} {loop:<8} {server_desc(srv.info)}, port {srv.port}, "
                     f"pid {srv.info['pid']}, affinity {srv.info.get('affinity')}"
                 )
         est = sum(

@@ -46,6 +46,7 @@ cdef class FrameParser:
         WSFrame _frame
 
     cdef WSFrame next_frame(self)
+    cdef Py_ssize_t prepare_read(self) except -1
     cdef object get_buffer_c(self)
     cdef void stop_c(self)
     cdef _make_room(self)

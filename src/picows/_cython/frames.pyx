@@ -218,16 +218,19 @@ cdef class FrameParser:
         """Writable space for the next read (at most MAX_READ_SIZE bytes)."""
         return self.get_buffer_c()
 
-    cdef object get_buffer_c(self):
-        cdef Py_ssize_t free, stop
+    cdef Py_ssize_t prepare_read(self) except -1:
+        """Make room for the next read; return how many bytes may be read at ``_ptr + _end``."""
+        cdef Py_ssize_t free
         if self._start == self._end:
             self._start = self._end = 0
         free = self._cap - self._end
         if free < MIN_FREE_SPACE or free < self._needed - (self._end - self._start):
             self._make_room()
-        stop = self._end + MAX_READ_SIZE
-        if stop > self._cap:
-            stop = self._cap
+            free = self._cap - self._end
+        return free if free < MAX_READ_SIZE else MAX_READ_SIZE
+
+    cdef object get_buffer_c(self):
+        cdef Py_ssize_t stop = self._end + self.prepare_read()
         # A raw view is safe: the event loop uses it only during one read, and
         # the buffer is replaced only here, in feed() or in shrink_if_idle().
         # The same region is asked for read after read: reuse its view.

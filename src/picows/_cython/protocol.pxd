@@ -24,6 +24,8 @@ cdef class WSProtocolBase:
         object _underlying
         object _py_on_ws_frame
         object _loop_time
+        int _fd
+        readonly bint _fast_read  # reading with our own recv() (see _install_fast_read)
         readonly WSTransport transport
         readonly WSListener listener
         readonly object handshake_complete
@@ -32,4 +34,6 @@ cdef class WSProtocolBase:
     cdef _server_handshake_data(self, bytes data)
     cdef _open(self, listener, bytes leftover)
     cdef _process_frames(self)
+    cdef _received(self, Py_ssize_t nbytes)
+    cdef _install_fast_read(self)
     cdef _forward_flow_control(self, bint pause)

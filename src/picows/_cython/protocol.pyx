@@ -3,7 +3,10 @@
 
 import asyncio
 import socket
+from asyncio import selector_events as _selector_events
 from types import FunctionType as _FunctionType
+
+from libc.string cimport strerror
 
 from .frames cimport FrameParser, WSFrame
 from .transport cimport WSListener, WSTransport
@@ -22,6 +25,28 @@ DEF CLOSED = 2
 DEF HANDSHAKE_READ_SIZE = 4096
 
 cdef object _ProtocolViolation = ProtocolViolation
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t recv(int fd, void* buf, size_t n, int flags)
+
+cdef extern from "<errno.h>" nogil:
+    int errno
+    int EAGAIN
+    int EWOULDBLOCK
+    int EINTR
+
+# The stdlib loop's plain TCP transport. Its buffered read path
+# (_read_ready__get_buffer) is Python code: get_buffer(), a memoryview,
+# sock.recv_into() and buffer_updated() cost ~2k instructions per read. Once a
+# connection is open we read with recv() in C instead (see _fast_read_ready),
+# keeping the transport for everything else. Exact type and the private
+# attributes we rely on are checked; anything else keeps asyncio's path.
+cdef object _SelectorSocketTransport = getattr(_selector_events, "_SelectorSocketTransport", None)
+cdef object _BaseSelectorEventLoop = getattr(_selector_events, "BaseSelectorEventLoop", None)
+cdef tuple _FAST_READ_TRANSPORT_ATTRS = (
+    "_read_ready_cb", "_read_ready__get_buffer", "_read_ready__on_eof", "_fatal_error", "_conn_lost", "_sock_fd",
+    "is_reading",
+)
 
 
 def set_socket_options(transport):
@@ -60,6 +85,8 @@ cdef class WSProtocolBase:
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
         self._underlying = None
+        self._fd = -1
+        self._fast_read = False
         self._py_on_ws_frame = None
         self.transport = None
         self.listener = None
@@ -92,18 +119,74 @@ cdef class WSProtocolBase:
         if self._state == OPEN:
             if nbytes < 0 or nbytes > self._parser._cap - self._parser._end:
                 raise ValueError(f"buffer_updated: invalid byte count {nbytes}")
-            self._parser._end += nbytes
-            if self._track_recv_time:
-                self.transport._last_recv_time = self._loop_time()
-            self._process_frames()
-            if self._shrink_timer is None and self._parser._cap > self._initial_cap:
-                self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
+            self._received(nbytes)
         elif self._state == HANDSHAKE:
             data = bytes(self._hs_view[:nbytes])
             if self._is_client_side:
                 self._client_handshake_data(data)
             else:
                 self._server_handshake_data(data)
+
+    cdef _received(self, Py_ssize_t nbytes):
+        self._parser._end += nbytes
+        if self._track_recv_time:
+            self.transport._last_recv_time = self._loop_time()
+        self._process_frames()
+        if self._shrink_timer is None and self._parser._cap > self._initial_cap:
+            self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
+
+    def _fast_read_ready(self):
+        """asyncio's ``_SelectorSocketTransport._read_ready__get_buffer``, same outcomes, in C."""
+        cdef object transport = self._underlying
+        cdef Py_ssize_t size, nbytes
+        cdef int err
+        if transport._conn_lost:
+            return
+        if self._state != OPEN:  # not reached in practice: installed once open
+            transport._read_ready__get_buffer()
+            return
+        try:
+            size = self._parser.prepare_read()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        nbytes = recv(self._fd, self._parser._ptr + self._parser._end, <size_t>size, 0)
+        if nbytes < 0:
+            err = errno
+            if err == EAGAIN or err == EWOULDBLOCK or err == EINTR:
+                return
+            # OSError(errno, ...) becomes ConnectionResetError etc., as from socket.recv_into.
+            transport._fatal_error(OSError(err, strerror(err).decode()), "Fatal read error on socket transport")
+            return
+        if nbytes == 0:
+            transport._read_ready__on_eof()
+            return
+        try:
+            self._received(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    cdef _install_fast_read(self):
+        transport = self._underlying
+        if (_SelectorSocketTransport is None or type(transport) is not _SelectorSocketTransport
+                or _BaseSelectorEventLoop is None or not isinstance(self._loop, _BaseSelectorEventLoop)):
+            return
+        for attr in _FAST_READ_TRANSPORT_ATTRS:
+            if not hasattr(transport, attr):
+                return
+        if transport._read_ready_cb != transport._read_ready__get_buffer:
+            return
+        self._fd = transport._sock_fd
+        callback = self._fast_read_ready
+        # resume_reading() re-registers transport._read_ready, which calls _read_ready_cb.
+        transport._read_ready_cb = callback
+        if transport.is_reading():
+            self._loop._add_reader(self._fd, callback)  # replaces the transport's reader for this fd
+        self._fast_read = True
 
     def _shrink_buffer(self):
         # Deferred so a connection streaming large frames keeps its buffer.
@@ -239,6 +322,7 @@ cdef class WSProtocolBase:
             self._py_on_ws_frame = None
         self._hs_buf = None
         self._hs_view = None
+        self._install_fast_read()
         if transport._log_debug:
             transport._logger.log(PICOWS_DEBUG_LL, "WebSocket connection established")
         try:
