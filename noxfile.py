@@ -258,7 +258,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, short settings (a few minutes); not part of the default run.
+    """Benchmarks, shortened repeats (about ten minutes); not part of the default run.
 
     Micro-benchmarks pure vs compiled (pytest-benchmark + speed-up table), the
     echo RPS tool in client and server mode (the published picows is fetched
@@ -278,18 +278,20 @@ def bench(session: nox.Session) -> None:
         env={"PICOWS_BENCH_E2E_ROUNDS": "5"},
     )
     ours = ["--ours-python", python, "--ours-src", "installed"]
-    short = ["--repeat", "1", "--duration", "0.5", "--warmup", "0.2", "--pypy-warmup", "1.5"]
+    short = ["--repeat", "1", "--duration", "1", "--warmup", "0.2", "--pypy-warmup", "1.5"]
     session.run(
-        "python", "benchmarks/echo_rps.py", *ours, *short, "--setup-published", "--sizes", "256,64KiB",
+        "python", "benchmarks/echo_rps.py", *ours, *short, "--setup-published",
         "--json", f"{tmp}/echo_clients.json",
     )
     session.run(
-        "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short, "--sizes", "256,64KiB",
+        "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short,
+        "--servers", "ours-cython,published,websockets,aiohttp,ours-pure,websockets-pure,aiohttp-pure",
         "--json", f"{tmp}/echo_servers.json",
     )
+    session.run("python", "benchmarks/scale.py", *ours, "--repeat", "1", "--json", f"{tmp}/scale.json")
     session.run(
-        "python", "benchmarks/scale.py", *ours, "--conns", "2000",
-        "--fanout-clients", "200", "--fanout-seconds", "1", "--repeat", "1", "--settle", "0.5",
-        "--json", f"{tmp}/scale.json",
+        "python", "benchmarks/report.py", f"{tmp}/echo_clients.json", f"{tmp}/echo_servers.json",
+        "--ratio", "ours-cython/published", "--ratio", "ours-cython/raw", "--ratio", "ours-pure/websockets",
+        "--ratio", "ours-pure/websockets-pure",
     )
     session.log(f"raw numbers: {tmp}/*.json")

@@ -6,9 +6,10 @@ at least MIN_FREE_SPACE and at most MAX_READ_SIZE bytes; the buffer grows with
 the received data of the frame being parsed (and no more than about twice
 that). ``shrink_if_idle()`` returns it to INITIAL_BUFFER_SIZE when nothing is
 buffered; the protocol calls it SHRINK_DELAY seconds after the buffer grew
-(and again until it succeeds), so a connection streaming large frames keeps
-its buffer while an idle one goes back to a few KiB. A connection that only
-carries small frames keeps a buffer of a few KiB.
+beyond KEEP_BUFFER_SIZE (and again until it succeeds), so a connection
+streaming large frames keeps its buffer while an idle one goes back to a few
+KiB. A buffer that grew only up to KEEP_BUFFER_SIZE is kept (no timer). A
+connection that only carries small frames keeps a buffer of a few KiB.
 
 The parser tests run on both backends; the connection tests run on the
 backend under test (the suite runs once per backend).
@@ -30,6 +31,7 @@ _pure_frames = pure_module("frames")
 INITIAL_BUFFER_SIZE: int = _pure_frames.INITIAL_BUFFER_SIZE
 MIN_FREE_SPACE: int = _pure_frames.MIN_FREE_SPACE
 MAX_READ_SIZE: int = _pure_frames.MAX_READ_SIZE
+KEEP_BUFFER_SIZE: int = _pure_frames.KEEP_BUFFER_SIZE
 SHRINK_DELAY: float = _pure_frames.SHRINK_DELAY
 MIB = 1 << 20
 
@@ -38,8 +40,20 @@ def test_policy_constants() -> None:
     assert INITIAL_BUFFER_SIZE == 4096
     assert MIN_FREE_SPACE == 1024
     assert MAX_READ_SIZE == 256 * 1024
-    assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < MAX_READ_SIZE
+    assert KEEP_BUFFER_SIZE == 32 * 1024
+    assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < KEEP_BUFFER_SIZE < MAX_READ_SIZE
     assert 0 < SHRINK_DELAY <= 5
+
+
+def test_compiled_policy_constants_match() -> None:
+    cy = backend_module("cython", "frames")  # skips where the compiled backend is not built
+    assert (cy.INITIAL_BUFFER_SIZE_, cy.MIN_FREE_SPACE_, cy.MAX_READ_SIZE_, cy.KEEP_BUFFER_SIZE, cy.SHRINK_DELAY) == (
+        INITIAL_BUFFER_SIZE,
+        MIN_FREE_SPACE,
+        MAX_READ_SIZE,
+        KEEP_BUFFER_SIZE,
+        SHRINK_DELAY,
+    )
 
 
 def frame_bytes(opcode: int, payload: bytes, mask: bytes | None) -> bytes:
@@ -301,3 +315,30 @@ async def test_idle_connection_holds_a_few_kib() -> None:
         for transport in transports:
             transport.disconnect()
             await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
+
+
+async def test_moderately_grown_buffer_is_kept_without_a_timer() -> None:
+    """Up to KEEP_BUFFER_SIZE a grown buffer stays (a connection with medium frames does not regrow it)."""
+    server_listeners: list[RecordingListener] = []
+
+    def factory(request: Any) -> RecordingListener:
+        listener = RecordingListener(server=True)
+        server_listeners.append(listener)
+        return listener
+
+    payload = bytes(range(256)) * 40  # 10 KiB: grows the 4 KiB buffer, stays under KEEP_BUFFER_SIZE
+    async with ws_server(factory) as url:
+        transport, client = await asyncio.wait_for(
+            picows.ws_connect(lambda: RecordingListener(server=False), url), TIMEOUT
+        )
+        assert isinstance(client, RecordingListener)
+        parsers = [parser_of(transport), parser_of(server_listeners[0].transport)]
+        transport.send(WSMsgType.BINARY, payload)  # the server echoes it, then sends "done"
+        assert await asyncio.wait_for(client.texts.get(), TIMEOUT) == b"done"
+        assert client.big_payload == payload
+        grown = [parser.buffer_size for parser in parsers]
+        assert all(INITIAL_BUFFER_SIZE < size <= KEEP_BUFFER_SIZE for size in grown), grown
+        await asyncio.sleep(SHRINK_DELAY * 1.5)  # past the delay after which a larger buffer is released
+        assert [parser.buffer_size for parser in parsers] == grown
+        transport.send_close(picows.WSCloseCode.OK)
+        await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)

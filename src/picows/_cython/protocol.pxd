@@ -17,7 +17,7 @@ cdef class WSProtocolBase:
         object _hs_view
         object _handshake_timer
         object _shrink_timer
-        Py_ssize_t _initial_cap
+        Py_ssize_t _keep_cap
         bint _track_recv_time
         bint _auto_pong
         bint _disconnect_on_exception

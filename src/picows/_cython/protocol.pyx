@@ -15,7 +15,7 @@ from .._errors import ProtocolViolation, WSError
 from .._handshake import ServerUpgrade
 from .._logging import connection_logger
 from .._types import PICOWS_DEBUG_LL
-from .frames import INITIAL_BUFFER_SIZE_, SHRINK_DELAY
+from .frames import KEEP_BUFFER_SIZE, SHRINK_DELAY
 
 __all__ = ["WSProtocol"]
 
@@ -80,7 +80,7 @@ cdef class WSProtocolBase:
         self._hs_view = memoryview(self._hs_buf)
         self._handshake_timer = None
         self._shrink_timer = None
-        self._initial_cap = INITIAL_BUFFER_SIZE_
+        self._keep_cap = KEEP_BUFFER_SIZE
         self._track_recv_time = options.enable_auto_ping
         self._auto_pong = options.enable_auto_pong
         self._disconnect_on_exception = options.disconnect_on_exception
@@ -132,7 +132,7 @@ cdef class WSProtocolBase:
         if self._track_recv_time:
             self.transport._last_recv_time = self._loop_time()
         self._process_frames()
-        if self._shrink_timer is None and self._parser._cap > self._initial_cap:
+        if self._shrink_timer is None and self._parser._cap > self._keep_cap:
             self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
 
     def _fast_read_ready(self):

@@ -17,7 +17,7 @@ from .._handshake import ClientUpgrade, ServerUpgrade
 from .._logging import connection_logger
 from .._options import ConnectionOptions
 from .._types import PICOWS_DEBUG_LL, WSMsgType
-from .frames import INITIAL_BUFFER_SIZE, SHRINK_DELAY, FrameParser
+from .frames import KEEP_BUFFER_SIZE, SHRINK_DELAY, FrameParser
 from .transport import WSListener, WSTransport
 
 __all__ = ["WSProtocol"]
@@ -108,7 +108,7 @@ class WSProtocol(asyncio.BufferedProtocol):
             if self._track_recv_time:
                 self.transport._last_recv_time = self._loop.time()  # type: ignore[union-attr]
             self._process_frames()
-            if self._shrink_timer is None and len(self._parser._buf) > INITIAL_BUFFER_SIZE:
+            if self._shrink_timer is None and len(self._parser._buf) > KEEP_BUFFER_SIZE:
                 self._shrink_timer = self._loop.call_later(SHRINK_DELAY, self._shrink_buffer)
         elif self._state == _HANDSHAKE:
             data = bytes(self._hs_view[:nbytes])
