@@ -18,7 +18,7 @@ backend under test (the suite runs once per backend).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -240,13 +240,20 @@ class RecordingListener(WSListener):
             transport.disconnect()
 
 
-async def test_connection_buffers_grow_and_shrink() -> None:
-    server_listeners: list[RecordingListener] = []
+def recording_server_factory(created: list[RecordingListener]) -> Callable[[Any], RecordingListener]:
+    """A server listener factory that also appends every listener it makes to ``created``."""
 
     def factory(request: Any) -> RecordingListener:
         listener = RecordingListener(server=True)
-        server_listeners.append(listener)
+        created.append(listener)
         return listener
+
+    return factory
+
+
+async def test_connection_buffers_grow_and_shrink() -> None:
+    server_listeners: list[RecordingListener] = []
+    factory = recording_server_factory(server_listeners)
 
     payload = bytes(range(251)) * (MIB // 251 + 1)
     payload = payload[:MIB]
@@ -296,11 +303,7 @@ async def test_connection_buffers_grow_and_shrink() -> None:
 
 async def test_idle_connection_holds_a_few_kib() -> None:
     server_listeners: list[RecordingListener] = []
-
-    def factory(request: Any) -> RecordingListener:
-        listener = RecordingListener(server=True)
-        server_listeners.append(listener)
-        return listener
+    factory = recording_server_factory(server_listeners)
 
     async with ws_server(factory) as url:
         transports = []
@@ -320,11 +323,7 @@ async def test_idle_connection_holds_a_few_kib() -> None:
 async def test_moderately_grown_buffer_is_kept_without_a_timer() -> None:
     """Up to KEEP_BUFFER_SIZE a grown buffer stays (a connection with medium frames does not regrow it)."""
     server_listeners: list[RecordingListener] = []
-
-    def factory(request: Any) -> RecordingListener:
-        listener = RecordingListener(server=True)
-        server_listeners.append(listener)
-        return listener
+    factory = recording_server_factory(server_listeners)
 
     payload = bytes(range(256)) * 40  # 10 KiB: grows the 4 KiB buffer, stays under KEEP_BUFFER_SIZE
     async with ws_server(factory) as url:
