@@ -102,6 +102,13 @@ def run_cli(
     )
 
 
+def _as_in_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit
+    # that; a program run in a terminal always has the default. Restore it so
+    # Ctrl-C tests do not depend on how the test run itself was launched.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(argv: list[str], cwd: Path | None = None, **env: str) -> pexpect.spawn:
     """Start ``python ARGV`` in a pseudo-terminal."""
     return pexpect.spawn(
@@ -113,6 +120,7 @@ def spawn(argv: list[str], cwd: Path | None = None, **env: str) -> pexpect.spawn
         encoding="utf-8",
         codec_errors="replace",
         dimensions=(24, 200),
+        preexec_fn=_as_in_a_terminal,
     )
 
 
