@@ -258,7 +258,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, shortened repeats (about ten minutes); not part of the default run.
+    """Benchmarks, shortened repeats (a few minutes); not part of the default run.
 
     Micro-benchmarks pure vs compiled (pytest-benchmark + speed-up table), the
     echo RPS tool in client and server mode (the published picows is fetched
