@@ -348,6 +348,11 @@ def server_desc(info: dict) -> str:
     return f"websockets {info.get('websockets_version')}"
 
 
+def accel_label(info: dict) -> str:
+    """The table's backend column for a third-party library: whether its C extensions ran."""
+    return {"c": "C ext", "python": "python"}.get(info.get("accel") or "", "-")
+
+
 def check_identity(impl: Impl, info: dict, what: str) -> None:
     """Our processes must run our tree with the requested backend; the published must not."""
     f = info.get("picows_file") or ""
@@ -824,7 +829,7 @@ def run(args, impls, clients, loops, sizes, cpu, server_cpu) -> int:
                                 if impl.worker_impl == "picows":
                                     backends[c] = out.get("backend") or "default"
                                 elif out.get("accel"):
-                                    backends[c] = {"c": "C ext", "python": "python"}.get(out["accel"], "-")
+                                    backends[c] = accel_label(out)
                                 rec.update(out)
                                 rec.update(ok=True, client=c, round=rnd)
                             else:
@@ -985,7 +990,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu) -> int:
                 backends[name] = (
                     "(theirs)"
                     if impl.foreign
-                    else srv.info.get("backend") or {"c": "C ext", "python": "python"}.get(srv.info.get("accel"), "-")
+                    else srv.info.get("backend") or accel_label(srv.info)
                 )
                 print(
                     f"server  : {name:<15} {loop:<8} {server_desc(srv.info)}, port {srv.port}, "
