@@ -94,7 +94,8 @@ def tests_pypy(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
     session.install("ruff", "mypy", "cython-lint", "pycodestyle", *RUNTIME_DEPS)
-    pyx_dirs = ["src/picows/_cython", "tests/cython_user", "examples/cython_client"]
+    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd", "tests/cython_user",
+                "examples/cython_client"]
     commands = {
         "ruff": ["ruff", "check", "."],
         "mypy": ["mypy"],

@@ -123,9 +123,10 @@ def extension_modules() -> list[Extension]:
             "picows._cython." + os.path.splitext(os.path.basename(src))[0],
             [src],
             extra_compile_args=extra_compile_args,
-            # mask.h (vectorised masking) lives next to the .pyx sources.
-            include_dirs=[CYTHON_DIR],
-            depends=[os.path.join(CYTHON_DIR, "mask.h")],
+            # C headers (vectorised masking) live in _cython/includes/.
+            include_dirs=[os.path.join(CYTHON_DIR, "includes")],
+            depends=glob.glob(os.path.join(CYTHON_DIR, "includes", "*"))
+            + glob.glob(os.path.join(CYTHON_DIR, "*.pxi")),
         )
         for src in sources
     ]

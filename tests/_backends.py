@@ -17,7 +17,6 @@ implementations side by side; this module hands them out:
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.machinery
 import os
@@ -104,14 +103,7 @@ def frames_pair() -> tuple[ModuleType, ModuleType]:
 def parser_of(transport: Any) -> Any:
     """The FrameParser behind a WSTransport (internal; for buffer-policy tests only).
 
-    The pure transport exposes it as ``_parser``; the compiled one keeps it in
-    a C-level field that Python cannot name, so it is found through the GC's
-    view of the transport's references.
+    Both backends keep it on the connection's protocol object, which the
+    transport references as ``_protocol``.
     """
-    parser = getattr(transport, "_parser", None)
-    if parser is not None:
-        return parser
-    frames = importlib.import_module(f"picows.{'_cython' if picows.BACKEND == 'cython' else '_pure'}.frames")
-    found = [obj for obj in gc.get_referents(transport) if isinstance(obj, frames.FrameParser)]
-    assert len(found) == 1, f"cannot find the FrameParser of {transport!r}: {found!r}"
-    return found[0]
+    return transport._protocol._parser

@@ -27,12 +27,15 @@ from _backends import backend, backend_module, parser_of, pure_module  # noqa: F
 from helpers import TIMEOUT, ws_server
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
-_pure_frames = pure_module("frames")
-INITIAL_BUFFER_SIZE: int = _pure_frames.INITIAL_BUFFER_SIZE
-MIN_FREE_SPACE: int = _pure_frames.MIN_FREE_SPACE
-MAX_READ_SIZE: int = _pure_frames.MAX_READ_SIZE
-KEEP_BUFFER_SIZE: int = _pure_frames.KEEP_BUFFER_SIZE
-SHRINK_DELAY: float = _pure_frames.SHRINK_DELAY
+# The policy is defined once, in picows._limits, for both backends.
+from picows._limits import (  # noqa: E402
+    INITIAL_BUFFER_SIZE,
+    KEEP_BUFFER_SIZE,
+    MAX_READ_SIZE,
+    MIN_FREE_SPACE,
+    SHRINK_DELAY,
+)
+
 MIB = 1 << 20
 
 
@@ -43,17 +46,6 @@ def test_policy_constants() -> None:
     assert KEEP_BUFFER_SIZE == 32 * 1024
     assert MIN_FREE_SPACE < INITIAL_BUFFER_SIZE < KEEP_BUFFER_SIZE < MAX_READ_SIZE
     assert 0 < SHRINK_DELAY <= 5
-
-
-def test_compiled_policy_constants_match() -> None:
-    cy = backend_module("cython", "frames")  # skips where the compiled backend is not built
-    assert (cy.INITIAL_BUFFER_SIZE_, cy.MIN_FREE_SPACE_, cy.MAX_READ_SIZE_, cy.KEEP_BUFFER_SIZE, cy.SHRINK_DELAY) == (
-        INITIAL_BUFFER_SIZE,
-        MIN_FREE_SPACE,
-        MAX_READ_SIZE,
-        KEEP_BUFFER_SIZE,
-        SHRINK_DELAY,
-    )
 
 
 def frame_bytes(opcode: int, payload: bytes, mask: bytes | None) -> bytes:
@@ -196,7 +188,7 @@ def test_same_buffer_decisions_on_both_backends() -> None:
         frame_bytes(0x2, bytes([n % 256]) * n, None) for n in (0, 5000, 70000, 10, MIB + 3, 1, 300000, 2)
     )
     traces = []
-    for frames in (_pure_frames, compiled):
+    for frames in (pure_module("frames"), compiled):
         parser = frames.FrameParser(True, 10 * MIB)
         trace: list[tuple[int, int]] = []
         got: list[bytes] = []

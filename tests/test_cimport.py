@@ -1,8 +1,11 @@
 """User Cython code can ``cimport`` picows' compiled classes (the .pxd files work).
 
-``tests/cython_user/echo_listener.pyx`` is compiled once per session against
+The modules in ``tests/cython_user/`` are compiled once per session against
 the *installed* picows (include path: the directory that contains the
-``picows`` package, where ``picows/_cython/*.pxd`` live). It subclasses the
+``picows`` package), through the two public cimport paths:
+``echo_listener.pyx`` uses ``from picows cimport ...`` and
+``published_path.pyx`` the published package's ``from picows.picows cimport ...``.
+``echo_listener.pyx`` subclasses the
 compiled ``WSListener`` as a cdef class, overrides ``on_ws_frame`` at C level
 and echoes with the C-only ``send_reuse_external_buffer``. The tests run it
 as a server (picows and ``websockets`` clients) and as a client (masking in
@@ -33,7 +36,8 @@ from _backends import PACKAGE_DIR, cython_module
 from helpers import TIMEOUT, ws_server
 from picows import WSCloseCode, WSMsgType
 
-SOURCE = Path(__file__).resolve().parent / "cython_user" / "echo_listener.pyx"
+SOURCES = [Path(__file__).resolve().parent / "cython_user" / name
+           for name in ("echo_listener.pyx", "published_path.pyx")]
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 70000]
 BUILD_TIMEOUT = 600
 
@@ -42,54 +46,79 @@ import os, sys
 from setuptools import Distribution, Extension
 from Cython.Build import cythonize
 
-source, build_dir, include_dir = sys.argv[1:4]
+build_dir, include_dir, *sources = sys.argv[1:]
 extensions = cythonize(
-    [Extension("echo_listener", [source], extra_compile_args=["-O0"])],
+    [Extension(os.path.splitext(os.path.basename(src))[0], [src], extra_compile_args=["-O0"])
+     for src in sources],
     include_path=[include_dir],
     build_dir=os.path.join(build_dir, "c"),
     compiler_directives={"language_level": 3},
     quiet=True,
     force=True,
 )
-dist = Distribution({"name": "echo_listener", "ext_modules": extensions})
+dist = Distribution({"name": "cython_user", "ext_modules": extensions})
 cmd = dist.get_command_obj("build_ext")
 cmd.build_lib = build_dir
 cmd.build_temp = os.path.join(build_dir, "tmp")
 cmd.ensure_finalized()
 cmd.run()
-print("BUILT:" + cmd.get_ext_fullpath("echo_listener"))
+for ext in extensions:
+    print("BUILT:" + ext.name + ":" + cmd.get_ext_fullpath(ext.name))
 """
 
 
 @pytest.fixture(scope="session")
-def echo_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The user extension, built once per session (skip/fail rules: see the module docstring)."""
+def user_modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModuleType]:
+    """The user extensions by name, built once per session (skip/fail rules: see the module docstring)."""
     cython_module("transport")  # skips if there is no compiled backend here, fails if it is broken
     try:
         import Cython  # noqa: F401
     except ImportError:
         pytest.fail("the compiled backend is installed but Cython is not: install Cython to build user extensions")
     build_dir = tmp_path_factory.mktemp("cython_user")
-    source = build_dir / SOURCE.name
-    shutil.copyfile(SOURCE, source)
-    include_dir = os.path.dirname(PACKAGE_DIR)  # contains picows/_cython/*.pxd
+    sources = []
+    for src in SOURCES:
+        sources.append(str(build_dir / src.name))
+        shutil.copyfile(src, sources[-1])
+    include_dir = os.path.dirname(PACKAGE_DIR)  # contains picows/*.pxd
     env = {k: v for k, v in os.environ.items() if k not in ("PICOWS_PURE", "PICOWS_TEST_BACKEND")}
     proc = subprocess.run(
-        [sys.executable, "-c", BUILD_SCRIPT, str(source), str(build_dir), include_dir],
+        [sys.executable, "-c", BUILD_SCRIPT, str(build_dir), include_dir, *sources],
         cwd=build_dir,
         env=env,
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT,
     )
-    built = [line[6:] for line in proc.stdout.splitlines() if line.startswith("BUILT:")]
-    if proc.returncode != 0 or not built:
-        pytest.fail(f"building {SOURCE.name} failed:\n{proc.stdout}\n{proc.stderr}")
-    spec = importlib.util.spec_from_file_location("echo_listener", built[0])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    built = [line[6:].split(":", 1) for line in proc.stdout.splitlines() if line.startswith("BUILT:")]
+    if proc.returncode != 0 or len(built) != len(SOURCES):
+        pytest.fail(f"building {[s.name for s in SOURCES]} failed:\n{proc.stdout}\n{proc.stderr}")
+    modules = {}
+    for name, path in built:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules
+
+
+@pytest.fixture(scope="session")
+def echo_module(user_modules: dict[str, ModuleType]) -> ModuleType:
+    """echo_listener.pyx: written with ``from picows cimport ...``."""
+    return user_modules["echo_listener"]
+
+
+async def test_published_cimport_path(user_modules: dict[str, ModuleType], compiled_backend_active: None) -> None:
+    """A listener written with ``from picows.picows cimport ...`` (the published package's path) serves."""
+    module = user_modules["published_path"]
+    assert isinstance(module.ReverseEcho(), cython_module("transport").WSListener)
+    async with ws_server(lambda request: module.ReverseEcho()) as url:
+        transport, client = await asyncio.wait_for(picows.ws_connect(collecting_listener_class(), url), TIMEOUT)
+        transport.send(WSMsgType.BINARY, b"abc")
+        assert await client.get() == (WSMsgType.BINARY, True, False, b"cba")
+        transport.disconnect()
+        await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
 
 
 @pytest.fixture

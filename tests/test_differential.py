@@ -30,10 +30,10 @@ from hypothesis.control import currently_in_test_context
 
 import helpers
 from _backends import cython_module, pure_module
-from picows import WSCloseCode
+from picows import WSCloseCode, _limits
 from picows._errors import ProtocolViolation
+from picows._limits import DEFAULT_MAX_FRAME_SIZE
 from picows._options import ConnectionOptions
-from picows._types import DEFAULT_MAX_FRAME_SIZE
 
 EXAMPLES = int(os.environ.get("PICOWS_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -51,8 +51,8 @@ INVALID_CLOSE_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000
 LENGTHS = [0, 1, 2, 125, 126, 127, 65535, 65536, 70000]
 
 pure_frames = pure_module("frames")
-INITIAL_BUFFER_SIZE = pure_frames.INITIAL_BUFFER_SIZE
-MIN_FREE_SPACE = pure_frames.MIN_FREE_SPACE
+INITIAL_BUFFER_SIZE = _limits.INITIAL_BUFFER_SIZE
+MIN_FREE_SPACE = _limits.MIN_FREE_SPACE
 
 
 @pytest.fixture(scope="module")
@@ -521,8 +521,8 @@ def test_declared_length_allocates_only_what_arrives(cy: ModuleType, is_client_s
         assert parser.get_next_frame() is None
         assert parser.buffer_size <= INITIAL_BUFFER_SIZE  # nothing allocated before more data comes
         buf = parser.get_buffer(65536)
-        assert parser.buffer_size <= 2 * (len(header) + pure_frames.MAX_READ_SIZE) < needed
-        assert len(buf) <= pure_frames.MAX_READ_SIZE
+        assert parser.buffer_size <= 2 * (len(header) + _limits.MAX_READ_SIZE) < needed
+        assert len(buf) <= _limits.MAX_READ_SIZE
 
 
 @pytest.mark.parametrize("max_frame_size", [0, 125, 126, 65535, 65536])

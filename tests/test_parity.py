@@ -186,9 +186,6 @@ def test_classes_have_same_public_members_and_signatures(module_name: str, class
     compiled_cls = getattr(cython_module(module_name), class_name)
     pure_names = _public_names(pure_cls)
     compiled_names = _public_names(compiled_cls)
-    if class_name == "WSProtocol":
-        # Instance attributes of the pure class are set in __init__ (not class-level slots).
-        compiled_names -= {"transport", "listener", "handshake_complete"}
     assert pure_names == compiled_names, (
         f"only pure: {sorted(pure_names - compiled_names)}, only compiled: {sorted(compiled_names - pure_names)}"
     )
@@ -201,8 +198,29 @@ def test_classes_have_same_public_members_and_signatures(module_name: str, class
             assert inspect.iscoroutinefunction(pure_member) == inspect.iscoroutinefunction(compiled_member), attr
 
 
-@pytest.mark.parametrize("class_name,module_name", [("FrameParser", "frames"), ("WSTransport", "transport"),
-                                                    ("WSProtocol", "protocol")])
+def test_protocol_per_connection_half_is_shared() -> None:
+    """Both WSProtocol classes get __init__ and the asyncio callbacks from the one shared Connection."""
+    from picows._connection import Connection
+
+    pure_cls = pure_module("protocol").WSProtocol
+    compiled_cls = cython_module("protocol").WSProtocol
+    for name in ("__init__", "connection_made", "connection_lost", "eof_received", "pause_writing",
+                 "resume_writing"):
+        assert getattr(pure_cls, name) is getattr(Connection, name), name
+        assert getattr(compiled_cls, name) is getattr(Connection, name), name
+
+
+def test_transport_per_connection_methods_are_shared() -> None:
+    """The per-connection methods of both WSTransport classes are the same functions (written once)."""
+    from picows import _transport_api
+
+    for name in _transport_api.__all__:
+        func = getattr(_transport_api, name)
+        assert getattr(pure_module("transport").WSTransport, name) is func, name
+        assert getattr(cython_module("transport").WSTransport, name) is func, name
+
+
+@pytest.mark.parametrize("class_name,module_name", [("FrameParser", "frames"), ("WSTransport", "transport")])
 def test_constructor_signatures_match(class_name: str, module_name: str) -> None:
     pure_cls = getattr(pure_module(module_name), class_name)
     compiled_cls = getattr(cython_module(module_name), class_name)

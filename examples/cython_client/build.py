@@ -7,7 +7,7 @@ Needs Cython, a C compiler and picows installed with its compiled backend
     python examples/cython_client/build.py
     python examples/cython_client/run.py ws://127.0.0.1:9001/
 
-The ``.pxd`` files that ``cimport picows._cython...`` needs are installed with
+The ``.pxd`` files that ``from picows cimport ...`` needs are installed with
 picows, so the include path is simply the directory that contains the
 ``picows`` package.
 """

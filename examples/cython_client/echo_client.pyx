@@ -16,8 +16,7 @@ echo server and checks every echo byte for byte.
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 
-from picows._cython.frames cimport WSFrame
-from picows._cython.transport cimport WSListener, WSTransport
+from picows cimport WSFrame, WSListener, WSTransport
 
 from picows import WSCloseCode, WSMsgType
 

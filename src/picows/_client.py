@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from . import _backend
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
+from ._limits import DEFAULT_MAX_FRAME_SIZE
 from ._options import ConnectionOptions
 from ._proxy import check_proxy_url, open_tunnel
-from ._types import DEFAULT_MAX_FRAME_SIZE, WSAutoPingStrategy
+from ._types import WSAutoPingStrategy
 from ._url import ParsedURL, parse_url, resolve_redirect
 
 if TYPE_CHECKING:
@@ -105,18 +106,7 @@ async def ws_connect(
         raise TypeError(f"ssl_context must be an ssl.SSLContext or None, got {type(ssl_context).__name__}")
     normalize_headers(extra_headers)  # validate early, before connecting
     check_proxy_url(proxy)
-    options = ConnectionOptions(
-        disconnect_on_exception=disconnect_on_exception,
-        websocket_handshake_timeout=websocket_handshake_timeout,
-        logger_name=logger_name,
-        enable_auto_ping=enable_auto_ping,
-        auto_ping_idle_timeout=auto_ping_idle_timeout,
-        auto_ping_reply_timeout=auto_ping_reply_timeout,
-        auto_ping_strategy=auto_ping_strategy,
-        enable_auto_pong=enable_auto_pong,
-        max_frame_size=max_frame_size,
-        check_fragment_order=check_fragment_order,
-    )
+    options = ConnectionOptions.from_arguments(locals())
     target = parse_url(url)
     redirects = 0
     while True:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 from multidict import CIMultiDict
 
 from ._errors import WSError
-from ._types import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
+from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 
 if TYPE_CHECKING:
     from ._url import ParsedURL
@@ -459,8 +459,14 @@ class _BadRequest(Exception):
 class ServerUpgrade:
     """Reads and validates an upgrade request, then routes it through ``ws_listener_factory``."""
 
-    def __init__(self, listener_factory: Callable[[WSUpgradeRequest], Any], logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        listener_factory: Callable[[WSUpgradeRequest], Any],
+        listener_class: type,
+        logger: logging.Logger,
+    ) -> None:
         self._factory = listener_factory
+        self._listener_class = listener_class
         self._logger = logger
         self._buf = bytearray()
 
@@ -540,7 +546,7 @@ class ServerUpgrade:
             listener = None
         elif isinstance(routed, WSUpgradeResponseWithListener):
             response, listener = routed.response, routed.listener
-        elif _is_listener(routed):
+        elif isinstance(routed, self._listener_class):
             response, listener = WSUpgradeResponse.create_101_response(), routed
         else:
             self._logger.error(
@@ -559,8 +565,3 @@ class ServerUpgrade:
             leftover = b""
         return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover)
 
-
-def _is_listener(obj: Any) -> bool:
-    from . import _backend  # late: the backends import this module
-
-    return isinstance(obj, _backend.impl.WSListener)

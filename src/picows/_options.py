@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ._limits import MAX_FRAME_SIZE_LIMIT
 from ._types import WSAutoPingStrategy
 
 __all__ = ["ConnectionOptions"]
-
-#: Upper bound for max_frame_size: frame sizes must stay far from the 64-bit limits.
-MAX_FRAME_SIZE_LIMIT = 2**62
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -86,3 +85,13 @@ class ConnectionOptions:
             raise ValueError(f"max_frame_size must be in [0, 2**62], got {max_frame_size}")
         self.max_frame_size = max_frame_size
         self.check_fragment_order = _check_bool("check_fragment_order", check_fragment_order)
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> ConnectionOptions:
+        """Validate the connection options among the arguments of ws_connect / ws_create_server.
+
+        ``arguments`` is the entry point's ``locals()``: the options are its
+        parameters of the same names, so the two entry points list them only in
+        their signatures.
+        """
+        return cls(**{name: arguments[name] for name in cls.__slots__})

@@ -6,8 +6,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
+from ._limits import DEFAULT_MAX_FRAME_SIZE
 from ._options import ConnectionOptions
-from ._types import DEFAULT_MAX_FRAME_SIZE, WSAutoPingStrategy
+from ._types import WSAutoPingStrategy
 
 if TYPE_CHECKING:
     from ._handshake import WSUpgradeRequest, WSUpgradeResponseWithListener
@@ -69,18 +70,7 @@ async def ws_create_server(
     """
     if not callable(ws_listener_factory):
         raise TypeError("ws_listener_factory must be callable")
-    options = ConnectionOptions(
-        disconnect_on_exception=disconnect_on_exception,
-        websocket_handshake_timeout=websocket_handshake_timeout,
-        logger_name=logger_name,
-        enable_auto_ping=enable_auto_ping,
-        auto_ping_idle_timeout=auto_ping_idle_timeout,
-        auto_ping_reply_timeout=auto_ping_reply_timeout,
-        auto_ping_strategy=auto_ping_strategy,
-        enable_auto_pong=enable_auto_pong,
-        max_frame_size=max_frame_size,
-        check_fragment_order=check_fragment_order,
-    )
+    options = ConnectionOptions.from_arguments(locals())
     protocol_class = _backend.impl.WSProtocol
 
     def protocol_factory() -> Any:

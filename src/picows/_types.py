@@ -56,27 +56,3 @@ class WSAutoPingStrategy(enum.IntEnum):
     PING_WHEN_IDLE = 1
     #: Ping every ``auto_ping_idle_timeout`` seconds, whatever the traffic.
     PING_PERIODICALLY = 2
-
-
-def is_valid_wire_close_code(code: int) -> bool:
-    """True for the close codes that may appear in a CLOSE frame."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-
-
-#: Opcodes of data frames and control frames (as plain ints).
-DATA_OPCODES = frozenset((0x0, 0x1, 0x2))
-CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
-VALID_OPCODES = DATA_OPCODES | CONTROL_OPCODES
-
-#: Lookup tables used on the hot path instead of calling the enum constructor.
-MSG_TYPE_BY_OPCODE: tuple[WSMsgType | None, ...] = tuple(
-    WSMsgType(i) if i in VALID_OPCODES else None for i in range(16)
-)
-CLOSE_CODE_BY_VALUE: dict[int, WSCloseCode] = {int(c): c for c in WSCloseCode}
-
-#: Defaults shared by the client and server entry points.
-DEFAULT_MAX_FRAME_SIZE = 10 * 1024 * 1024
-#: Upper bound for the HTTP head of an upgrade request or response.
-MAX_HANDSHAKE_HEAD_SIZE = 16 * 1024
-#: Upper bound for the body of a non-101 handshake response kept in WSError.raw_body.
-MAX_HANDSHAKE_BODY_SIZE = 64 * 1024

@@ -1,7 +1,8 @@
 # cython: language_level=3
 """A user-written Cython listener: proves picows' .pxd files are usable from user code.
 
-Compiled by tests/test_cimport.py against the installed picows. It subclasses
+Compiled by tests/test_cimport.py against the installed picows, through the
+public cimport path (``from picows cimport ...``). It subclasses
 the compiled WSListener as a cdef class, overrides ``on_ws_frame`` at C level,
 reads the payload through ``frame.payload_ptr``/``frame.payload_size`` and
 echoes it with the C-only ``WSTransport.send_reuse_external_buffer`` (which
@@ -11,8 +12,7 @@ writes the frame header into the 14 bytes before the payload pointer).
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
-from picows._cython.frames cimport WSFrame
-from picows._cython.transport cimport WSListener, WSTransport
+from picows cimport WSFrame, WSListener, WSTransport
 
 from picows import WSCloseCode, WSMsgType
 

@@ -56,6 +56,8 @@ cdef class FrameParser:
     cdef _fail(self, object code, str msg)
 
 
+cdef int opcode_of(object msg_type) except -1
+cdef int check_control(Py_ssize_t size, bint fin) except -1
 cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil
 cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexcept nogil
 cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,

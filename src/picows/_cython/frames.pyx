@@ -5,53 +5,64 @@ Compiled twin of ``picows/_pure/frames.py``: same classes, same behaviour, same
 order of checks (the differential tests feed both the same bytes).
 """
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
-
-cdef extern from "Python.h":
-    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
-    int PyBUF_WRITE
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyObject_GetBuffer, PyBuffer_Release
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.memoryview cimport PyMemoryView_FromObject
 from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove
 
+from .includes.mask cimport picows_mask
+from .includes.python cimport PyBUF_WRITE, PyMemoryView_FromMemory
+
+from .. import _limits, _rules
 from .._errors import ProtocolViolation
-from .._types import CLOSE_CODE_BY_VALUE, MSG_TYPE_BY_OPCODE, WSCloseCode
+from .._types import WSCloseCode, WSMsgType
 
 __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
 
-# Receive-buffer policy: identical to the pure backend (see _pure/frames.py).
-DEF INITIAL_BUFFER_SIZE = 4096
-DEF MIN_FREE_SPACE = 1024
-DEF MAX_READ_SIZE = 262144
+# Policy and rules come from the shared modules (picows._limits, picows._rules),
+# cached here in C variables at import.
+cdef Py_ssize_t INITIAL_BUFFER_SIZE = _limits.INITIAL_BUFFER_SIZE
+cdef Py_ssize_t MIN_FREE_SPACE = _limits.MIN_FREE_SPACE
+cdef Py_ssize_t MAX_READ_SIZE = _limits.MAX_READ_SIZE
+cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
+cdef int OP_CONTINUATION = _rules.OP_CONTINUATION
+cdef int OP_CLOSE = _rules.OP_CLOSE
+cdef uint64_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
+cdef bint VALID_OPCODE[16]
+for _op in range(16):
+    VALID_OPCODE[_op] = _rules.VALID_OPCODE[_op]
+cdef object _is_valid_wire_close_code = _rules.is_valid_wire_close_code
 
-INITIAL_BUFFER_SIZE_ = INITIAL_BUFFER_SIZE
-MIN_FREE_SPACE_ = MIN_FREE_SPACE
-MAX_READ_SIZE_ = MAX_READ_SIZE
-KEEP_BUFFER_SIZE = 32 * 1024
-SHRINK_DELAY = 1.0
-
+cdef object _WSMsgType = WSMsgType
 cdef object _PROTOCOL_ERROR = WSCloseCode.PROTOCOL_ERROR
 cdef object _MESSAGE_TOO_BIG = WSCloseCode.MESSAGE_TOO_BIG
 cdef object _INVALID_TEXT = WSCloseCode.INVALID_TEXT
 cdef object _NO_INFO = WSCloseCode.NO_INFO
-cdef tuple _MSG_TYPES = MSG_TYPE_BY_OPCODE
-cdef dict _CLOSE_CODES = CLOSE_CODE_BY_VALUE
-
-# valid opcodes: 0, 1, 2, 8, 9, 10
-cdef inline bint _valid_opcode(int op) noexcept nogil:
-    return op <= 2 or 8 <= op <= 10
+cdef tuple _MSG_TYPES = _rules.MSG_TYPE_BY_OPCODE
+cdef dict _CLOSE_CODES = _rules.CLOSE_CODE_BY_VALUE
 
 
-cdef inline bint _valid_wire_close_code(unsigned int code) noexcept nogil:
-    return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
+cdef int opcode_of(object msg_type) except -1:
+    """The opcode of a ``msg_type`` argument (a WSMsgType or an int naming a valid opcode)."""
+    cdef long op
+    if type(msg_type) is _WSMsgType or (isinstance(msg_type, int) and not isinstance(msg_type, bool)):
+        op = msg_type
+        if 0 <= op < 16 and VALID_OPCODE[op]:
+            return <int>op
+    raise ValueError(f"msg_type must be a WSMsgType, got {msg_type!r}")
 
 
-cdef extern from "mask.h" nogil:
-    void picows_mask(char* dst, const char* src, size_t size, uint32_t key)
+cdef int check_control(Py_ssize_t size, bint fin) except -1:
+    """Reject a control frame we are asked to send that RFC 6455 5.5 forbids."""
+    if <uint64_t>size > MAX_CONTROL_PAYLOAD_SIZE:
+        raise ValueError(f"control frame payload must be <= 125 bytes, got {size}")
+    if not fin:
+        raise ValueError("control frames cannot be fragmented (fin must be True)")
+    return 0
 
 
 cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil:
@@ -149,7 +160,7 @@ cdef class WSFrame:
         not :class:`WSCloseCode` members (3000-4999) are returned as ``int``.
         Raises ValueError for frames other than CLOSE.
         """
-        if self.opcode != 8:
+        if self.opcode != OP_CLOSE:
             raise ValueError(f"get_close_code() is only valid for CLOSE frames, not {self.msg_type.name}")
         if self.payload_size < 2:
             return _NO_INFO
@@ -158,7 +169,7 @@ cdef class WSFrame:
 
     cpdef object get_close_message(self):
         """The bytes after the status code of a CLOSE frame, or None when there are none."""
-        if self.opcode != 8:
+        if self.opcode != OP_CLOSE:
             raise ValueError(f"get_close_message() is only valid for CLOSE frames, not {self.msg_type.name}")
         if self.payload_size <= 2:
             return None
@@ -348,12 +359,12 @@ cdef class FrameParser:
 
         if b0 & 0x30:
             self._fail(_PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
-        if not _valid_opcode(opcode):
+        if not VALID_OPCODE[opcode]:
             self._fail(_PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
-        if opcode >= 8:
+        if opcode >= FIRST_CONTROL_OPCODE:
             if not fin:
                 self._fail(_PROTOCOL_ERROR, "fragmented control frame")
-            if length > 125:
+            if length > MAX_CONTROL_PAYLOAD_SIZE:
                 self._fail(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
         masked = (b1 & 0x80) != 0
         if masked:
@@ -361,8 +372,8 @@ cdef class FrameParser:
                 self._fail(_PROTOCOL_ERROR, "masked frame from the server")
         elif not self._is_client_side:
             self._fail(_PROTOCOL_ERROR, "unmasked frame from the client")
-        if self._check_fragment_order and opcode < 8:
-            if opcode == 0:
+        if self._check_fragment_order and opcode < FIRST_CONTROL_OPCODE:
+            if opcode == OP_CONTINUATION:
                 if not self._in_fragmented_message:
                     self._fail(_PROTOCOL_ERROR, "continuation frame without a fragmented message")
             elif self._in_fragmented_message:
@@ -407,14 +418,14 @@ cdef class FrameParser:
         self._start = payload_end
 
         frame = self._frame
-        if opcode == 8:
+        if opcode == OP_CLOSE:
             self._check_close_payload(payload_start, payload_end)
             self._done = True
             frame.last_in_buffer = True
             frame.tail_size = 0
         else:
-            if opcode < 8:
-                if opcode != 0:
+            if opcode < FIRST_CONTROL_OPCODE:
+                if opcode != OP_CONTINUATION:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False
@@ -460,7 +471,7 @@ cdef class FrameParser:
         if size == 1:
             self._fail(_PROTOCOL_ERROR, "CLOSE frame payload of 1 byte")
         code = ((<uint8_t>self._ptr[start]) << 8) | (<uint8_t>self._ptr[start + 1])
-        if not _valid_wire_close_code(code):
+        if not _is_valid_wire_close_code(code):
             self._fail(_PROTOCOL_ERROR, f"invalid close code {code}")
         if size > 2:
             try:

@@ -3,7 +3,7 @@
 
 from libc.stdint cimport uint32_t, uint64_t
 
-from .frames cimport FrameParser, WSFrame
+from .frames cimport WSFrame
 
 
 cdef class WSTransport
@@ -25,35 +25,20 @@ cdef class WSTransport:
         readonly bint is_client_side
         readonly bint is_secure
         readonly bint is_close_frame_sent
+        readonly bint is_disconnected
         public object request
         public object response
 
-        object _loop
+        # The connection's protocol object: per-connection state (picows._connection).
+        readonly object _protocol
         object _logger
-        bint _log_debug
+        readonly bint _log_debug
         object _write
         object _get_write_buffer_size
         object _is_closing
         int _fd
         bint _write_pending
         bint _check_closing
-        bint _lost
-        object _error
-        object _disconnected_future
-        WSListener _listener
-        FrameParser _parser
-        bint _disconnect_on_exception
-        bint _auto_ping
-        double _auto_ping_idle_timeout
-        double _auto_ping_reply_timeout
-        object _auto_ping_strategy
-        object _ping_handle
-        object _reply_handle
-        object _pong_waiter
-        double _last_recv_time
-        object _linger_handle
-        double _linger_deadline
-        Py_ssize_t _linger_seen
         char* _wbuf
         Py_ssize_t _wcap
         uint64_t _rng_state
@@ -64,19 +49,13 @@ cdef class WSTransport:
                                         bint fin=*, bint rsv1=*)
     cpdef send_ping(self, message=*)
     cpdef send_pong(self, message=*)
-    cpdef send_close(self, close_code=*, close_message=*)
-    cpdef disconnect(self, bint graceful=*)
-    cpdef notify_user_specific_pong_received(self)
 
     cdef _send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1)
     cdef _send_control(self, int opcode, message)
     cdef _write_raw(self, const char* data, Py_ssize_t size)
+    cdef _log_send(self, int opcode, bint fin, bint rsv1, Py_ssize_t size)
     cdef char* _reserve(self, Py_ssize_t size) except NULL
+    cdef _release_write_buffer(self)
     cdef uint32_t _next_mask_key(self) noexcept
-    cdef _start_auto_ping(self)
-    cdef _set_error(self, exc)
-    cdef _callback_failed(self, exc, str callback, bint disconnect)
-    cdef _protocol_violation(self, close_code, str msg)
-    cdef _close_after_error(self)
-    cdef _connection_lost(self)
-    cdef _mark_disconnected(self)
+    cdef _stop_direct_writes(self)
+    cdef _mark_lost(self)

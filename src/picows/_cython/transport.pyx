@@ -1,58 +1,31 @@
 # cython: language_level=3, cdivision=True, embedsignature=True, binding=True
 """WSListener and WSTransport (compiled twin of ``picows/_pure/transport.py``)."""
 
-import asyncio
-import os
-import time
-
-from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from .frames cimport FrameParser, WSFrame, mask_copy, mask_inplace, write_header
+from .frames cimport WSFrame, check_control, mask_copy, mask_inplace, opcode_of, write_header
+from .includes cimport system
 
-from .._errors import WSError
-from .._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType
+import os
+
+from .. import _limits, _rules, _transport_api
+from .._types import PICOWS_DEBUG_LL, WSMsgType
 
 __all__ = ["WSListener", "WSTransport"]
 
-cdef extern from "<sys/socket.h>" nogil:
-    ssize_t c_send "send"(int fd, const void* buf, size_t n, int flags)
-    int MSG_NOSIGNAL
-    int MSG_DONTWAIT
-
-#: Seconds to wait for the peer to close after picows closed a connection because of an error.
-LINGER_TIMEOUT = 1.0
-#: ... or until it has sent nothing for this long.
-LINGER_QUIET_INTERVAL = 0.05
-DEF WRITE_BUFFER_MIN = 1024
-DEF WRITE_BUFFER_KEEP = 65536
-
-cdef object _WSMsgType = WSMsgType
-cdef object _NO_INFO = WSCloseCode.NO_INFO
-cdef object _GOING_AWAY = WSCloseCode.GOING_AWAY
-cdef object _INTERNAL_ERROR = WSCloseCode.INTERNAL_ERROR
-cdef object _PONG = WSMsgType.PONG
-cdef object _PING_WHEN_IDLE = WSAutoPingStrategy.PING_WHEN_IDLE
-cdef object _shield = asyncio.shield
-cdef object _perf_counter = time.perf_counter
-
-
-cdef inline int _opcode_of(object msg_type) except -1:
-    cdef long op
-    if type(msg_type) is _WSMsgType or (isinstance(msg_type, int) and not isinstance(msg_type, bool)):
-        op = msg_type
-        if op <= 2 and op >= 0 or 8 <= op <= 10:
-            return <int>op
-    raise ValueError(f"msg_type must be a WSMsgType, got {msg_type!r}")
-
-
-cdef inline bint _valid_wire_close_code(long code) noexcept:
-    return (1000 <= code <= 1003) or (1007 <= code <= 1014) or (3000 <= code <= 4999)
+# Rules and policy from the shared modules, cached in C variables at import.
+cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
+cdef int OP_CLOSE = _rules.OP_CLOSE
+cdef int OP_PING = _rules.OP_PING
+cdef int OP_PONG = _rules.OP_PONG
+cdef Py_ssize_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
+cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
+cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
 
 
 cdef int _get_payload(object message, Py_buffer* view, str arg) except -1:
@@ -122,7 +95,7 @@ cdef class WSListener:
         Called only while a pong is awaited. Returning True consumes the frame
         (it is not passed to :meth:`on_ws_frame`). The default recognises PONG frames.
         """
-        return frame.opcode == 0xA
+        return frame.opcode == OP_PONG
 
     cpdef pause_writing(self):
         """The transport's write buffer went over its high watermark.
@@ -147,7 +120,7 @@ cdef class WSTransport:
     over TLS.
     """
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         self._wbuf = NULL
         self._wcap = 0
         self._fd = -1
@@ -157,14 +130,15 @@ cdef class WSTransport:
             free(self._wbuf)
             self._wbuf = NULL
 
-    def __init__(self, bint is_client_side, underlying_transport, logger, loop, options, FrameParser parser):
+    def __init__(self, bint is_client_side, underlying_transport, logger, protocol):
         self.underlying_transport = underlying_transport
         self.is_client_side = is_client_side
         self.is_secure = underlying_transport.get_extra_info("sslcontext") is not None
         self.is_close_frame_sent = False
+        self.is_disconnected = False
         self.request = None
         self.response = None
-        self._loop = loop
+        self._protocol = protocol
         self._logger = logger
         self._log_debug = logger.isEnabledFor(PICOWS_DEBUG_LL)
         self._write = underlying_transport.write
@@ -177,26 +151,9 @@ cdef class WSTransport:
         # The handshake bytes may still be queued in the asyncio transport.
         self._write_pending = True
         self._check_closing = not type(underlying_transport).__module__.startswith("asyncio.")
-        self._lost = False
-        self._error = None
-        self._disconnected_future = loop.create_future()
-        self._listener = None
-        self._parser = parser
-        self._disconnect_on_exception = options.disconnect_on_exception
-        self._auto_ping = options.enable_auto_ping
-        self._auto_ping_idle_timeout = options.auto_ping_idle_timeout
-        self._auto_ping_reply_timeout = options.auto_ping_reply_timeout
-        self._auto_ping_strategy = options.auto_ping_strategy
-        self._ping_handle = None
-        self._reply_handle = None
-        self._pong_waiter = None
-        self._last_recv_time = 0.0
-        self._linger_handle = None
-        self._linger_deadline = 0.0
-        self._linger_seen = 0
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
 
-    # -- sending ---------------------------------------------------------------
+    # -- sending (per frame) ---------------------------------------------------
 
     cdef uint32_t _next_mask_key(self) noexcept:
         # xorshift64*: mask keys must be unpredictable to intermediaries, not cryptographic.
@@ -222,6 +179,12 @@ cdef class WSTransport:
             self._wcap = cap
         return self._wbuf
 
+    cdef _release_write_buffer(self):
+        if self._wbuf != NULL:
+            free(self._wbuf)
+            self._wbuf = NULL
+            self._wcap = 0
+
     cdef _write_raw(self, const char* data, Py_ssize_t size):
         cdef ssize_t sent = 0
         if self._fd >= 0:
@@ -231,7 +194,7 @@ cdef class WSTransport:
             # (which clears _fd); others (uvloop) may close it earlier.
             if not self._write_pending and (not self._check_closing or not self._is_closing()):
                 # Non-blocking send on the loop thread: no point releasing the GIL.
-                sent = c_send(self._fd, data, <size_t>size, MSG_NOSIGNAL | MSG_DONTWAIT)
+                sent = system.send(self._fd, data, <size_t>size, system.MSG_NOSIGNAL | system.MSG_DONTWAIT)
                 if sent == size:
                     return
                 if sent < 0:
@@ -255,15 +218,16 @@ cdef class WSTransport:
             if size:
                 memcpy(buf + hsize, payload, size)
         if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d",
-                             WSMsgType(opcode).name, fin, rsv1, size)
+            self._log_send(opcode, fin, rsv1, size)
         try:
             self._write_raw(buf, <Py_ssize_t>hsize + size)
         finally:
             if self._wcap > WRITE_BUFFER_KEEP:
-                free(self._wbuf)
-                self._wbuf = NULL
-                self._wcap = 0
+                self._release_write_buffer()
+
+    cdef _log_send(self, int opcode, bint fin, bint rsv1, Py_ssize_t size):
+        self._logger.log(PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d",
+                         WSMsgType(opcode).name, fin, rsv1, size)
 
     cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False):
         """Send one frame.
@@ -278,17 +242,14 @@ cdef class WSTransport:
         cdef int release
         if self.is_close_frame_sent:
             return
-        cdef int opcode = _opcode_of(msg_type)
+        cdef int opcode = opcode_of(msg_type)
         release = _get_payload(message, &view, "message")
         try:
-            if opcode >= 8:
-                if view.len > 125:
-                    raise ValueError(f"control frame payload must be <= 125 bytes, got {view.len}")
-                if not fin:
-                    raise ValueError("control frames cannot be fragmented (fin must be True)")
-                if opcode == 8:
+            if opcode >= FIRST_CONTROL_OPCODE:
+                check_control(view.len, fin)
+                if opcode == OP_CLOSE:
                     self.is_close_frame_sent = True
-            if self._lost:
+            if self.is_disconnected:
                 return
             self._send_frame(opcode, <const char*>view.buf, view.len, fin, rsv1)
         finally:
@@ -301,20 +262,17 @@ cdef class WSTransport:
         **Cython only.** Needs 14 writable bytes before ``msg_ptr``; on the
         client the payload is masked in place.
         """
-        cdef int opcode = _opcode_of(msg_type)
+        cdef int opcode = opcode_of(msg_type)
         cdef uint32_t key = 0
         cdef char hdr[14]
         cdef size_t hsize
         if self.is_close_frame_sent:
             return
-        if opcode >= 8:
-            if msg_size > 125:
-                raise ValueError(f"control frame payload must be <= 125 bytes, got {msg_size}")
-            if not fin:
-                raise ValueError("control frames cannot be fragmented (fin must be True)")
-            if opcode == 8:
+        if opcode >= FIRST_CONTROL_OPCODE:
+            check_control(<Py_ssize_t>msg_size, fin)
+            if opcode == OP_CLOSE:
                 self.is_close_frame_sent = True
-        if self._lost:
+        if self.is_disconnected:
             return
         if self.is_client_side:
             key = self._next_mask_key()
@@ -322,8 +280,7 @@ cdef class WSTransport:
         hsize = write_header(hdr, opcode, fin, rsv1, msg_size, self.is_client_side, key)
         memcpy(msg_ptr - hsize, hdr, hsize)
         if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d",
-                             WSMsgType(opcode).name, fin, rsv1, msg_size)
+            self._log_send(opcode, fin, rsv1, <Py_ssize_t>msg_size)
         self._write_raw(msg_ptr - hsize, <Py_ssize_t>(hsize + msg_size))
 
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
@@ -340,7 +297,7 @@ cdef class WSTransport:
         if buffer is None:
             raise TypeError("buffer must be a bytearray, got NoneType")
         cdef Py_ssize_t size = PyByteArray_GET_SIZE(buffer)
-        _opcode_of(msg_type)
+        opcode_of(msg_type)
         if msg_offset < 14 or msg_offset > size:
             raise ValueError(f"msg_offset must be in [14, len(buffer)], got {msg_offset}")
         self.send_reuse_external_buffer(msg_type, PyByteArray_AS_STRING(buffer) + msg_offset,
@@ -350,9 +307,9 @@ cdef class WSTransport:
         cdef Py_buffer view
         cdef int release = _get_payload(message, &view, "message")
         try:
-            if view.len > 125:
+            if view.len > MAX_CONTROL_PAYLOAD_SIZE:
                 raise ValueError(f"message must be at most 125 bytes for a control frame, got {view.len}")
-            if self.is_close_frame_sent or self._lost:
+            if self.is_close_frame_sent or self.is_disconnected:
                 return
             self._send_frame(opcode, <const char*>view.buf, view.len, True, False)
         finally:
@@ -361,258 +318,27 @@ cdef class WSTransport:
 
     cpdef send_ping(self, message=None):
         """Send a PING frame (payload at most 125 bytes)."""
-        self._send_control(0x9, message)
+        self._send_control(OP_PING, message)
 
     cpdef send_pong(self, message=None):
         """Send a PONG frame (payload at most 125 bytes)."""
-        self._send_control(0xA, message)
+        self._send_control(OP_PONG, message)
 
-    cpdef send_close(self, close_code=WSCloseCode.NO_INFO, close_message=None):
-        """Send a CLOSE frame; it does not disconnect.
+    # -- per connection: written once in picows._transport_api ---------------------
 
-        :param close_code: status code; ``WSCloseCode.NO_INFO`` sends an empty
-            payload. Codes that may not appear on the wire (1004-1006, 1015-2999,
-            >= 5000) raise ValueError.
-        :param close_message: optional reason (bytes, or str encoded as UTF-8),
-            at most 123 bytes; needs a close code.
+    send_close = _transport_api.send_close
+    disconnect = _transport_api.disconnect
+    wait_disconnected = _transport_api.wait_disconnected
+    measure_roundtrip_time = _transport_api.measure_roundtrip_time
+    notify_user_specific_pong_received = _transport_api.notify_user_specific_pong_received
 
-        A no-op once a CLOSE was sent or when the underlying transport is closing.
-        """
-        cdef Py_buffer view
-        cdef int release
-        cdef long code
-        cdef char payload[125]
-        if isinstance(close_code, bool) or not isinstance(close_code, int):
-            raise TypeError(f"close_code must be a WSCloseCode or int, got {type(close_code).__name__}")
-        if isinstance(close_message, str):
-            close_message = close_message.encode("utf-8")
-        release = _get_payload(close_message, &view, "close_message")
-        try:
-            code = close_code
-            if code == 0:
-                if view.len:
-                    raise ValueError("close_message needs a close_code other than NO_INFO")
-            else:
-                if not _valid_wire_close_code(code):
-                    raise ValueError(f"close_code {code} may not be sent in a CLOSE frame")
-                if view.len > 123:
-                    raise ValueError(f"close_message must be at most 123 bytes, got {view.len}")
-            if self.is_close_frame_sent or self._lost or self._is_closing():
-                return
-            self.is_close_frame_sent = True
-            if code == 0:
-                self._send_frame(0x8, payload, 0, True, False)
-            else:
-                payload[0] = <char>(code >> 8)
-                payload[1] = <char>(code & 0xFF)
-                if view.len:
-                    memcpy(payload + 2, view.buf, view.len)
-                self._send_frame(0x8, payload, 2 + view.len, True, False)
-        finally:
-            if release:
-                PyBuffer_Release(&view)
+    # -- called by the protocol --------------------------------------------------------
 
-    # -- connection lifetime ---------------------------------------------------
-
-    cpdef disconnect(self, bint graceful=True):
-        """Close the connection; it does not send CLOSE by itself. Idempotent.
-
-        :param graceful: True flushes queued data before closing (``close()``);
-            False drops it (``abort()``).
-        """
-        self._parser.stop_c()
+    cdef _stop_direct_writes(self):
         # From here on only asyncio may touch the socket.
         self._fd = -1
-        if self._lost:
-            return
-        if graceful:
-            self.underlying_transport.close()
-        else:
-            self.underlying_transport.abort()
 
-    async def wait_disconnected(self):
-        """Wait until the socket is closed and ``on_ws_disconnected`` has returned.
-
-        Shielded: cancelling the waiter does not affect the connection. On the
-        client it re-raises the first exception raised by a listener callback,
-        or a :class:`WSError` (with ``close_code``) describing the protocol
-        violation that ended the connection. On the server it returns normally.
-        """
-        await _shield(self._disconnected_future)
-        if self.is_client_side and self._error is not None:
-            raise self._error
-
-    # -- ping / pong -------------------------------------------------------------
-
-    async def measure_roundtrip_time(self, rounds):
-        """Measure the round-trip time with ``rounds`` sequential ping/pong exchanges.
-
-        Uses the listener's :meth:`WSListener.send_user_specific_ping` and
-        :meth:`WSListener.is_user_specific_pong` hooks. If an auto-ping is
-        outstanding, its pong is awaited first. Raises ConnectionResetError if
-        the connection is lost meanwhile.
-
-        :return: round-trip times in seconds, one per round.
-        """
-        if isinstance(rounds, bool) or not isinstance(rounds, int):
-            raise TypeError(f"rounds must be an int, got {type(rounds).__name__}")
-        if rounds < 1:
-            raise ValueError(f"rounds must be >= 1, got {rounds}")
-        results = []
-        for _ in range(rounds):
-            while self._pong_waiter is not None:
-                await _shield(self._pong_waiter)
-            if self._lost:
-                raise ConnectionResetError("the WebSocket connection is closed")
-            waiter = self._loop.create_future()
-            self._pong_waiter = waiter
-            start = _perf_counter()
-            try:
-                self._listener.send_user_specific_ping(self)
-            except Exception as exc:
-                self._pong_waiter = None
-                self._callback_failed(exc, "send_user_specific_ping", True)
-                raise
-            try:
-                await waiter
-            finally:
-                if self._pong_waiter is waiter:
-                    self._pong_waiter = None
-            results.append(_perf_counter() - start)
-        return results
-
-    cpdef notify_user_specific_pong_received(self):
-        """Tell the ping machinery that the awaited pong arrived.
-
-        For pongs recognised inside ``on_ws_frame`` rather than by
-        :meth:`WSListener.is_user_specific_pong`. Harmless when no pong is awaited.
-        """
-        waiter = self._pong_waiter
-        if waiter is None:
-            return
-        self._pong_waiter = None
-        if self._reply_handle is not None:
-            self._reply_handle.cancel()
-            self._reply_handle = None
-        if not waiter.done():
-            waiter.set_result(None)
-        if self._auto_ping and self._ping_handle is None and not self._lost:
-            self._ping_handle = self._loop.call_later(self._auto_ping_idle_timeout, self._on_ping_timer)
-
-    cdef _start_auto_ping(self):
-        if self._auto_ping and not self._lost:
-            self._last_recv_time = self._loop.time()
-            self._ping_handle = self._loop.call_later(self._auto_ping_idle_timeout, self._on_ping_timer)
-
-    def _on_ping_timer(self):
-        cdef double delay, idle_for
-        self._ping_handle = None
-        if self._lost or self.is_close_frame_sent:
-            return
-        delay = self._auto_ping_idle_timeout
-        if self._auto_ping_strategy == _PING_WHEN_IDLE:
-            idle_for = self._loop.time() - self._last_recv_time
-            if idle_for < delay:
-                self._ping_handle = self._loop.call_later(delay - idle_for, self._on_ping_timer)
-                return
-        if self._pong_waiter is not None:
-            # A round-trip measurement is in flight; it serves as the keep-alive.
-            self._ping_handle = self._loop.call_later(delay, self._on_ping_timer)
-            return
-        self._pong_waiter = self._loop.create_future()
-        if self._log_debug:
-            self._logger.log(PICOWS_DEBUG_LL, "auto-ping: sending ping")
-        try:
-            self._listener.send_user_specific_ping(self)
-        except Exception as exc:
-            self._callback_failed(exc, "send_user_specific_ping", True)
-            return
-        self._reply_handle = self._loop.call_later(self._auto_ping_reply_timeout, self._on_reply_timeout)
-
-    def _on_reply_timeout(self):
-        self._reply_handle = None
-        if self._lost:
-            return
-        self._logger.info(
-            "no pong within auto_ping_reply_timeout=%s s, closing with GOING_AWAY", self._auto_ping_reply_timeout
-        )
-        self.send_close(_GOING_AWAY, b"no pong")
-        self.disconnect(False)
-
-    # -- internal helpers used by the protocol --------------------------------------
-
-    cdef _set_error(self, exc):
-        if self._error is None:
-            self._error = exc
-
-    cdef _callback_failed(self, exc, str callback, bint disconnect):
-        if not disconnect:
-            self._logger.error(
-                "%s raised; connection kept open (disconnect_on_exception=False)", callback, exc_info=exc
-            )
-            return
-        self._logger.error("%s raised; closing with INTERNAL_ERROR", callback, exc_info=exc)
-        self._set_error(exc)
-        self.send_close(_INTERNAL_ERROR)
-        self._close_after_error()
-
-    cdef _protocol_violation(self, close_code, str msg):
-        self._logger.info("protocol violation: %s; closing with %s", msg, close_code.name)
-        self._set_error(WSError(f"protocol violation: {msg}", close_code=close_code))
-        self.send_close(close_code, msg.encode("utf-8")[:123])
-        self._close_after_error()
-
-    cdef _close_after_error(self):
-        # Closing a socket with unread input makes the kernel send RST, and the
-        # peer may then lose our CLOSE frame. So: stop parsing, send FIN after
-        # the CLOSE, drain input until the peer closes, and close for good
-        # after a short linger time.
-        self._parser.stop_c()
-        if self._lost:
-            return
-        underlying = self.underlying_transport
-        if underlying.is_closing() or not underlying.can_write_eof():
-            self.disconnect()
-            return
+    cdef _mark_lost(self):
+        self.is_disconnected = True
         self._fd = -1
-        underlying.write_eof()
-        if self._linger_handle is None:
-            self._linger_deadline = self._loop.time() + LINGER_TIMEOUT
-            self._linger_seen = self._parser._discarded
-            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
-
-    def _on_linger_timer(self):
-        # Close once the peer has stopped sending (nothing left to trigger RST) or time is up.
-        self._linger_handle = None
-        cdef Py_ssize_t discarded = self._parser._discarded
-        if discarded == self._linger_seen or self._loop.time() >= self._linger_deadline:
-            self.disconnect()
-        else:
-            self._linger_seen = discarded
-            self._linger_handle = self._loop.call_later(LINGER_QUIET_INTERVAL, self._on_linger_timer)
-
-    cdef _connection_lost(self):
-        self._lost = True
-        self._fd = -1
-        self._parser.stop_c()
-        if self._ping_handle is not None:
-            self._ping_handle.cancel()
-        if self._reply_handle is not None:
-            self._reply_handle.cancel()
-        if self._linger_handle is not None:
-            self._linger_handle.cancel()
-        self._ping_handle = self._reply_handle = self._linger_handle = None
-        waiter = self._pong_waiter
-        self._pong_waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("the WebSocket connection was lost while waiting for a pong"))
-            # Mark retrieved: nobody may be awaiting an auto-ping's waiter.
-            waiter.exception()
-        if self._wbuf != NULL:
-            free(self._wbuf)
-            self._wbuf = NULL
-            self._wcap = 0
-
-    cdef _mark_disconnected(self):
-        if not self._disconnected_future.done():
-            self._disconnected_future.set_result(None)
+        self._release_write_buffer()

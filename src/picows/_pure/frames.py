@@ -13,37 +13,20 @@ import struct
 import sys
 
 from .._errors import ProtocolViolation
-from .._types import (
+from .._limits import INITIAL_BUFFER_SIZE, MAX_READ_SIZE, MIN_FREE_SPACE
+from .._rules import (
     CLOSE_CODE_BY_VALUE,
+    FIRST_CONTROL_OPCODE,
+    MAX_CONTROL_PAYLOAD_SIZE,
     MSG_TYPE_BY_OPCODE,
-    WSCloseCode,
-    WSMsgType,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    VALID_OPCODE,
     is_valid_wire_close_code,
 )
+from .._types import WSCloseCode, WSMsgType
 
 __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
-
-# Receive-buffer policy (shared with the compiled backend): start small, grow
-# geometrically with the data of the frame being parsed, ask the loop for at
-# most MAX_READ_SIZE bytes per read. A buffer grown beyond KEEP_BUFFER_SIZE is
-# released: the protocol calls shrink_if_idle() about SHRINK_DELAY seconds
-# after it grew, and again until it succeeds, so a busy connection keeps its
-# buffer and an idle one returns to a few KiB. Up to KEEP_BUFFER_SIZE a grown
-# buffer is simply kept: no timer, because on the stdlib event loop any
-# pending timer costs every loop iteration (~3% of a small round trip).
-INITIAL_BUFFER_SIZE = 4096
-MIN_FREE_SPACE = 1024
-MAX_READ_SIZE = 256 * 1024
-KEEP_BUFFER_SIZE = 32 * 1024
-SHRINK_DELAY = 1.0
-
-_OP_CONT = 0x0
-_OP_TEXT = 0x1
-_OP_BINARY = 0x2
-_OP_CLOSE = 0x8
-_OP_PING = 0x9
-_OP_PONG = 0xA
-_VALID_OPCODE = tuple(op in (0, 1, 2, 8, 9, 10) for op in range(16))
 
 _from_bytes = int.from_bytes
 # codecs' decoders rather than str(view, "utf-8"): PyPy's str() accepts encoded surrogates.
@@ -149,6 +132,24 @@ def mask_in_place(buf: bytearray, start: int, end: int, key: bytes) -> None:
         _mask_in_place(buf, start, end, key)
 
 
+def opcode_of(msg_type: object) -> int:
+    """The opcode of a ``msg_type`` argument (a WSMsgType or an int naming a valid opcode)."""
+    if type(msg_type) is WSMsgType:
+        return msg_type
+    if isinstance(msg_type, int) and not isinstance(msg_type, bool) and 0 <= msg_type < 16:
+        if VALID_OPCODE[msg_type]:
+            return int(msg_type)
+    raise ValueError(f"msg_type must be a WSMsgType, got {msg_type!r}")
+
+
+def check_control(size: int, fin: bool) -> None:
+    """Reject a control frame we are asked to send that RFC 6455 5.5 forbids."""
+    if size > MAX_CONTROL_PAYLOAD_SIZE:
+        raise ValueError(f"control frame payload must be <= 125 bytes, got {size}")
+    if not fin:
+        raise ValueError("control frames cannot be fragmented (fin must be True)")
+
+
 class WSFrame:
     """A received frame, valid only during :meth:`WSListener.on_ws_frame`.
 
@@ -198,7 +199,7 @@ class WSFrame:
         not :class:`WSCloseCode` members (3000-4999) are returned as ``int``.
         Raises ValueError for frames other than CLOSE.
         """
-        if self.msg_type != _OP_CLOSE:
+        if self.msg_type != OP_CLOSE:
             raise ValueError(f"get_close_code() is only valid for CLOSE frames, not {self.msg_type.name}")
         if self._end - self._start < 2:
             return WSCloseCode.NO_INFO
@@ -208,7 +209,7 @@ class WSFrame:
 
     def get_close_message(self) -> bytes | None:
         """The bytes after the status code of a CLOSE frame, or None when there are none."""
-        if self.msg_type != _OP_CLOSE:
+        if self.msg_type != OP_CLOSE:
             raise ValueError(f"get_close_message() is only valid for CLOSE frames, not {self.msg_type.name}")
         if self._end - self._start <= 2:
             return None
@@ -375,12 +376,12 @@ class FrameParser:
 
         if b0 & 0x30:
             self._fail(WSCloseCode.PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
-        if not _VALID_OPCODE[opcode]:
+        if not VALID_OPCODE[opcode]:
             self._fail(WSCloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
-        if opcode >= 8:
+        if opcode >= FIRST_CONTROL_OPCODE:
             if not fin:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "fragmented control frame")
-            if length > 125:
+            if length > MAX_CONTROL_PAYLOAD_SIZE:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
         masked = b1 & 0x80
         if masked:
@@ -388,8 +389,8 @@ class FrameParser:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "masked frame from the server")
         elif not self._is_client_side:
             self._fail(WSCloseCode.PROTOCOL_ERROR, "unmasked frame from the client")
-        if self._check_fragment_order and opcode < 8:
-            if opcode == _OP_CONT:
+        if self._check_fragment_order and opcode < FIRST_CONTROL_OPCODE:
+            if opcode == OP_CONTINUATION:
                 if not self._in_fragmented_message:
                     self._fail(WSCloseCode.PROTOCOL_ERROR, "continuation frame without a fragmented message")
             elif self._in_fragmented_message:
@@ -430,14 +431,14 @@ class FrameParser:
         self._start = payload_end
 
         frame = self._frame
-        if opcode == _OP_CLOSE:
+        if opcode == OP_CLOSE:
             self._check_close_payload(payload_start, payload_end)
             self._done = True
             frame.last_in_buffer = True
             frame.tail_size = 0
         else:
-            if opcode < 8:
-                if opcode != _OP_CONT:
+            if opcode < FIRST_CONTROL_OPCODE:
+                if opcode != OP_CONTINUATION:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False

@@ -1,0 +1,382 @@
+"""The per-connection half of the asyncio protocol, written once for both backends.
+
+One connection is one asyncio protocol object, ``WSProtocol``. Each backend
+composes it from two halves::
+
+    class WSProtocol(ProtocolCore, Connection, asyncio.BufferedProtocol): ...
+
+* ``ProtocolCore`` (``_pure/protocol.py`` or ``_cython/protocol.pyx``) is the
+  per-read code: the receive buffer, the frame parser, the dispatch of every
+  frame to the listener, auto-pong.
+* :class:`Connection` (this module) is everything that happens once per
+  connection or on a rare event: the opening handshake, ``connection_made`` /
+  ``connection_lost``, the listener's lifetime, keep-alive (through
+  :class:`~picows._keepalive.Keepalive`), flow-control forwarding, the policy
+  for exceptions raised by callbacks, protocol violations and the linger after
+  an error close.
+
+The two halves share one object and talk through a small, fixed interface.
+``ProtocolCore`` provides the attributes ``_loop``, ``_state``, ``_parser``,
+``transport``, ``listener``, ``_expect_pong``, ``_last_recv_time`` and the
+methods ``_init_read_path(is_client_side, options)``,
+``_attach(underlying, logger) -> WSTransport``, ``_set_listener(listener)``,
+``_feed(data)``, ``_stop_io()`` and ``_lost()``; it calls back
+``_handshake_data(data)``, ``_callback_failed(exc, name)`` and
+``_protocol_violation(code, msg)``. Everything else is private to one half.
+This module never imports a backend: the composed class names its backend's
+``WSListener`` in ``_listener_class``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING, Any, Callable, cast
+
+from ._closing import Linger
+from ._errors import WSError
+from ._handshake import ClientUpgrade, ServerUpgrade
+from ._keepalive import Keepalive
+from ._limits import HANDSHAKE_READ_SIZE
+from ._logging import connection_logger
+from ._types import PICOWS_DEBUG_LL, WSCloseCode
+
+if TYPE_CHECKING:
+    import logging
+
+    from ._options import ConnectionOptions
+
+__all__ = ["CONNECTION_SLOTS", "HANDSHAKE", "OPEN", "CLOSED", "Connection", "set_socket_options"]
+
+# Values of the protocol's ``_state``.
+HANDSHAKE = 0
+OPEN = 1
+CLOSED = 2
+
+#: Instance attributes of :class:`Connection`; the composed WSProtocol class declares them as its slots.
+CONNECTION_SLOTS = (
+    "_is_client_side",
+    "_options",
+    "_listener_factory",
+    "_client_upgrade",
+    "_server_upgrade",
+    "_hs_buf",
+    "_hs_view",
+    "_handshake_timer",
+    "handshake_complete",
+    "_logger",
+    "_error",
+    "_disconnected",
+    "_keepalive",
+    "_linger",
+)
+
+
+def set_socket_options(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY (and TCP_QUICKACK where available): latency over batching."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        quickack = getattr(socket, "TCP_QUICKACK", None)
+        if quickack is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+    except OSError:
+        pass
+
+
+class Connection:
+    """Per-connection behaviour of ``WSProtocol`` (a mixin; see the module docstring)."""
+
+    if not TYPE_CHECKING:
+        # A mixin of a class with slots: the composed WSProtocol declares CONNECTION_SLOTS.
+        # (Hidden from type checkers, which would otherwise reject every attribute.)
+        __slots__ = ()
+
+    #: The backend's WSListener class (set by the composed WSProtocol).
+    _listener_class: type
+
+    # Declared by ProtocolCore (listed here for type checkers).
+    if TYPE_CHECKING:
+        _loop: asyncio.AbstractEventLoop
+        _state: int
+        _parser: Any
+        transport: Any
+        listener: Any
+        _expect_pong: bool
+        _last_recv_time: float
+
+        def _init_read_path(self, is_client_side: bool, options: ConnectionOptions) -> None: ...
+        def _attach(self, underlying: asyncio.Transport, logger: logging.Logger) -> Any: ...
+        def _set_listener(self, listener: Any) -> None: ...
+        def _feed(self, data: bytes) -> None: ...
+        def _stop_io(self) -> None: ...
+        def _lost(self) -> None: ...
+
+        _is_client_side: bool
+        _options: ConnectionOptions
+        _listener_factory: Callable[..., Any]
+        _client_upgrade: ClientUpgrade | None
+        _server_upgrade: ServerUpgrade | None
+        _hs_buf: bytearray | None
+        _hs_view: memoryview | None
+        _handshake_timer: asyncio.TimerHandle | None
+        handshake_complete: asyncio.Future[None]
+        _logger: logging.Logger
+        _error: BaseException | None
+        _disconnected: asyncio.Future[None]
+        _keepalive: Keepalive | None
+        _linger: Linger | None
+
+    def __init__(
+        self,
+        is_client_side: bool,
+        options: ConnectionOptions,
+        listener_factory: Callable[..., Any],
+        client_upgrade: ClientUpgrade | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._state = HANDSHAKE
+        self._is_client_side = is_client_side
+        self._options = options
+        self._listener_factory = listener_factory
+        self._client_upgrade = client_upgrade
+        self._server_upgrade = None
+        self._hs_buf = bytearray(HANDSHAKE_READ_SIZE)
+        self._hs_view = memoryview(self._hs_buf)
+        self._handshake_timer = None
+        #: Client only: result of the opening handshake (awaited by ws_connect).
+        self.handshake_complete = loop.create_future()
+        self._error = None
+        self._disconnected = loop.create_future()
+        self._keepalive = None
+        self._linger = None
+        self._init_read_path(is_client_side, options)
+
+    # -- asyncio protocol callbacks --------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Stream transports (asyncio's, uvloop's) implement the full Transport API.
+        stream = cast(asyncio.Transport, transport)
+        set_socket_options(stream)
+        logger = connection_logger(self._options.logger_name)
+        self._logger = logger
+        ws_transport = self._attach(stream, logger)
+        if self._is_client_side:
+            upgrade = self._client_upgrade
+            assert upgrade is not None
+            ws_transport.request = upgrade.request
+            stream.write(upgrade.request_bytes)
+            if ws_transport._log_debug:
+                logger.log(PICOWS_DEBUG_LL, "sent upgrade request:\n%s", upgrade.request_bytes)
+        else:
+            self._server_upgrade = ServerUpgrade(self._listener_factory, self._listener_class, logger)
+            self._handshake_timer = self._loop.call_later(
+                self._options.websocket_handshake_timeout, self._on_handshake_timeout
+            )
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        state = self._state
+        self._state = CLOSED
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        transport = self.transport
+        if transport is None:
+            return
+        self._lost()
+        if self._keepalive is not None:
+            self._keepalive.stop()
+        if state == HANDSHAKE and self._is_client_side and not self.handshake_complete.done():
+            assert self._client_upgrade is not None
+            error: BaseException
+            if isinstance(exc, OSError):
+                error = exc
+            else:
+                error = self._client_upgrade.connection_lost_error()
+            self.handshake_complete.set_exception(error)
+        if self.listener is not None:
+            try:
+                self.listener.on_ws_disconnected(transport)
+            except Exception as e:
+                self._logger.error("on_ws_disconnected raised", exc_info=e)
+                self._set_error(e)
+        if not self._disconnected.done():
+            self._disconnected.set_result(None)
+        if transport._log_debug:
+            self._logger.log(PICOWS_DEBUG_LL, "disconnected (%r)", exc)
+
+    def pause_writing(self) -> None:
+        self._forward_flow_control("pause_writing")
+
+    def resume_writing(self) -> None:
+        self._forward_flow_control("resume_writing")
+
+    def _forward_flow_control(self, name: str) -> None:
+        if self.listener is None:
+            return
+        try:
+            getattr(self.listener, name)()
+        except Exception as exc:
+            self._callback_failed(exc, name)
+
+    # -- opening handshake -------------------------------------------------------------
+
+    def _handshake_data(self, data: bytes) -> None:
+        """Bytes received before the connection is open (called by the read path)."""
+        if self._is_client_side:
+            self._client_handshake_data(data)
+        else:
+            self._server_handshake_data(data)
+
+    def _client_handshake_data(self, data: bytes) -> None:
+        upgrade = self._client_upgrade
+        assert upgrade is not None
+        underlying = self.transport.underlying_transport
+        try:
+            result = upgrade.feed(data)
+        except WSError as exc:
+            self._state = CLOSED
+            if not self.handshake_complete.done():
+                self.handshake_complete.set_exception(exc)
+            underlying.close()
+            return
+        if result is None:
+            return
+        response, leftover = result
+        self.transport.response = response
+        try:
+            listener = self._listener_factory()
+            if not isinstance(listener, self._listener_class):
+                raise TypeError(
+                    f"ws_listener_factory must return a WSListener, got {type(listener).__name__}"
+                )
+        except BaseException as exc:
+            self._state = CLOSED
+            if not self.handshake_complete.done():
+                self.handshake_complete.set_exception(exc)
+            underlying.abort()
+            return
+        if not self.handshake_complete.done():
+            self.handshake_complete.set_result(None)
+        self._open(listener, leftover)
+
+    def _server_handshake_data(self, data: bytes) -> None:
+        upgrade = self._server_upgrade
+        assert upgrade is not None
+        transport = self.transport
+        underlying = transport.underlying_transport
+        try:
+            result = upgrade.feed(data)
+        except WSError as exc:
+            self._logger.info("dropping connection: %s", exc)
+            self._state = CLOSED
+            underlying.abort()
+            return
+        if result is None:
+            return
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        transport.request = result.request
+        transport.response = result.response
+        underlying.write(result.response_bytes)
+        if result.listener is None:
+            self._state = CLOSED
+            underlying.close()
+            return
+        self._open(result.listener, result.leftover)
+
+    def _on_handshake_timeout(self) -> None:
+        self._handshake_timer = None
+        if self._state == HANDSHAKE and self.transport is not None:
+            self._logger.info(
+                "no upgrade request within websocket_handshake_timeout=%s s, disconnecting",
+                self._options.websocket_handshake_timeout,
+            )
+            self._state = CLOSED
+            self.transport.underlying_transport.abort()
+
+    def _open(self, listener: Any, leftover: bytes) -> None:
+        transport = self.transport
+        self._state = OPEN
+        self._hs_buf = self._hs_view = None
+        self._set_listener(listener)
+        if transport._log_debug:
+            self._logger.log(PICOWS_DEBUG_LL, "WebSocket connection established")
+        try:
+            listener.on_ws_connected(transport)
+        except Exception as exc:
+            self._callback_failed(exc, "on_ws_connected")
+            return
+        if self._options.enable_auto_ping:
+            self._get_keepalive().start()
+        if leftover and self._state == OPEN:
+            self._feed(leftover)
+
+    # -- keep-alive ------------------------------------------------------------------------
+
+    def _get_keepalive(self) -> Keepalive:
+        keepalive = self._keepalive
+        if keepalive is None:
+            keepalive = self._keepalive = Keepalive(self)
+        return keepalive
+
+    # -- errors and closing --------------------------------------------------------------------
+
+    def _set_error(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+
+    def _callback_failed(self, exc: BaseException, callback: str) -> None:
+        """A listener callback raised: log, and unless allowed to continue, close with INTERNAL_ERROR.
+
+        Exceptions from ``on_ws_frame`` and the flow-control callbacks only get
+        logged when ``disconnect_on_exception=False``; all others always end the
+        connection.
+        """
+        if not self._options.disconnect_on_exception and callback in _TOLERATED_CALLBACKS:
+            self._logger.error(
+                "%s raised; connection kept open (disconnect_on_exception=False)", callback, exc_info=exc
+            )
+            return
+        self._logger.error("%s raised; closing with INTERNAL_ERROR", callback, exc_info=exc)
+        self._set_error(exc)
+        self.transport.send_close(WSCloseCode.INTERNAL_ERROR)
+        self._close_after_error()
+
+    def _protocol_violation(self, close_code: WSCloseCode, msg: str) -> None:
+        """The peer broke the protocol (detected by the parser): close with ``close_code``."""
+        self._logger.info("protocol violation: %s; closing with %s", msg, close_code.name)
+        self._set_error(WSError(f"protocol violation: {msg}", close_code=close_code))
+        self.transport.send_close(close_code, msg.encode("utf-8")[:123])
+        self._close_after_error()
+
+    def _close_after_error(self) -> None:
+        # Closing a socket with unread input makes the kernel send RST, and the
+        # peer may then lose our CLOSE frame. So: stop parsing, send FIN after
+        # the CLOSE, drain input until the peer closes, and close for good
+        # after a short linger time.
+        self._stop_io()
+        transport = self.transport
+        if transport.is_disconnected:
+            return
+        underlying = transport.underlying_transport
+        if underlying.is_closing() or not underlying.can_write_eof():
+            transport.disconnect()
+            return
+        underlying.write_eof()
+        if self._linger is None:
+            self._linger = Linger(self._loop, self._parser, transport.disconnect)
+
+
+#: Callbacks whose exceptions ``disconnect_on_exception=False`` lets pass.
+_TOLERATED_CALLBACKS = frozenset(("on_ws_frame", "pause_writing", "resume_writing"))

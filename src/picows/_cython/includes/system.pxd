@@ -1,0 +1,16 @@
+# POSIX socket calls and errno, for the direct send/recv paths of the compiled backend.
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t send(int fd, const void* buf, size_t n, int flags)
+    ssize_t recv(int fd, void* buf, size_t n, int flags)
+    int MSG_NOSIGNAL
+    int MSG_DONTWAIT
+
+cdef extern from "<errno.h>" nogil:
+    int errno
+    int EAGAIN
+    int EWOULDBLOCK
+    int EINTR
+
+cdef extern from "<string.h>" nogil:
+    char* strerror(int errnum)

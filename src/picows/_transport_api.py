@@ -1,0 +1,103 @@
+"""The per-connection methods of ``WSTransport``, written once for both backends.
+
+Each backend's ``WSTransport`` class implements the send path itself (it runs
+per frame) and takes these methods into its class body
+(``disconnect = _transport_api.disconnect``), so they are real methods of both
+classes with one implementation and one docstring. They reach the connection's
+state through ``self._protocol`` (the connection's ``WSProtocol``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Union
+
+from ._rules import close_frame_payload
+from ._types import WSCloseCode, WSMsgType
+
+if TYPE_CHECKING:
+    from ._keepalive import Keepalive
+    from ._pure.transport import WSTransport
+
+__all__ = [
+    "disconnect",
+    "measure_roundtrip_time",
+    "notify_user_specific_pong_received",
+    "send_close",
+    "wait_disconnected",
+]
+
+CloseMessage = Union[bytes, bytearray, memoryview, str, None]
+
+
+def send_close(
+    self: WSTransport, close_code: WSCloseCode | int = WSCloseCode.NO_INFO, close_message: CloseMessage = None
+) -> None:
+    """Send a CLOSE frame; it does not disconnect.
+
+    :param close_code: status code; ``WSCloseCode.NO_INFO`` sends an empty
+        payload. Codes that may not appear on the wire (1004-1006, 1015-2999,
+        >= 5000) raise ValueError.
+    :param close_message: optional reason (bytes, or str encoded as UTF-8),
+        at most 123 bytes; needs a close code.
+
+    A no-op once a CLOSE was sent or when the underlying transport is closing.
+    """
+    payload = close_frame_payload(close_code, close_message)
+    if self.is_close_frame_sent or self.is_disconnected or self.underlying_transport.is_closing():
+        return
+    self.send(WSMsgType.CLOSE, payload)
+
+
+def disconnect(self: WSTransport, graceful: bool = True) -> None:
+    """Close the connection; it does not send CLOSE by itself. Idempotent.
+
+    :param graceful: True flushes queued data before closing (``close()``);
+        False drops it (``abort()``).
+    """
+    self._protocol._stop_io()
+    if self.is_disconnected:
+        return
+    if graceful:
+        self.underlying_transport.close()
+    else:
+        self.underlying_transport.abort()
+
+
+async def wait_disconnected(self: WSTransport) -> None:
+    """Wait until the socket is closed and ``on_ws_disconnected`` has returned.
+
+    Shielded: cancelling the waiter does not affect the connection. On the
+    client it re-raises the first exception raised by a listener callback,
+    or a :class:`WSError` (with ``close_code``) describing the protocol
+    violation that ended the connection. On the server it returns normally.
+    """
+    conn = self._protocol
+    await asyncio.shield(conn._disconnected)
+    if self.is_client_side and conn._error is not None:
+        raise conn._error
+
+
+async def measure_roundtrip_time(self: WSTransport, rounds: int) -> list[float]:
+    """Measure the round-trip time with ``rounds`` sequential ping/pong exchanges.
+
+    Uses the listener's :meth:`WSListener.send_user_specific_ping` and
+    :meth:`WSListener.is_user_specific_pong` hooks. If an auto-ping is
+    outstanding, its pong is awaited first. Raises ConnectionResetError if
+    the connection is lost meanwhile.
+
+    :return: round-trip times in seconds, one per round.
+    """
+    keepalive: Keepalive = self._protocol._get_keepalive()
+    return await keepalive.measure(rounds)
+
+
+def notify_user_specific_pong_received(self: WSTransport) -> None:
+    """Tell the ping machinery that the awaited pong arrived.
+
+    For pongs recognised inside ``on_ws_frame`` rather than by
+    :meth:`WSListener.is_user_specific_pong`. Harmless when no pong is awaited.
+    """
+    keepalive = self._protocol._keepalive
+    if keepalive is not None:
+        keepalive.pong_received()
