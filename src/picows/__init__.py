@@ -14,10 +14,20 @@ import typing as _typing
 from ._backend import BACKEND, BACKEND_FALLBACK_REASON
 from ._backend import impl as _impl
 from ._client import ws_connect
-from ._errors import WSError, WSInvalidURL
+from ._errors import (
+    WSError,
+    WSHandshakeError,
+    WSInvalidHeaderError,
+    WSInvalidMessageError,
+    WSInvalidStatusError,
+    WSInvalidUpgradeError,
+    WSInvalidURL,
+    WSProtocolError,
+)
 from ._handshake import WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from ._server import ws_create_server
-from ._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSMsgType
+from ._types import PICOWS_DEBUG_LL, WSAutoPingStrategy, WSCloseCode, WSCloseHandshake, WSCloseInfo, WSMsgType
+from ._url import WSParsedURL
 
 if _typing.TYPE_CHECKING:
     # Both backends have the same surface; type checkers see the pure-Python one.
@@ -36,11 +46,20 @@ __all__ = [
     "PICOWS_DEBUG_LL",
     "WSAutoPingStrategy",
     "WSCloseCode",
+    "WSCloseHandshake",
+    "WSCloseInfo",
     "WSError",
     "WSFrame",
+    "WSHandshakeError",
+    "WSInvalidHeaderError",
+    "WSInvalidMessageError",
+    "WSInvalidStatusError",
     "WSInvalidURL",
+    "WSInvalidUpgradeError",
     "WSListener",
     "WSMsgType",
+    "WSParsedURL",
+    "WSProtocolError",
     "WSTransport",
     "WSUpgradeRequest",
     "WSUpgradeResponse",

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import socket
 import ssl as ssl_module
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from . import _backend
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
-from ._options import ConnectionOptions
-from ._proxy import check_proxy_url, open_tunnel
+from ._options import CREATE_CONNECTION, ConnectionOptions, LoggerLike, check_loop_kwargs
+from ._proxy import ConnectTunnel, check_proxy_url, proxy_connection_error, socks_tunnel
 from ._types import WSAutoPingStrategy
-from ._url import ParsedURL, parse_url, resolve_redirect
+from ._url import WSParsedURL, parse_proxy_url, parse_url, resolve_redirect
 
 if TYPE_CHECKING:
     # Both backends have the same surface; type checkers see the pure-Python one.
@@ -22,23 +25,25 @@ if TYPE_CHECKING:
 __all__ = ["ws_connect"]
 
 ListenerT = TypeVar("ListenerT", bound="WSListener")
+#: ``socket_factory(parsed_url)``: a socket (connected or not), None, or an awaitable of either.
+SocketFactory = Callable[[WSParsedURL], Union[socket.socket, None, Awaitable[Union[socket.socket, None]]]]
 
 _REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 _REJECTED_KWARGS = {
     "ssl": "use ssl_context",
-    "sock": "picows opens the connection itself",
+    "sock": "use socket_factory",
     "all_errors": "picows raises the connection error itself",
 }
 
 
 async def ws_connect(
-    ws_listener_factory: Callable[[], ListenerT],
+    ws_listener_factory: Callable[..., ListenerT],
     url: str,
     *,
     ssl_context: ssl_module.SSLContext | None = None,
     disconnect_on_exception: bool = True,
-    websocket_handshake_timeout: float = 5,
-    logger_name: str = "client",
+    websocket_handshake_timeout: float | None = 5,
+    logger_name: LoggerLike = "client",
     enable_auto_ping: bool = False,
     auto_ping_idle_timeout: float = 10,
     auto_ping_reply_timeout: float = 10,
@@ -48,27 +53,38 @@ async def ws_connect(
     extra_headers: ExtraHeaders = None,
     max_redirects: int = 5,
     proxy: str | None = None,
+    proxy_ssl_context: ssl_module.SSLContext | None = None,
+    socket_factory: SocketFactory | None = None,
     check_fragment_order: bool = False,
+    validate_utf8: bool = False,
+    auto_close: bool = False,
+    close_timeout: float | None = 10,
+    read_buffer_init_size: int = 4096,
+    zero_copy_unsafe_ssl_write: bool = False,
     **kwargs: Any,
 ) -> tuple[WSTransport, ListenerT]:
     """Open a WebSocket connection to ``url`` and return ``(transport, listener)``.
 
-    Returns once the opening handshake has succeeded; ``ws_listener_factory()``
-    is called then to create the :class:`WSListener`, whose
-    ``on_ws_connected`` runs before this coroutine returns.
+    Returns once the opening handshake has succeeded; the listener is created
+    then, and its ``on_ws_connected`` runs before this coroutine returns.
 
-    :param ws_listener_factory: a callable with no arguments returning a WSListener.
+    :param ws_listener_factory: creates the :class:`WSListener`: a callable with
+        no arguments (e.g. the listener class), or one taking ``(request,
+        response)``, the :class:`WSUpgradeRequest` sent and the
+        :class:`WSUpgradeResponse` received.
     :param url: ``ws://`` or ``wss://`` URL; non-ASCII hosts and paths are
         IDNA-/percent-encoded. Invalid URLs raise :class:`WSInvalidURL`.
     :param ssl_context: SSL context for ``wss://``; default: a verifying
         context from :func:`ssl.create_default_context`.
-    :param disconnect_on_exception: if a listener callback raises, send
+    :param disconnect_on_exception: if ``on_ws_frame`` raises, send
         CLOSE(INTERNAL_ERROR) and disconnect (True) or only log it (False).
-    :param websocket_handshake_timeout: seconds for the opening handshake:
-        the TLS handshake of ``wss://`` (unless ``ssl_handshake_timeout`` is
-        given) and, separately, receiving a valid 101 response once connected.
-        On expiry the connection is aborted and :class:`asyncio.TimeoutError` raised.
-    :param logger_name: connections log to ``picows.<logger_name>``.
+    :param websocket_handshake_timeout: seconds for the whole opening: TCP
+        connect, proxy tunnel, TLS handshake and the HTTP upgrade. On expiry the
+        attempt is aborted and :class:`asyncio.TimeoutError` raised, its message
+        saying which stage stalled. None: no limit.
+    :param logger_name: a ``str`` (logs go to ``picows.<logger_name>``), a
+        :class:`logging.Logger` or :class:`logging.LoggerAdapter` used as is, or
+        None (``picows.client``).
     :param enable_auto_ping: send pings and close the connection when no pong arrives.
     :param auto_ping_idle_timeout: seconds of idleness (or the period) before a ping.
     :param auto_ping_reply_timeout: seconds to wait for the pong before
@@ -76,21 +92,42 @@ async def ws_connect(
     :param auto_ping_strategy: :class:`WSAutoPingStrategy`.
     :param enable_auto_pong: answer PING frames automatically (they are not
         delivered to ``on_ws_frame``).
-    :param max_frame_size: largest accepted payload in bytes (default 10 MiB);
-        a bigger frame closes the connection with MESSAGE_TOO_BIG.
+    :param max_frame_size: largest accepted payload of a data frame in bytes
+        (default 10 MiB); a bigger one closes the connection with MESSAGE_TOO_BIG.
     :param extra_headers: mapping or iterable of ``(str, str)`` pairs added to
-        the upgrade request.
+        the upgrade request (a ``Host`` or ``User-Agent`` given here replaces picows' own).
     :param max_redirects: how many 301/302/303/307/308 redirects to follow; 0
         disables. Redirects from ``wss://`` to ``ws://`` are refused.
-    :param proxy: ``http://``, ``socks4://`` or ``socks5://`` proxy URL,
-        optionally with ``user:password@``.
+    :param proxy: ``http://``, ``https://``, ``socks4://`` or ``socks5://``
+        proxy URL, optionally with ``user:password@``.
+    :param proxy_ssl_context: SSL context for the TLS connection to an
+        ``https://`` proxy (default: a verifying one); with ``wss://`` the
+        target's TLS then runs inside it.
+    :param socket_factory: ``socket_factory(parsed_url)`` returns the socket to
+        use (connected or not; picows connects it), None to let picows connect,
+        or an awaitable of either. It receives the :class:`WSParsedURL` of the
+        target, or of the proxy when ``proxy`` is given.
     :param check_fragment_order: fail the connection (PROTOCOL_ERROR) on a
         CONTINUATION frame outside a fragmented message or a new data frame
         inside one. Off by default: frames are passed through as received.
-    :param kwargs: passed to :meth:`asyncio.loop.create_connection`
-        (``ssl``, ``sock`` and ``all_errors`` are rejected).
-    :raises WSError: the server rejected the upgrade or answered incorrectly
-        (``raw_header``, ``raw_body`` and ``response`` tell how).
+    :param validate_utf8: check that text messages are valid UTF-8 (across
+        fragments, incrementally); the frame with the first invalid byte
+        sequence closes the connection with INVALID_TEXT and is not delivered.
+    :param auto_close: answer the peer's CLOSE with a CLOSE of the same code and
+        disconnect, after the CLOSE frame was delivered to ``on_ws_frame``.
+    :param close_timeout: seconds the peer has to complete the closing
+        handshake after picows sent CLOSE; then the connection is dropped.
+        None: wait forever.
+    :param read_buffer_init_size: initial size of the receive buffer (at least
+        2048; it grows with the data received).
+    :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
+    :param kwargs: passed to :meth:`asyncio.loop.create_connection` (e.g.
+        ``local_addr``); unknown names raise TypeError before any I/O.
+    :raises WSInvalidStatusError: the server answered with a status other than 101.
+    :raises WSHandshakeError: the server's answer is not a valid upgrade (see
+        its subclasses; ``raw_header``, ``raw_body`` and ``response`` tell how).
+    :raises WSError: too many redirects, or a redirect from ``wss://`` to ``ws://``.
+    :raises asyncio.TimeoutError: ``websocket_handshake_timeout`` expired.
     :raises OSError: connecting failed (refused, reset, DNS), unwrapped.
     """
     if not callable(ws_listener_factory):
@@ -98,22 +135,33 @@ async def ws_connect(
     for name, why in _REJECTED_KWARGS.items():
         if name in kwargs:
             raise TypeError(f"ws_connect() does not accept {name!r}: {why}")
+    check_loop_kwargs("ws_connect", kwargs, CREATE_CONNECTION)
     if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
         raise TypeError(f"max_redirects must be an int, got {type(max_redirects).__name__}")
     if max_redirects < 0:
         raise ValueError(f"max_redirects must be >= 0, got {max_redirects}")
     if ssl_context is not None and not isinstance(ssl_context, ssl_module.SSLContext):
         raise TypeError(f"ssl_context must be an ssl.SSLContext or None, got {type(ssl_context).__name__}")
+    if socket_factory is not None and not callable(socket_factory):
+        raise TypeError("socket_factory must be callable or None")
     normalize_headers(extra_headers)  # validate early, before connecting
-    check_proxy_url(proxy)
-    options = ConnectionOptions.from_arguments(locals())
+    check_proxy_url(proxy, proxy_ssl_context)
+    options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
     target = parse_url(url)
+    attempt = _Attempt(
+        ws_listener_factory,
+        options,
+        ssl_context,
+        extra_headers,
+        proxy,
+        proxy_ssl_context,
+        socket_factory,
+        kwargs,
+    )
     redirects = 0
     while True:
         try:
-            return await _connect_once(
-                ws_listener_factory, target, options, ssl_context, extra_headers, proxy, kwargs
-            )
+            return await attempt.run(target)
         except WSError as exc:
             location = _redirect_location(exc)
             if location is None or max_redirects == 0:
@@ -127,7 +175,7 @@ async def ws_connect(
                 ) from exc
             redirects += 1
             new_target = resolve_redirect(target, location)
-            if target.secure and not new_target.secure:
+            if target.is_secure and not new_target.is_secure:
                 raise WSError(
                     f"refusing to follow a redirect from wss:// to ws:// ({new_target.url})",
                     exc.raw_header,
@@ -137,11 +185,6 @@ async def ws_connect(
             target = new_target
 
 
-def _consume_result(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def _redirect_location(exc: WSError) -> str | None:
     response = exc.response
     if response is None or int(response.status) not in _REDIRECT_STATUSES:
@@ -149,46 +192,211 @@ def _redirect_location(exc: WSError) -> str | None:
     return response.headers.get("Location")
 
 
-async def _connect_once(
-    ws_listener_factory: Callable[[], ListenerT],
-    target: ParsedURL,
-    options: ConnectionOptions,
-    ssl_context: ssl_module.SSLContext | None,
-    extra_headers: ExtraHeaders,
-    proxy: str | None,
-    kwargs: dict[str, Any],
-) -> tuple[WSTransport, ListenerT]:
-    loop = asyncio.get_running_loop()
-    upgrade = ClientUpgrade(target, extra_headers)
-    ssl: ssl_module.SSLContext | None = None
-    if target.secure:
-        ssl = ssl_context if ssl_context is not None else ssl_module.create_default_context()
-        # The TLS handshake is part of the opening handshake unless the caller says otherwise.
-        kwargs = {"ssl_handshake_timeout": options.websocket_handshake_timeout, **kwargs}
+def _consume_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
-    def protocol_factory() -> Any:
-        return _backend.impl.WSProtocol(True, options, ws_listener_factory, upgrade)
 
-    if proxy is not None:
-        sock = await open_tunnel(proxy, target.host, target.port, options.websocket_handshake_timeout)
+class _Attempt:
+    """One ws_connect call: connects to a target (again for each redirect) within the handshake timeout."""
+
+    def __init__(
+        self,
+        listener_factory: Callable[..., Any],
+        options: ConnectionOptions,
+        ssl_context: ssl_module.SSLContext | None,
+        extra_headers: ExtraHeaders,
+        proxy: str | None,
+        proxy_ssl_context: ssl_module.SSLContext | None,
+        socket_factory: SocketFactory | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.listener_factory = listener_factory
+        self.options = options
+        self.ssl_context = ssl_context
+        self.extra_headers = extra_headers
+        self.proxy = proxy
+        self.proxy_url = parse_proxy_url(proxy) if proxy is not None else None
+        self.proxy_ssl_context = proxy_ssl_context
+        self.socket_factory = socket_factory
+        self.kwargs = kwargs
+        self.stage = ""  # what the attempt is waiting for, for the timeout's message
+        self.transport: asyncio.BaseTransport | None = None
+
+    async def run(self, target: WSParsedURL) -> tuple[Any, Any]:
+        self.stage = "connecting"
+        self.transport = None
+        timeout = self.options.websocket_handshake_timeout
         try:
-            transport, protocol = await loop.create_connection(
-                protocol_factory, sock=sock, ssl=ssl, server_hostname=target.host if ssl else None, **kwargs
-            )
+            if timeout is None:
+                return await self._connect(target)
+            return await asyncio.wait_for(self._connect(target), timeout)
+        except asyncio.TimeoutError:
+            self._abort()
+            raise asyncio.TimeoutError(
+                f"websocket handshake timeout: {self.stage} did not complete within {timeout} s"
+            ) from None
         except BaseException:
-            sock.close()
+            self._abort()
             raise
-    else:
-        transport, protocol = await loop.create_connection(
-            protocol_factory, target.host, target.port, ssl=ssl, **kwargs
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # type: ignore[attr-defined]
+            self.transport = None
+
+    async def _connect(self, target: WSParsedURL) -> tuple[Any, Any]:
+        loop = asyncio.get_running_loop()
+        upgrade = ClientUpgrade(target, self.extra_headers)
+        ssl: ssl_module.SSLContext | None = None
+        if target.is_secure:
+            ssl = self.ssl_context if self.ssl_context is not None else ssl_module.create_default_context()
+        options, factory = self.options, self.listener_factory
+
+        def protocol_factory() -> Any:
+            return _backend.impl.WSProtocol(True, options, factory, upgrade)
+
+        where = f"{target.host}:{target.port}"
+        if self.proxy_url is None:
+            self.stage = f"connecting to {where}"
+            sock = await self._user_socket(target)
+            if ssl is not None:
+                self.stage = f"the TLS handshake with {where} (a plain ws:// server stalls it)"
+            try:
+                transport, protocol = await _create_connection(
+                    loop, protocol_factory, target, ssl, sock, self.kwargs
+                )
+            except ssl_module.SSLError as exc:
+                raise _with_tls_hint(exc, where) from exc
+        elif self.proxy_url.scheme in ("http", "https"):
+            transport, protocol = await self._through_connect_proxy(loop, protocol_factory, target, ssl)
+        else:
+            via = f"the proxy {self.proxy_url.host}:{self.proxy_url.port}"
+            self.stage = f"the SOCKS tunnel to {where} through {via}"
+            assert self.proxy is not None
+            proxy_sock = await self._user_socket(self.proxy_url)
+            sock = await socks_tunnel(self.proxy, proxy_sock, target.host, target.port)
+            self.stage = f"the TLS handshake with {where} through the proxy"
+            transport, protocol = await _create_connection(
+                loop, protocol_factory, target, ssl, sock, self.kwargs
+            )
+        self.transport = transport
+        self.stage = (
+            f"the upgrade response from {where} (the server accepted the connection but did not answer the "
+            "HTTP upgrade: not a WebSocket server, or a TLS server on a ws:// URL?)"
         )
+        try:
+            await asyncio.shield(protocol.handshake_complete)
+        except BaseException:
+            # The protocol fails its future when the aborted connection is lost.
+            protocol.handshake_complete.add_done_callback(_consume_result)
+            raise
+        self.transport = None  # ours now: no abort on a later error
+        return protocol.transport, protocol.listener
+
+    async def _user_socket(self, url: WSParsedURL) -> socket.socket | None:
+        """The socket from ``socket_factory`` (connected to ``url``), or None to connect normally."""
+        if self.socket_factory is None:
+            return None
+        result = self.socket_factory(url)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is None:
+            return None
+        if not isinstance(result, socket.socket):
+            raise TypeError(
+                f"socket_factory must return a socket.socket, None or an awaitable of them, "
+                f"got {type(result).__name__}"
+            )
+        result.setblocking(False)
+        try:
+            result.getpeername()
+        except OSError:  # not connected yet
+            try:
+                await asyncio.get_running_loop().sock_connect(result, (url.host, url.port))
+            except BaseException:
+                result.close()
+                raise
+        return result
+
+    async def _through_connect_proxy(
+        self, loop: asyncio.AbstractEventLoop, protocol_factory: Callable[[], Any], target: WSParsedURL,
+        ssl: ssl_module.SSLContext | None,
+    ) -> tuple[asyncio.BaseTransport, Any]:
+        proxy = self.proxy_url
+        assert proxy is not None
+        via = f"the proxy {proxy.host}:{proxy.port}"
+        proxy_ssl = None
+        if proxy.is_secure:
+            proxy_ssl = self.proxy_ssl_context or ssl_module.create_default_context()
+        self.stage = f"connecting to {via}"
+        sock = await self._user_socket(proxy)
+        tunnel = ConnectTunnel(target.host, target.port, proxy.username, proxy.password)
+        try:
+            if sock is None:
+                tunnel_transport, _ = await loop.create_connection(
+                    lambda: tunnel, proxy.host, proxy.port, ssl=proxy_ssl, **self.kwargs
+                )
+            else:
+                tunnel_transport, _ = await loop.create_connection(
+                    lambda: tunnel,
+                    sock=sock,
+                    ssl=proxy_ssl,
+                    server_hostname=proxy.host if proxy_ssl else None,
+                    **self.kwargs,
+                )
+        except ssl_module.SSLError:
+            raise
+        except OSError as exc:
+            raise proxy_connection_error(proxy.host, proxy.port, exc) from exc
+        self.transport = tunnel_transport
+        self.stage = f"the CONNECT tunnel to {target.host}:{target.port} through {via} (no answer from it)"
+        await tunnel.established
+        transport: asyncio.BaseTransport = tunnel_transport
+        if ssl is not None:
+            self.stage = f"the TLS handshake with {target.host}:{target.port} through {via}"
+            tls = await loop.start_tls(tunnel_transport, tunnel, ssl, server_hostname=target.host)
+            if tls is None:
+                raise ConnectionError(f"the connection to {via} closed during the TLS handshake")
+            transport = tls
+            self.transport = transport
+        protocol = protocol_factory()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        return transport, protocol
+
+
+# OpenSSL's reasons when the server's first bytes are not a TLS record (e.g. an HTTP answer).
+_NOT_TLS_REASONS = frozenset(
+    ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
+)
+
+
+def _with_tls_hint(exc: ssl_module.SSLError, where: str) -> ssl_module.SSLError:
+    """The same TLS error, with a hint when the server plainly does not speak TLS."""
+    if getattr(exc, "reason", None) not in _NOT_TLS_REASONS:
+        return exc
+    message = f"{exc.strerror or exc}: {where} does not speak TLS (a plain ws:// server?)"
+    hinted = type(exc)(exc.errno, message)
+    for attr in ("library", "reason"):
+        setattr(hinted, attr, getattr(exc, attr, None))
+    return hinted
+
+
+async def _create_connection(
+    loop: asyncio.AbstractEventLoop,
+    protocol_factory: Callable[[], Any],
+    target: WSParsedURL,
+    ssl: ssl_module.SSLContext | None,
+    sock: socket.socket | None,
+    kwargs: dict[str, Any],
+) -> tuple[asyncio.BaseTransport, Any]:
+    if sock is None:
+        return await loop.create_connection(protocol_factory, target.host, target.port, ssl=ssl, **kwargs)
     try:
-        await asyncio.wait_for(
-            asyncio.shield(protocol.handshake_complete), options.websocket_handshake_timeout
+        return await loop.create_connection(
+            protocol_factory, sock=sock, ssl=ssl, server_hostname=target.host if ssl else None, **kwargs
         )
     except BaseException:
-        # The protocol will still fail its future when the aborted connection is lost.
-        protocol.handshake_complete.add_done_callback(_consume_result)
-        transport.abort()
+        sock.close()
         raise
-    return protocol.transport, protocol.listener

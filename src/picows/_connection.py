@@ -33,18 +33,17 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING, Any, Callable, cast
 
-from ._closing import Linger
+from ._closing import CLOSING_SLOTS, Closing
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ServerUpgrade
 from ._keepalive import Keepalive
 from ._limits import HANDSHAKE_READ_SIZE
-from ._logging import connection_logger
-from ._types import PICOWS_DEBUG_LL, WSCloseCode
+from ._listener import check_listener, returned_awaitable
+from ._types import PICOWS_DEBUG_LL
 
 if TYPE_CHECKING:
-    import logging
 
-    from ._options import ConnectionOptions
+    from ._options import AnyLogger, ConnectionOptions
 
 __all__ = ["CONNECTION_SLOTS", "HANDSHAKE", "OPEN", "CLOSED", "Connection", "set_socket_options"]
 
@@ -65,10 +64,9 @@ CONNECTION_SLOTS = (
     "_handshake_timer",
     "handshake_complete",
     "_logger",
-    "_error",
     "_disconnected",
     "_keepalive",
-    "_linger",
+    *CLOSING_SLOTS,
 )
 
 
@@ -86,7 +84,7 @@ def set_socket_options(transport: asyncio.BaseTransport) -> None:
         pass
 
 
-class Connection:
+class Connection(Closing):
     """Per-connection behaviour of ``WSProtocol`` (a mixin; see the module docstring)."""
 
     if not TYPE_CHECKING:
@@ -108,7 +106,7 @@ class Connection:
         _last_recv_time: float
 
         def _init_read_path(self, is_client_side: bool, options: ConnectionOptions) -> None: ...
-        def _attach(self, underlying: asyncio.Transport, logger: logging.Logger) -> Any: ...
+        def _attach(self, underlying: asyncio.Transport, logger: AnyLogger) -> Any: ...
         def _set_listener(self, listener: Any) -> None: ...
         def _feed(self, data: bytes) -> None: ...
         def _stop_io(self) -> None: ...
@@ -123,11 +121,9 @@ class Connection:
         _hs_view: memoryview | None
         _handshake_timer: asyncio.TimerHandle | None
         handshake_complete: asyncio.Future[None]
-        _logger: logging.Logger
-        _error: BaseException | None
+        _logger: AnyLogger
         _disconnected: asyncio.Future[None]
         _keepalive: Keepalive | None
-        _linger: Linger | None
 
     def __init__(
         self,
@@ -149,10 +145,9 @@ class Connection:
         self._handshake_timer = None
         #: Client only: result of the opening handshake (awaited by ws_connect).
         self.handshake_complete = loop.create_future()
-        self._error = None
         self._disconnected = loop.create_future()
         self._keepalive = None
-        self._linger = None
+        self._init_closing()
         self._init_read_path(is_client_side, options)
 
     # -- asyncio protocol callbacks --------------------------------------------------
@@ -161,7 +156,7 @@ class Connection:
         # Stream transports (asyncio's, uvloop's) implement the full Transport API.
         stream = cast(asyncio.Transport, transport)
         set_socket_options(stream)
-        logger = connection_logger(self._options.logger_name)
+        logger = self._options.logger
         self._logger = logger
         ws_transport = self._attach(stream, logger)
         if self._is_client_side:
@@ -173,9 +168,9 @@ class Connection:
                 logger.log(PICOWS_DEBUG_LL, "sent upgrade request:\n%s", upgrade.request_bytes)
         else:
             self._server_upgrade = ServerUpgrade(self._listener_factory, self._listener_class, logger)
-            self._handshake_timer = self._loop.call_later(
-                self._options.websocket_handshake_timeout, self._on_handshake_timeout
-            )
+            timeout = self._options.websocket_handshake_timeout
+            if timeout is not None:
+                self._handshake_timer = self._loop.call_later(timeout, self._on_handshake_timeout)
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -186,9 +181,7 @@ class Connection:
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
+        self._closing_lost()
         transport = self.transport
         if transport is None:
             return
@@ -205,7 +198,9 @@ class Connection:
             self.handshake_complete.set_exception(error)
         if self.listener is not None:
             try:
-                self.listener.on_ws_disconnected(transport)
+                result = self.listener.on_ws_disconnected(transport)
+                if result is not None and hasattr(result, "__await__"):
+                    raise returned_awaitable("on_ws_disconnected", result)
             except Exception as e:
                 self._logger.error("on_ws_disconnected raised", exc_info=e)
                 self._set_error(e)
@@ -224,9 +219,12 @@ class Connection:
         if self.listener is None:
             return
         try:
-            getattr(self.listener, name)()
+            result = getattr(self.listener, name)()
         except Exception as exc:
             self._callback_failed(exc, name)
+        else:
+            if result is not None:
+                self._callback_returned(result, name)
 
     # -- opening handshake -------------------------------------------------------------
 
@@ -254,11 +252,15 @@ class Connection:
         response, leftover = result
         self.transport.response = response
         try:
-            listener = self._listener_factory()
+            if self._options.factory_takes_handshake:
+                listener = self._listener_factory(self.transport.request, response)
+            else:
+                listener = self._listener_factory()
             if not isinstance(listener, self._listener_class):
                 raise TypeError(
                     f"ws_listener_factory must return a WSListener, got {type(listener).__name__}"
                 )
+            check_listener(listener)
         except BaseException as exc:
             self._state = CLOSED
             if not self.handshake_complete.done():
@@ -313,9 +315,11 @@ class Connection:
         if transport._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "WebSocket connection established")
         try:
-            listener.on_ws_connected(transport)
+            result = listener.on_ws_connected(transport)
         except Exception as exc:
             self._callback_failed(exc, "on_ws_connected")
+            return
+        if result is not None and self._callback_returned(result, "on_ws_connected"):
             return
         if self._options.enable_auto_ping:
             self._get_keepalive().start()
@@ -329,54 +333,3 @@ class Connection:
         if keepalive is None:
             keepalive = self._keepalive = Keepalive(self)
         return keepalive
-
-    # -- errors and closing --------------------------------------------------------------------
-
-    def _set_error(self, exc: BaseException) -> None:
-        if self._error is None:
-            self._error = exc
-
-    def _callback_failed(self, exc: BaseException, callback: str) -> None:
-        """A listener callback raised: log, and unless allowed to continue, close with INTERNAL_ERROR.
-
-        Exceptions from ``on_ws_frame`` and the flow-control callbacks only get
-        logged when ``disconnect_on_exception=False``; all others always end the
-        connection.
-        """
-        if not self._options.disconnect_on_exception and callback in _TOLERATED_CALLBACKS:
-            self._logger.error(
-                "%s raised; connection kept open (disconnect_on_exception=False)", callback, exc_info=exc
-            )
-            return
-        self._logger.error("%s raised; closing with INTERNAL_ERROR", callback, exc_info=exc)
-        self._set_error(exc)
-        self.transport.send_close(WSCloseCode.INTERNAL_ERROR)
-        self._close_after_error()
-
-    def _protocol_violation(self, close_code: WSCloseCode, msg: str) -> None:
-        """The peer broke the protocol (detected by the parser): close with ``close_code``."""
-        self._logger.info("protocol violation: %s; closing with %s", msg, close_code.name)
-        self._set_error(WSError(f"protocol violation: {msg}", close_code=close_code))
-        self.transport.send_close(close_code, msg.encode("utf-8")[:123])
-        self._close_after_error()
-
-    def _close_after_error(self) -> None:
-        # Closing a socket with unread input makes the kernel send RST, and the
-        # peer may then lose our CLOSE frame. So: stop parsing, send FIN after
-        # the CLOSE, drain input until the peer closes, and close for good
-        # after a short linger time.
-        self._stop_io()
-        transport = self.transport
-        if transport.is_disconnected:
-            return
-        underlying = transport.underlying_transport
-        if underlying.is_closing() or not underlying.can_write_eof():
-            transport.disconnect()
-            return
-        underlying.write_eof()
-        if self._linger is None:
-            self._linger = Linger(self._loop, self._parser, transport.disconnect)
-
-
-#: Callbacks whose exceptions ``disconnect_on_exception=False`` lets pass.
-_TOLERATED_CALLBACKS = frozenset(("on_ws_frame", "pause_writing", "resume_writing"))

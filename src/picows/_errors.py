@@ -1,34 +1,47 @@
-"""Exception classes shared by both backends."""
+"""Exception classes shared by both backends.
+
+One hierarchy serves code written for every published picows release:
+
+* ``WSError`` stays a ``RuntimeError`` (picows 1.15), so ``except RuntimeError``
+  and ``except WSError`` both keep working, and it keeps the 1.15 attributes
+  ``raw_header``, ``raw_body`` and ``response`` (None when not applicable);
+* the 2.x subclasses say what went wrong: :class:`WSHandshakeError` and its
+  ``WSInvalid*Error`` children for a failed upgrade, :class:`WSProtocolError`
+  for a protocol violation (``code`` and, as in 1.15, ``close_code``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._handshake import WSUpgradeResponse
-    from ._types import WSCloseCode
 
-__all__ = ["WSError", "WSInvalidURL"]
+__all__ = [
+    "WSError",
+    "WSHandshakeError",
+    "WSInvalidHeaderError",
+    "WSInvalidMessageError",
+    "WSInvalidStatusError",
+    "WSInvalidURL",
+    "WSInvalidUpgradeError",
+    "WSProtocolError",
+]
 
 
 class WSError(RuntimeError):
-    """A WebSocket handshake or protocol failure.
+    """Base class of picows' WebSocket errors (a ``RuntimeError``, as in picows 1.15).
 
-    Raised by :func:`ws_connect` when the upgrade fails (then ``raw_header``,
-    ``raw_body`` and ``response`` describe what the server sent), and by
-    :meth:`WSTransport.wait_disconnected` on the client when the connection
-    was ended because of a protocol violation (then ``close_code`` is the code
-    picows sent in its CLOSE frame).
-
-    Attributes:
+    Attributes (kept on every WSError for code written for picows 1.15; set
+    by :class:`WSHandshakeError`, None otherwise):
         raw_header: bytes of the HTTP response head up to (not including) the
             blank line, or None.
         raw_body: bytes received after the blank line, or None.
-        response: the parsed :class:`WSUpgradeResponse`, or None when the
-            response could not be parsed or the error is not a handshake error.
-        close_code: for a protocol violation detected by picows, the
-            :class:`WSCloseCode` it closed the connection with; otherwise None.
+        response: the parsed :class:`WSUpgradeResponse`, or None.
+        close_code: for a :class:`WSProtocolError`, the close code; otherwise None.
     """
+
+    close_code: Any = None
 
     def __init__(
         self,
@@ -36,13 +49,98 @@ class WSError(RuntimeError):
         raw_header: bytes | None = None,
         raw_body: bytes | None = None,
         response: WSUpgradeResponse | None = None,
-        close_code: WSCloseCode | None = None,
     ) -> None:
         super().__init__(msg)
         self.raw_header = raw_header
         self.raw_body = raw_body
         self.response = response
-        self.close_code = close_code
+
+
+class WSHandshakeError(WSError):
+    """:func:`ws_connect`'s opening handshake failed: the server's answer is not a valid upgrade.
+
+    ``raw_header``, ``raw_body`` and ``response`` describe what the server sent.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        raw_header: bytes | None = None,
+        raw_body: bytes | None = None,
+        response: WSUpgradeResponse | None = None,
+    ) -> None:
+        super().__init__(description, raw_header, raw_body, response)
+
+
+class WSInvalidMessageError(WSHandshakeError):
+    """The handshake response is not well-formed HTTP.
+
+    A bad status line or HTTP version, bad header syntax, or too many headers.
+    """
+
+
+class WSInvalidStatusError(WSHandshakeError):
+    """The server answered with a status other than 101 (and no redirect was followed).
+
+    The message contains ``expected upgrade response with status 101
+    Switching Protocols, but received <status>``; ``response.status`` has it.
+    """
+
+
+class WSInvalidHeaderError(WSHandshakeError):
+    """A header of the 101 response is missing or wrong.
+
+    Attributes:
+        name: the header's name.
+        value: its value as received, or None when it was missing.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        name: str,
+        value: str | None = None,
+        raw_header: bytes | None = None,
+        raw_body: bytes | None = None,
+        response: WSUpgradeResponse | None = None,
+    ) -> None:
+        super().__init__(description, raw_header, raw_body, response)
+        self.name = name
+        self.value = value
+
+
+class WSInvalidUpgradeError(WSInvalidHeaderError):
+    """The ``Upgrade`` or ``Connection`` header of the 101 response is missing or wrong.
+
+    ``name`` says which.
+    """
+
+
+class WSProtocolError(WSError):
+    """A WebSocket protocol violation, with the close code it ends the connection with.
+
+    Raised by :meth:`WSTransport.wait_disconnected` on the client when picows
+    closed the connection because the peer broke the protocol. A listener may
+    raise it from ``on_ws_connected`` or ``on_ws_frame`` to close the connection
+    with ``code`` and ``message`` as the CLOSE reason (whatever
+    ``disconnect_on_exception`` says).
+
+    Attributes:
+        code: the close code (a :class:`WSCloseCode`, or an int for 3000-4999).
+        close_code: the same (the picows 1.15 name).
+    """
+
+    def __init__(self, code: Any, message: Any) -> None:
+        super().__init__(str(message))
+        self.args = (code, message)
+        self.code = code
+
+    @property
+    def close_code(self) -> Any:
+        return self.code
+
+    def __str__(self) -> str:
+        return str(self.args[1])
 
 
 class WSInvalidURL(WSError):
@@ -62,7 +160,7 @@ class WSInvalidURL(WSError):
 class ProtocolViolation(Exception):
     """Internal: raised by a frame parser; ends the connection with ``close_code``."""
 
-    def __init__(self, close_code: WSCloseCode, msg: str) -> None:
+    def __init__(self, close_code: Any, msg: str) -> None:
         super().__init__(msg)
         self.close_code = close_code
         self.msg = msg

@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import http
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Union
@@ -22,7 +21,8 @@ from ._errors import WSError
 from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 
 if TYPE_CHECKING:
-    from ._url import ParsedURL
+    from ._options import AnyLogger
+    from ._url import WSParsedURL
 
 __all__ = [
     "ClientUpgrade",
@@ -291,7 +291,7 @@ class WSUpgradeResponseWithListener:
 class ClientUpgrade:
     """Builds the upgrade request and checks the server's response for one connection attempt."""
 
-    def __init__(self, url: ParsedURL, extra_headers: ExtraHeaders) -> None:
+    def __init__(self, url: WSParsedURL, extra_headers: ExtraHeaders) -> None:
         self.url = url
         self.key = base64.b64encode(os.urandom(16)).decode("ascii")
         headers: CIMultiDict[str] = CIMultiDict()
@@ -463,7 +463,7 @@ class ServerUpgrade:
         self,
         listener_factory: Callable[[WSUpgradeRequest], Any],
         listener_class: type,
-        logger: logging.Logger,
+        logger: AnyLogger,
     ) -> None:
         self._factory = listener_factory
         self._listener_class = listener_class

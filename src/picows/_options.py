@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable, Union
 
 from ._limits import MAX_FRAME_SIZE_LIMIT
 from ._types import WSAutoPingStrategy
 
-__all__ = ["ConnectionOptions"]
+__all__ = ["AnyLogger", "ConnectionOptions", "LoggerLike", "check_loop_kwargs", "factory_takes_handshake"]
+
+#: A logger picows logs to.
+AnyLogger = Union[logging.Logger, "logging.LoggerAdapter[Any]"]
+#: What ``logger_name`` accepts.
+LoggerLike = Union[str, AnyLogger, None]
+
+#: Smallest initial receive buffer (``read_buffer_init_size`` below it is raised to it).
+MIN_READ_BUFFER_INIT_SIZE = 2048
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -17,9 +28,7 @@ def _check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def _check_positive(name: str, value: Any, allow_none: bool = False) -> float:
-    if value is None and allow_none:
-        return 0.0
+def _check_positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not value > 0:
@@ -27,13 +36,30 @@ def _check_positive(name: str, value: Any, allow_none: bool = False) -> float:
     return float(value)
 
 
+def _check_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return value
+
+
+def resolve_logger(logger_name: LoggerLike, default: str) -> AnyLogger:
+    """The logger for ``logger_name``: ``picows.<str>``; a Logger/LoggerAdapter as is; None: the default."""
+    if isinstance(logger_name, (logging.Logger, logging.LoggerAdapter)):
+        return logger_name
+    if logger_name is None:
+        logger_name = default
+    if not isinstance(logger_name, str) or not logger_name:
+        raise TypeError("logger_name must be a non-empty str, a logging.Logger/LoggerAdapter or None")
+    return logging.getLogger(f"picows.{logger_name}")
+
+
 class ConnectionOptions:
     """Options that every connection of one ws_connect/ws_create_server call shares."""
 
-    __slots__ = (
+    #: The parameters of ws_connect / ws_create_server that are connection options.
+    PARAMETERS = (
         "disconnect_on_exception",
         "websocket_handshake_timeout",
-        "logger_name",
         "enable_auto_ping",
         "auto_ping_idle_timeout",
         "auto_ping_reply_timeout",
@@ -41,29 +67,40 @@ class ConnectionOptions:
         "enable_auto_pong",
         "max_frame_size",
         "check_fragment_order",
+        "validate_utf8",
+        "auto_close",
+        "close_timeout",
+        "read_buffer_init_size",
     )
+
+    __slots__ = (*PARAMETERS, "logger", "factory_takes_handshake")
 
     def __init__(
         self,
         *,
         disconnect_on_exception: bool,
-        websocket_handshake_timeout: float,
-        logger_name: str,
+        websocket_handshake_timeout: float | None,
+        logger: AnyLogger,
         enable_auto_ping: bool,
         auto_ping_idle_timeout: float,
         auto_ping_reply_timeout: float,
         auto_ping_strategy: WSAutoPingStrategy,
         enable_auto_pong: bool,
         max_frame_size: int,
-        check_fragment_order: bool,
+        check_fragment_order: bool = False,
+        validate_utf8: bool = False,
+        auto_close: bool = False,
+        close_timeout: float | None = None,
+        read_buffer_init_size: int | None = None,
+        factory_takes_handshake: bool = False,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
-        self.websocket_handshake_timeout = _check_positive(
-            "websocket_handshake_timeout", websocket_handshake_timeout
+        self.websocket_handshake_timeout = (
+            None
+            if websocket_handshake_timeout is None
+            else _check_positive("websocket_handshake_timeout", websocket_handshake_timeout)
         )
-        if not isinstance(logger_name, str) or not logger_name:
-            raise TypeError("logger_name must be a non-empty str")
-        self.logger_name = logger_name
+        self.logger = logger
         self.enable_auto_ping = _check_bool("enable_auto_ping", enable_auto_ping)
         self.auto_ping_idle_timeout = _check_positive("auto_ping_idle_timeout", auto_ping_idle_timeout)
         self.auto_ping_reply_timeout = _check_positive("auto_ping_reply_timeout", auto_ping_reply_timeout)
@@ -79,19 +116,108 @@ class ConnectionOptions:
                 f"auto_ping_strategy must be a WSAutoPingStrategy, got {auto_ping_strategy!r}"
             ) from None
         self.enable_auto_pong = _check_bool("enable_auto_pong", enable_auto_pong)
-        if isinstance(max_frame_size, bool) or not isinstance(max_frame_size, int):
-            raise TypeError(f"max_frame_size must be an int, got {type(max_frame_size).__name__}")
+        self.max_frame_size = _check_int("max_frame_size", max_frame_size)
         if not 0 <= max_frame_size <= MAX_FRAME_SIZE_LIMIT:
             raise ValueError(f"max_frame_size must be in [0, 2**62], got {max_frame_size}")
-        self.max_frame_size = max_frame_size
         self.check_fragment_order = _check_bool("check_fragment_order", check_fragment_order)
+        self.validate_utf8 = _check_bool("validate_utf8", validate_utf8)
+        self.auto_close = _check_bool("auto_close", auto_close)
+        self.close_timeout = (
+            None if close_timeout is None else _check_positive("close_timeout", close_timeout)
+        )
+        if read_buffer_init_size is None:
+            from ._limits import INITIAL_BUFFER_SIZE
+
+            read_buffer_init_size = INITIAL_BUFFER_SIZE
+        self.read_buffer_init_size = max(
+            _check_int("read_buffer_init_size", read_buffer_init_size), MIN_READ_BUFFER_INIT_SIZE
+        )
+        self.factory_takes_handshake = factory_takes_handshake
 
     @classmethod
-    def from_arguments(cls, arguments: Mapping[str, Any]) -> ConnectionOptions:
+    def from_arguments(
+        cls,
+        arguments: Mapping[str, Any],
+        logger_default: str,
+        listener_factory: Callable[..., Any] | None = None,
+    ) -> ConnectionOptions:
         """Validate the connection options among the arguments of ws_connect / ws_create_server.
 
         ``arguments`` is the entry point's ``locals()``: the options are its
         parameters of the same names, so the two entry points list them only in
-        their signatures.
+        their signatures. ``zero_copy_unsafe_ssl_write`` (a picows 1.15 option)
+        is accepted and ignored: picows never hands asyncio's SSL transport a
+        buffer it reuses.
         """
-        return cls(**{name: arguments[name] for name in cls.__slots__})
+        _check_bool("zero_copy_unsafe_ssl_write", arguments.get("zero_copy_unsafe_ssl_write", False))
+        return cls(
+            **{name: arguments[name] for name in cls.PARAMETERS if name in arguments},
+            logger=resolve_logger(arguments.get("logger_name"), logger_default),
+            factory_takes_handshake=(
+                listener_factory is not None and factory_takes_handshake(listener_factory)
+            ),
+        )
+
+
+def factory_takes_handshake(factory: Callable[..., Any]) -> bool:
+    """True if a client listener factory accepts ``(request, response)``; False if it takes nothing.
+
+    picows 2.x lets the client's factory see the upgrade request and response;
+    a factory that takes no arguments (the 1.15 form, e.g. a WSListener
+    subclass) keeps working.
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins, some extension types
+        return False
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        return False
+    try:
+        signature.bind()
+    except TypeError:
+        return True
+    # Both work (e.g. ``def f(*args)``, a class accepting anything): the 1.15 form.
+    return False
+
+
+# Names users bring from other libraries, with what to use instead.
+_HINTS = {
+    "subprotocols": "pass extra_headers={'Sec-WebSocket-Protocol': ...} (or use picows.websockets.connect)",
+    "timeout": "use websocket_handshake_timeout=",
+    "open_timeout": "use websocket_handshake_timeout=",
+    "additional_headers": "use extra_headers=",
+    "headers": "use extra_headers=",
+    "extra_header": "use extra_headers=",
+    "compression": "picows' callback API negotiates no compression: leave it out",
+    "compress": "picows' callback API negotiates no compression: leave it out",
+    "ping_interval": "use enable_auto_ping=True with auto_ping_idle_timeout=",
+    "ping_timeout": "use auto_ping_reply_timeout=",
+    "heartbeat": "use enable_auto_ping=True with auto_ping_idle_timeout=",
+    "max_size": "use max_frame_size=",
+    "max_msg_size": "use max_frame_size=",
+    "origin": "use extra_headers={'Origin': ...}",
+    "user_agent_header": "use extra_headers={'User-Agent': ...}",
+    "ssl": "use ssl_context=",
+    "logger": "use logger_name= (a str or a logging.Logger)",
+    "close_timeout_s": "use close_timeout=",
+}
+
+
+def check_loop_kwargs(entry: str, kwargs: Mapping[str, Any], loop_method: Callable[..., Any]) -> None:
+    """Reject keyword arguments that ``loop_method`` (asyncio's signature) does not take, before any I/O."""
+    allowed = inspect.signature(loop_method).parameters
+    for name in kwargs:
+        param = allowed.get(name)
+        if param is None or param.kind not in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
+            hint = _HINTS.get(name)
+            raise TypeError(
+                f"{entry}() got an unexpected keyword argument {name!r}"
+                + (f": {hint}" if hint else f" (not a picows option nor one of {loop_method.__qualname__}())")
+            )
+
+
+#: The signatures extra keyword arguments are checked against (those of the stdlib loop).
+CREATE_CONNECTION = asyncio.AbstractEventLoop.create_connection
+CREATE_SERVER = asyncio.AbstractEventLoop.create_server

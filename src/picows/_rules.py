@@ -7,7 +7,7 @@ one place.
 
 from __future__ import annotations
 
-from ._types import WSCloseCode, WSMsgType
+from ._types import WSCloseCode, WSCloseInfo, WSMsgType
 
 __all__ = [
     "CLOSE_CODE_BY_VALUE",
@@ -22,7 +22,9 @@ __all__ = [
     "OP_TEXT",
     "VALID_OPCODE",
     "close_frame_payload",
+    "close_info_of",
     "is_valid_wire_close_code",
+    "truncated_reason",
 ]
 
 OP_CONTINUATION = 0x0
@@ -85,4 +87,25 @@ def close_frame_payload(close_code: int, close_message: bytes | bytearray | memo
         raise ValueError(f"close_code {int(close_code)} may not be sent in a CLOSE frame")
     if len(reason) > MAX_CLOSE_REASON_SIZE:
         raise ValueError(f"close_message must be at most {MAX_CLOSE_REASON_SIZE} bytes, got {len(reason)}")
+    try:
+        reason.decode("utf-8")
+    except UnicodeDecodeError:
+        # A peer fails the connection with INVALID_TEXT for such a reason (RFC 6455 5.5.1).
+        raise ValueError("close_message must be valid UTF-8") from None
     return int(close_code).to_bytes(2, "big") + reason
+
+
+def close_info_of(payload: bytes) -> WSCloseInfo:
+    """The code and reason of a (validated) CLOSE frame payload."""
+    if len(payload) < 2:
+        return WSCloseInfo(WSCloseCode.NO_INFO, "")
+    code = int.from_bytes(payload[:2], "big")
+    return WSCloseInfo(CLOSE_CODE_BY_VALUE.get(code, code), payload[2:].decode("utf-8", "replace"))
+
+
+def truncated_reason(reason: str) -> bytes:
+    """``reason`` UTF-8 encoded and cut to fit a CLOSE frame, never inside a character."""
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_SIZE:
+        return data
+    return data[:MAX_CLOSE_REASON_SIZE].decode("utf-8", "ignore").encode("utf-8")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
 from ._limits import DEFAULT_MAX_FRAME_SIZE
-from ._options import ConnectionOptions
+from ._options import CREATE_SERVER, ConnectionOptions, LoggerLike, check_loop_kwargs
 from ._types import WSAutoPingStrategy
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ async def ws_create_server(
     port: int | None = None,
     *,
     disconnect_on_exception: bool = True,
-    websocket_handshake_timeout: float = 5,
-    logger_name: str = "server",
+    websocket_handshake_timeout: float | None = 5,
+    logger_name: LoggerLike = "server",
     enable_auto_ping: bool = False,
     auto_ping_idle_timeout: float = 20,
     auto_ping_reply_timeout: float = 20,
@@ -35,6 +35,11 @@ async def ws_create_server(
     enable_auto_pong: bool = True,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     check_fragment_order: bool = False,
+    validate_utf8: bool = False,
+    auto_close: bool = False,
+    close_timeout: float | None = 10,
+    read_buffer_init_size: int = 4096,
+    zero_copy_unsafe_ssl_write: bool = False,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start a WebSocket server; a thin layer over :meth:`asyncio.loop.create_server`.
@@ -56,8 +61,9 @@ async def ws_create_server(
     :param host: as for :meth:`asyncio.loop.create_server`.
     :param port: as for :meth:`asyncio.loop.create_server`.
     :param disconnect_on_exception: see :func:`ws_connect`.
-    :param websocket_handshake_timeout: seconds a client has to send a valid upgrade request.
-    :param logger_name: connections log to ``picows.<logger_name>``.
+    :param websocket_handshake_timeout: seconds a client has to send a valid
+        upgrade request (slow-loris protection); None: no limit.
+    :param logger_name: see :func:`ws_connect` (default ``picows.server``).
     :param enable_auto_ping: see :func:`ws_connect` (defaults 20 s / 20 s here).
     :param auto_ping_idle_timeout: see :func:`ws_connect`.
     :param auto_ping_reply_timeout: see :func:`ws_connect`.
@@ -65,12 +71,19 @@ async def ws_create_server(
     :param enable_auto_pong: see :func:`ws_connect`.
     :param max_frame_size: see :func:`ws_connect`.
     :param check_fragment_order: see :func:`ws_connect`.
+    :param validate_utf8: see :func:`ws_connect`.
+    :param auto_close: see :func:`ws_connect`.
+    :param close_timeout: see :func:`ws_connect`.
+    :param read_buffer_init_size: see :func:`ws_connect`.
+    :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
     :param kwargs: passed to :meth:`asyncio.loop.create_server` (``ssl``,
-        ``reuse_port``, ``backlog``, ``start_serving``, ...).
+        ``reuse_port``, ``backlog``, ``start_serving``, ...); unknown names
+        raise TypeError before the server starts.
     """
     if not callable(ws_listener_factory):
         raise TypeError("ws_listener_factory must be callable")
-    options = ConnectionOptions.from_arguments(locals())
+    check_loop_kwargs("ws_create_server", kwargs, CREATE_SERVER)
+    options = ConnectionOptions.from_arguments(locals(), "server")
     protocol_class = _backend.impl.WSProtocol
 
     def protocol_factory() -> Any:

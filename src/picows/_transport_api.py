@@ -10,16 +10,18 @@ state through ``self._protocol`` (the connection's ``WSProtocol``).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Union
+import threading
+from typing import TYPE_CHECKING, NoReturn, Union
 
 from ._rules import close_frame_payload
-from ._types import WSCloseCode, WSMsgType
+from ._types import WSCloseCode, WSCloseHandshake, WSMsgType
 
 if TYPE_CHECKING:
     from ._keepalive import Keepalive
     from ._pure.transport import WSTransport
 
 __all__ = [
+    "close_handshake",
     "disconnect",
     "measure_roundtrip_time",
     "notify_user_specific_pong_received",
@@ -28,6 +30,19 @@ __all__ = [
 ]
 
 CloseMessage = Union[bytes, bytearray, memoryview, str, None]
+
+
+def wrong_thread(method: str) -> NoReturn:
+    """Raise the error for a WSTransport method called off the event loop's thread."""
+    raise RuntimeError(
+        f"WSTransport.{method} called from a wrong thread: a connection belongs to the thread of its "
+        "event loop (use loop.call_soon_threadsafe to reach it from another thread)"
+    )
+
+
+def _check_thread(self: WSTransport, method: str) -> None:
+    if threading.get_ident() != self._thread_id:
+        wrong_thread(method)
 
 
 def send_close(
@@ -43,6 +58,7 @@ def send_close(
 
     A no-op once a CLOSE was sent or when the underlying transport is closing.
     """
+    _check_thread(self, "send_close")
     payload = close_frame_payload(close_code, close_message)
     if self.is_close_frame_sent or self.is_disconnected or self.underlying_transport.is_closing():
         return
@@ -55,6 +71,7 @@ def disconnect(self: WSTransport, graceful: bool = True) -> None:
     :param graceful: True flushes queued data before closing (``close()``);
         False drops it (``abort()``).
     """
+    _check_thread(self, "disconnect")
     self._protocol._stop_io()
     if self.is_disconnected:
         return
@@ -72,6 +89,7 @@ async def wait_disconnected(self: WSTransport) -> None:
     or a :class:`WSError` (with ``close_code``) describing the protocol
     violation that ended the connection. On the server it returns normally.
     """
+    _check_thread(self, "wait_disconnected")
     conn = self._protocol
     await asyncio.shield(conn._disconnected)
     if self.is_client_side and conn._error is not None:
@@ -88,6 +106,7 @@ async def measure_roundtrip_time(self: WSTransport, rounds: int) -> list[float]:
 
     :return: round-trip times in seconds, one per round.
     """
+    _check_thread(self, "measure_roundtrip_time")
     keepalive: Keepalive = self._protocol._get_keepalive()
     return await keepalive.measure(rounds)
 
@@ -98,6 +117,23 @@ def notify_user_specific_pong_received(self: WSTransport) -> None:
     For pongs recognised inside ``on_ws_frame`` rather than by
     :meth:`WSListener.is_user_specific_pong`. Harmless when no pong is awaited.
     """
+    _check_thread(self, "notify_user_specific_pong_received")
     keepalive = self._protocol._keepalive
     if keepalive is not None:
         keepalive.pong_received()
+
+
+def _close_handshake(self: WSTransport) -> WSCloseHandshake | None:
+    handshake: WSCloseHandshake | None = self._protocol._close_handshake()
+    return handshake
+
+
+close_handshake = property(
+    _close_handshake,
+    doc="""The closing handshake so far (:class:`WSCloseHandshake`).
+
+    None until a CLOSE frame was sent or received.
+    ``recv`` is the peer's CLOSE (code and reason), ``sent`` ours, and
+    ``recv_then_sent`` tells whether the peer closed first. After an abrupt
+    loss either may be missing.""",
+)

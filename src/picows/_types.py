@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["PICOWS_DEBUG_LL", "WSAutoPingStrategy", "WSCloseCode", "WSMsgType"]
+__all__ = [
+    "PICOWS_DEBUG_LL",
+    "WSAutoPingStrategy",
+    "WSCloseCode",
+    "WSCloseHandshake",
+    "WSCloseInfo",
+    "WSMsgType",
+]
 
 #: Log level of picows' per-frame debug messages (below :data:`logging.DEBUG`).
 #: Enable it with ``logging.getLogger("picows").setLevel(picows.PICOWS_DEBUG_LL)``
@@ -56,3 +63,51 @@ class WSAutoPingStrategy(enum.IntEnum):
     PING_WHEN_IDLE = 1
     #: Ping every ``auto_ping_idle_timeout`` seconds, whatever the traffic.
     PING_PERIODICALLY = 2
+
+
+class WSCloseInfo:
+    """One side's CLOSE frame: its close code and its reason as text.
+
+    ``code`` is :attr:`WSCloseCode.NO_INFO` when the frame carried no code (a
+    plain ``int`` for codes 3000-4999 that are not members); ``reason`` is
+    ``""`` when it carried none.
+    """
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: WSCloseCode | int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"WSCloseInfo(code={self.code!r}, reason={self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WSCloseInfo):
+            return NotImplemented
+        return self.code == other.code and self.reason == other.reason
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.reason))
+
+
+class WSCloseHandshake:
+    """The closing handshake of a connection, as far as it went (:attr:`WSTransport.close_handshake`).
+
+    Attributes:
+        recv: the CLOSE frame received from the peer, or None.
+        sent: the CLOSE frame picows sent, or None.
+        recv_then_sent: True when the peer's CLOSE arrived before ours was
+            sent (the peer started the closing handshake).
+    """
+
+    __slots__ = ("recv", "sent", "recv_then_sent")
+
+    def __init__(self, recv: WSCloseInfo | None, sent: WSCloseInfo | None, recv_then_sent: bool) -> None:
+        self.recv = recv
+        self.sent = sent
+        self.recv_then_sent = recv_then_sent
+
+    def __repr__(self) -> str:
+        fields = f"recv={self.recv!r}, sent={self.sent!r}, recv_then_sent={self.recv_then_sent}"
+        return f"WSCloseHandshake({fields})"

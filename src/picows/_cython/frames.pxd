@@ -8,12 +8,14 @@ cdef class WSFrame:
     cdef:
         # Cython-only: the payload inside the connection's receive buffer.
         char* payload_ptr
-        size_t payload_size
+        readonly Py_ssize_t payload_size
         readonly object msg_type
         readonly bint fin
         readonly bint rsv1
+        readonly bint rsv2
+        readonly bint rsv3
         readonly bint last_in_buffer
-        readonly size_t tail_size
+        readonly Py_ssize_t tail_size
         # internal: opcode as a C int, and the owner of payload_ptr
         int opcode
         object _view          # the receive buffer (bytearray) that payload_ptr points into
@@ -24,6 +26,7 @@ cdef class WSFrame:
     cpdef str get_payload_as_ascii_text(self)
     cpdef object get_close_code(self)
     cpdef object get_close_message(self)
+    cpdef object get_close_reason(self)
 
 
 cdef class FrameParser:
@@ -37,6 +40,10 @@ cdef class FrameParser:
         bint _is_client_side
         bint _check_fragment_order
         bint _in_fragmented_message
+        bint _validate_utf8
+        bint _in_text              # a text message is in progress (validate_utf8 only)
+        uint32_t _utf8_state       # picows_utf8_validate's state between frames
+        Py_ssize_t _initial_size
         bint _done
         object _read_view     # cached raw view of the last region handed to the event loop
         char* _read_view_ptr
@@ -52,6 +59,7 @@ cdef class FrameParser:
     cdef _make_room(self)
     cdef _replace_buffer(self, Py_ssize_t size)
     cdef bint _complete_frame_at(self, Py_ssize_t pos)
+    cdef _check_utf8(self, int opcode, bint fin, Py_ssize_t start, Py_ssize_t end)
     cdef _check_close_payload(self, Py_ssize_t start, Py_ssize_t end)
     cdef _fail(self, object code, str msg)
 
@@ -60,5 +68,10 @@ cdef int opcode_of(object msg_type) except -1
 cdef int check_control(Py_ssize_t size, bint fin) except -1
 cdef void mask_inplace(char* data, size_t size, uint32_t key) noexcept nogil
 cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexcept nogil
-cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,
-                         uint32_t mask_key) noexcept nogil
+cdef size_t write_header(char* dst, uint8_t b0, uint64_t length, bint masked, uint32_t mask_key) noexcept nogil
+
+
+cdef inline uint8_t first_byte(int opcode, bint fin, bint rsv1, bint rsv2, bint rsv3) noexcept nogil:
+    """The first byte of a frame header: FIN, RSV1-3, opcode."""
+    return <uint8_t>(opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
+                     | (0x10 if rsv3 else 0))

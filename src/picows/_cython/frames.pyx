@@ -15,6 +15,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memmove
 
 from .includes.mask cimport picows_mask
+from .includes.utf8 cimport picows_utf8_validate
 from .includes.python cimport PyBUF_WRITE, PyMemoryView_FromMemory
 
 from .. import _limits, _rules
@@ -25,12 +26,13 @@ __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payloa
 
 # Policy and rules come from the shared modules (picows._limits, picows._rules),
 # cached here in C variables at import.
-cdef Py_ssize_t INITIAL_BUFFER_SIZE = _limits.INITIAL_BUFFER_SIZE
+INITIAL_BUFFER_SIZE_ = _limits.INITIAL_BUFFER_SIZE  # (a Python-level default argument)
 cdef Py_ssize_t MIN_FREE_SPACE = _limits.MIN_FREE_SPACE
 cdef Py_ssize_t MAX_READ_SIZE = _limits.MAX_READ_SIZE
 cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
 cdef int OP_CONTINUATION = _rules.OP_CONTINUATION
 cdef int OP_CLOSE = _rules.OP_CLOSE
+cdef int OP_TEXT = _rules.OP_TEXT
 cdef uint64_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
 cdef bint VALID_OPCODE[16]
 for _op in range(16):
@@ -75,14 +77,13 @@ cdef void mask_copy(char* dst, const char* src, size_t size, uint32_t key) noexc
     picows_mask(dst, src, size, key)
 
 
-cdef size_t write_header(char* dst, int opcode, bint fin, bint rsv1, uint64_t length, bint masked,
-                         uint32_t mask_key) noexcept nogil:
-    """Write a frame header at ``dst`` (at most 14 bytes); returns its size."""
+cdef size_t write_header(char* dst, uint8_t b0, uint64_t length, bint masked, uint32_t mask_key) noexcept nogil:
+    """Write a frame header at ``dst`` (at most 14 bytes) with first byte ``b0``; returns its size."""
     cdef uint8_t* p = <uint8_t*>dst
     cdef uint8_t mbit = 0x80 if masked else 0
     cdef size_t n
     cdef int i
-    p[0] = <uint8_t>(opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0))
+    p[0] = b0
     if length < 126:
         p[1] = <uint8_t>(mbit | length)
         n = 2
@@ -175,9 +176,18 @@ cdef class WSFrame:
             return None
         return PyBytes_FromStringAndSize(self.payload_ptr + 2, <Py_ssize_t>self.payload_size - 2)
 
+    cpdef object get_close_reason(self):
+        """The reason of a CLOSE frame as text (UTF-8, validated on receipt), or None when there is none."""
+        if self.opcode != OP_CLOSE:
+            raise ValueError(f"get_close_reason() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self.payload_size <= 2:
+            return None
+        return PyUnicode_DecodeUTF8(self.payload_ptr + 2, self.payload_size - 2, NULL)
+
     def __str__(self):
         return (
             f"WSFrame({self.msg_type.name}, fin={bool(self.fin)}, rsv1={bool(self.rsv1)}, "
+            f"rsv2={bool(self.rsv2)}, rsv3={bool(self.rsv3)}, "
             f"last_in_buffer={bool(self.last_in_buffer)}, payload_sz={self.payload_size}, "
             f"tail_sz={self.tail_size})"
         )
@@ -192,9 +202,14 @@ cdef class FrameParser:
     Same contract and order of checks as the pure-Python ``FrameParser``.
     """
 
-    def __init__(self, bint is_client_side, max_frame_size, bint check_fragment_order=False):
+    def __init__(self, bint is_client_side, max_frame_size, bint check_fragment_order=False,
+                 bint validate_utf8=False, Py_ssize_t initial_size=INITIAL_BUFFER_SIZE_):
         if not 0 <= max_frame_size <= 2**62:
             raise ValueError("max_frame_size must be in [0, 2**62]")
+        self._initial_size = initial_size
+        self._validate_utf8 = validate_utf8
+        self._in_text = False
+        self._utf8_state = 0
         self._is_client_side = is_client_side
         self._max_frame_size = max_frame_size
         self._check_fragment_order = check_fragment_order
@@ -209,7 +224,7 @@ cdef class FrameParser:
         self._read_view_ptr = NULL
         self._read_view_len = 0
         self._buf = None
-        self._replace_buffer(INITIAL_BUFFER_SIZE)
+        self._replace_buffer(initial_size)
 
     @property
     def buffer_size(self):
@@ -256,10 +271,10 @@ cdef class FrameParser:
     def shrink_if_idle(self):
         """Return to the initial buffer size if nothing is buffered; True if the buffer is small now."""
         if self._start != self._end:
-            return self._cap <= INITIAL_BUFFER_SIZE
+            return self._cap <= self._initial_size
         self._start = self._end = 0
-        if self._cap > INITIAL_BUFFER_SIZE:
-            self._replace_buffer(INITIAL_BUFFER_SIZE)
+        if self._cap > self._initial_size:
+            self._replace_buffer(self._initial_size)
         return True
 
     cdef _make_room(self):
@@ -357,8 +372,6 @@ cdef class FrameParser:
         fin = (b0 & 0x80) != 0
         length = b1 & 0x7F
 
-        if b0 & 0x30:
-            self._fail(_PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
         if not VALID_OPCODE[opcode]:
             self._fail(_PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
         if opcode >= FIRST_CONTROL_OPCODE:
@@ -384,6 +397,8 @@ cdef class FrameParser:
             if avail < 4:
                 return None
             length = (<uint64_t>buf[2] << 8) | buf[3]
+            if length < 126:
+                self._fail(_PROTOCOL_ERROR, "non-minimal 16-bit payload length")
             header = 4
         elif length == 127:
             if avail < 10:
@@ -393,11 +408,13 @@ cdef class FrameParser:
                 length = (length << 8) | buf[2 + i]
             if length >> 63:
                 self._fail(_PROTOCOL_ERROR, "64-bit payload length with the most significant bit set")
+            if length < 65536:
+                self._fail(_PROTOCOL_ERROR, "non-minimal 64-bit payload length")
             header = 10
-        if length > self._max_frame_size:
+        if length > self._max_frame_size and opcode < FIRST_CONTROL_OPCODE:
             self._fail(
                 _MESSAGE_TOO_BIG,
-                f"frame payload of {length} bytes exceeds max_frame_size={self._max_frame_size}",
+                f"frame payload of {length} bytes violates max allowed size (max_frame_size={self._max_frame_size})",
             )
         if masked:
             header += 4
@@ -429,15 +446,19 @@ cdef class FrameParser:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False
+                if self._validate_utf8:
+                    self._check_utf8(opcode, fin, payload_start, payload_end)
             tail = self._end - payload_end
-            frame.tail_size = <size_t>tail
+            frame.tail_size = tail
             frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
         frame.msg_type = _MSG_TYPES[opcode]
         frame.opcode = opcode
         frame.fin = fin
         frame.rsv1 = (b0 & 0x40) != 0
+        frame.rsv2 = (b0 & 0x20) != 0
+        frame.rsv3 = (b0 & 0x10) != 0
         frame.payload_ptr = self._ptr + payload_start
-        frame.payload_size = <size_t>length
+        frame.payload_size = <Py_ssize_t>length
         frame._view = self._buf
         return frame
 
@@ -462,6 +483,21 @@ cdef class FrameParser:
                 length = (length << 8) | buf[2 + i]
             header += 8
         return <uint64_t>(avail - header) >= length if avail >= header else False
+
+    cdef _check_utf8(self, int opcode, bint fin, Py_ssize_t start, Py_ssize_t end):
+        """validate_utf8: check a text message frame by frame, carrying split characters over."""
+        if opcode == OP_TEXT:
+            self._utf8_state = 0
+            self._in_text = True
+        elif opcode != OP_CONTINUATION or not self._in_text:
+            self._in_text = False  # binary data, or a stray continuation (not ours to judge here)
+            return
+        if not picows_utf8_validate(self._ptr + start, <size_t>(end - start), &self._utf8_state) or (
+                fin and self._utf8_state != 0):
+            self._in_text = False
+            self._fail(_INVALID_TEXT, "invalid UTF-8 in a text message")
+        if fin:
+            self._in_text = False
 
     cdef _check_close_payload(self, Py_ssize_t start, Py_ssize_t end):
         cdef Py_ssize_t size = end - start
@@ -506,17 +542,17 @@ def mask_payload(data, bytes key):
         PyBuffer_Release(&view)
 
 
-def frame_header(int opcode, bint fin, bint rsv1, uint64_t length, mask_key):
+def frame_header(int opcode, bint fin, bint rsv1, uint64_t length, mask_key, bint rsv2=False, bint rsv3=False):
     """The header of a frame with a ``length``-byte payload (including the mask key, if any)."""
     cdef char hdr[14]
     cdef uint32_t key = 0
     if mask_key is not None:
         key = _key_of(mask_key)
-    cdef size_t n = write_header(hdr, opcode, fin, rsv1, length, mask_key is not None, key)
+    cdef size_t n = write_header(hdr, first_byte(opcode, fin, rsv1, rsv2, rsv3), length, mask_key is not None, key)
     return PyBytes_FromStringAndSize(hdr, <Py_ssize_t>n)
 
 
-def build_frame(int opcode, payload, bint fin, bint rsv1, mask_key):
+def build_frame(int opcode, payload, bint fin, bint rsv1, mask_key, bint rsv2=False, bint rsv3=False):
     """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
     cdef Py_buffer view
     cdef uint32_t key = 0
@@ -528,7 +564,7 @@ def build_frame(int opcode, payload, bint fin, bint rsv1, mask_key):
         key = _key_of(mask_key)
     PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
     try:
-        hsize = write_header(hdr, opcode, fin, rsv1, <uint64_t>view.len, masked, key)
+        hsize = write_header(hdr, first_byte(opcode, fin, rsv1, rsv2, rsv3), <uint64_t>view.len, masked, key)
         out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>hsize + view.len)
         out_ptr = PyBytes_AS_STRING(out)
         memcpy(out_ptr, hdr, hsize)

@@ -9,7 +9,9 @@ interface between the two halves.
 
 import asyncio
 
-from .frames cimport FrameParser, WSFrame
+from libc.stdint cimport uint8_t
+
+from .frames cimport FrameParser, WSFrame, first_byte
 from .transport cimport WSListener, WSTransport
 
 from .. import _connection, _limits, _types
@@ -22,6 +24,8 @@ cdef object _ProtocolViolation = ProtocolViolation
 cdef object _PICOWS_DEBUG_LL = _types.PICOWS_DEBUG_LL
 cdef int OP_PING = _types.WSMsgType.PING
 cdef int OP_PONG = _types.WSMsgType.PONG
+cdef int OP_CLOSE = _types.WSMsgType.CLOSE
+cdef uint8_t PONG_FIRST_BYTE = first_byte(OP_PONG, True, False, False, False)
 cdef Py_ssize_t KEEP_BUFFER_SIZE = _limits.KEEP_BUFFER_SIZE
 cdef double SHRINK_DELAY = _limits.SHRINK_DELAY
 # Connection states, defined by the shared half.
@@ -42,7 +46,8 @@ cdef class ProtocolCore:
 
     def _init_read_path(self, bint is_client_side, options):
         self._loop_time = self._loop.time
-        self._parser = FrameParser(is_client_side, options.max_frame_size, options.check_fragment_order)
+        self._parser = FrameParser(is_client_side, options.max_frame_size, options.check_fragment_order,
+                                   options.validate_utf8, options.read_buffer_init_size)
         self._auto_pong = options.enable_auto_pong
         self._track_recv_time = options.enable_auto_ping
 
@@ -133,6 +138,8 @@ cdef class ProtocolCore:
                 return
             if log_debug:
                 transport._logger.log(_PICOWS_DEBUG_LL, "received %s", frame)
+            if frame.opcode == OP_CLOSE:
+                self._close_received(frame)
             if self._expect_pong:
                 try:
                     is_pong = listener.is_user_specific_pong(frame)
@@ -144,15 +151,20 @@ cdef class ProtocolCore:
                     continue
             if frame.opcode == OP_PING and self._auto_pong:
                 if not transport.is_close_frame_sent and not transport.is_disconnected:
-                    transport._send_frame(OP_PONG, frame.payload_ptr, <Py_ssize_t>frame.payload_size, True, False)
+                    transport._send_frame(PONG_FIRST_BYTE, frame.payload_ptr, frame.payload_size)
                 continue
             try:
                 if py_on_ws_frame is not None:
-                    py_on_ws_frame(transport, frame)
+                    result = py_on_ws_frame(transport, frame)
                 else:
-                    listener.on_ws_frame(transport, frame)
+                    result = listener.on_ws_frame(transport, frame)
             except Exception as exc:
-                self._callback_failed(exc, "on_ws_frame")
+                self._callback_failed(exc, "on_ws_frame", frame.msg_type)
+            else:
+                if result is not None:
+                    self._callback_returned(result, "on_ws_frame")
+            if frame.opcode == OP_CLOSE:
+                self._close_frame_delivered()
 
 
 class WSProtocol(ProtocolCore, _connection.Connection, asyncio.BufferedProtocol):

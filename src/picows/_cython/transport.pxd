@@ -1,7 +1,7 @@
 # cython: language_level=3
 """C-level declarations of WSListener and WSTransport (cimport-able by user Cython code)."""
 
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 from .frames cimport WSFrame
 
@@ -39,21 +39,24 @@ cdef class WSTransport:
         int _fd
         bint _write_pending
         bint _check_closing
+        readonly unsigned long _thread_id  # the event loop thread (transports are thread-affine)
         char* _wbuf
         Py_ssize_t _wcap
         uint64_t _rng_state
 
-    cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*)
-    cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, size_t msg_size, bint fin=*, bint rsv1=*)
+    cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*)
+    cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=*, bint rsv1=*,
+                                    bint rsv2=*, bint rsv3=*)
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
-                                        bint fin=*, bint rsv1=*)
+                                        bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*)
     cpdef send_ping(self, message=*)
     cpdef send_pong(self, message=*)
 
-    cdef _send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1)
+    cdef _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size)
     cdef _send_control(self, int opcode, message)
     cdef _write_raw(self, const char* data, Py_ssize_t size)
-    cdef _log_send(self, int opcode, bint fin, bint rsv1, Py_ssize_t size)
+    cdef _log_send(self, uint8_t b0, Py_ssize_t size)
+    cdef int _check_thread(self, str method) except -1
     cdef char* _reserve(self, Py_ssize_t size) except NULL
     cdef _release_write_buffer(self)
     cdef uint32_t _next_mask_key(self) noexcept

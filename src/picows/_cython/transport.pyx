@@ -4,16 +4,18 @@
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from .frames cimport WSFrame, check_control, mask_copy, mask_inplace, opcode_of, write_header
+from .frames cimport WSFrame, check_control, first_byte, mask_copy, mask_inplace, opcode_of, write_header
 from .includes cimport system
+from .includes.python cimport PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
 
 import os
 
 from .. import _limits, _rules, _transport_api
+from .._transport_api import wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 
 __all__ = ["WSListener", "WSTransport"]
@@ -28,8 +30,12 @@ cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
 cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
 
 
-cdef int _get_payload(object message, Py_buffer* view, str arg) except -1:
-    """Fill ``view`` with the message bytes; returns 1 if it must be released with PyBuffer_Release."""
+cdef int _get_payload(object message, Py_buffer* view) except -1:
+    """Fill ``view`` with the message bytes; returns 1 if it must be released with PyBuffer_Release.
+
+    A ``str`` is sent UTF-8 encoded: its UTF-8 form is cached in the string object
+    (``message`` must stay referenced until the send is done, as it does in the callers).
+    """
     if type(message) is bytes:
         view.buf = PyBytes_AS_STRING(message)
         view.len = PyBytes_GET_SIZE(message)
@@ -38,19 +44,26 @@ cdef int _get_payload(object message, Py_buffer* view, str arg) except -1:
         view.buf = PyByteArray_AS_STRING(message)
         view.len = PyByteArray_GET_SIZE(message)
         return 0
+    if isinstance(message, str):
+        view.buf = <void*>PyUnicode_AsUTF8AndSize(message, &view.len)
+        return 0
     if message is None:
         view.buf = NULL
         view.len = 0
         return 0
-    if isinstance(message, str):
-        raise TypeError(f"{arg} must be a bytes-like object or None, not str (encode text first)")
     try:
         PyObject_GetBuffer(message, view, PyBUF_SIMPLE)
     except BufferError:
-        raise TypeError(f"{arg} must be a contiguous buffer") from None
+        raise TypeError("message must be a contiguous buffer") from None
     except TypeError:
-        raise TypeError(f"{arg} must be a bytes-like object or None, not {type(message).__name__}") from None
+        raise TypeError(f"message must be a bytes-like object, str or None, not {type(message).__name__}") from None
     return 1
+
+
+cdef int _check_external_control(int opcode, Py_ssize_t size, bint fin) except -1:
+    if opcode == OP_CLOSE:
+        raise ValueError("a CLOSE frame cannot be sent with send_reuse_external_*: use send_close()")
+    return check_control(size, fin)
 
 
 cdef class WSListener:
@@ -59,6 +72,10 @@ cdef class WSListener:
     Subclass it and override the callbacks you need. All callbacks are plain
     (non-async) methods called on the event loop thread, always with the same
     :class:`WSTransport` for one connection.
+
+    The constructor accepts and ignores any arguments (as the compiled class
+    does), so a subclass without its own ``__init__`` can itself be the
+    factory given to :func:`ws_create_server` (it is called with the request).
     """
 
     cpdef on_ws_connected(self, WSTransport transport):
@@ -142,6 +159,8 @@ cdef class WSTransport:
         self._logger = logger
         self._log_debug = logger.isEnabledFor(PICOWS_DEBUG_LL)
         self._write = underlying_transport.write
+        # Transports are thread-affine: every method checks it runs on the loop's thread.
+        self._thread_id = PyThread_get_thread_ident()
         self._get_write_buffer_size = underlying_transport.get_write_buffer_size
         self._is_closing = underlying_transport.is_closing
         sock = underlying_transport.get_extra_info("socket")
@@ -205,45 +224,54 @@ cdef class WSTransport:
         self._write_pending = True
         self._write(PyBytes_FromStringAndSize(data + sent, size - sent))
 
-    cdef _send_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1):
+    cdef _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size):
+        """Build the frame with first byte ``b0`` in the write buffer (masking on the client) and write it."""
         cdef char* buf = self._reserve(size + 14)
         cdef uint32_t key = 0
         cdef size_t hsize
         if self.is_client_side:
             key = self._next_mask_key()
-            hsize = write_header(buf, opcode, fin, rsv1, <uint64_t>size, True, key)
+            hsize = write_header(buf, b0, <uint64_t>size, True, key)
             mask_copy(buf + hsize, payload, <size_t>size, key)
         else:
-            hsize = write_header(buf, opcode, fin, rsv1, <uint64_t>size, False, 0)
+            hsize = write_header(buf, b0, <uint64_t>size, False, 0)
             if size:
                 memcpy(buf + hsize, payload, size)
         if self._log_debug:
-            self._log_send(opcode, fin, rsv1, size)
+            self._log_send(b0, size)
         try:
             self._write_raw(buf, <Py_ssize_t>hsize + size)
         finally:
             if self._wcap > WRITE_BUFFER_KEEP:
                 self._release_write_buffer()
 
-    cdef _log_send(self, int opcode, bint fin, bint rsv1, Py_ssize_t size):
+    cdef _log_send(self, uint8_t b0, Py_ssize_t size):
         self._logger.log(PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d",
-                         WSMsgType(opcode).name, fin, rsv1, size)
+                         WSMsgType(b0 & 0x0F).name, (b0 & 0x80) != 0, (b0 & 0x40) != 0, size)
 
-    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False):
+    cdef int _check_thread(self, str method) except -1:
+        if PyThread_get_thread_ident() != self._thread_id:
+            wrong_thread(method)
+        return 0
+
+    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send one frame.
 
         :param msg_type: frame type; a CLOSE sent this way also counts as the closing frame.
         :param message: payload: bytes, bytearray, memoryview or any contiguous
-            buffer, or None for an empty payload. ``str`` is rejected with TypeError.
+            buffer, a ``str`` (sent UTF-8 encoded), or None for an empty payload.
         :param fin: last frame of the message (False for all but the last fragment).
-        :param rsv1: the RSV1 bit (for user-implemented extensions).
+        :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
+        :param rsv2: the RSV2 bit (for user-implemented extensions).
+        :param rsv3: the RSV3 bit (for user-implemented extensions).
         """
         cdef Py_buffer view
         cdef int release
+        self._check_thread("send")
         if self.is_close_frame_sent:
             return
         cdef int opcode = opcode_of(msg_type)
-        release = _get_payload(message, &view, "message")
+        release = _get_payload(message, &view)
         try:
             if opcode >= FIRST_CONTROL_OPCODE:
                 check_control(view.len, fin)
@@ -251,47 +279,55 @@ cdef class WSTransport:
                     self.is_close_frame_sent = True
             if self.is_disconnected:
                 return
-            self._send_frame(opcode, <const char*>view.buf, view.len, fin, rsv1)
+            self._send_frame(first_byte(opcode, fin, rsv1, rsv2, rsv3), <const char*>view.buf, view.len)
+            if opcode == OP_CLOSE:
+                self._protocol._close_sent(PyBytes_FromStringAndSize(<const char*>view.buf, view.len))
         finally:
             if release:
                 PyBuffer_Release(&view)
 
-    cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, size_t msg_size, bint fin=True, bint rsv1=False):
+    cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=True,
+                                    bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send ``msg_size`` bytes at ``msg_ptr`` as one frame, writing the header in place.
 
         **Cython only.** Needs 14 writable bytes before ``msg_ptr``; on the
-        client the payload is masked in place.
+        client the payload is masked in place. No CLOSE frames (ValueError).
         """
         cdef int opcode = opcode_of(msg_type)
         cdef uint32_t key = 0
         cdef char hdr[14]
         cdef size_t hsize
+        cdef uint8_t b0
+        self._check_thread("send_reuse_external_buffer")
         if self.is_close_frame_sent:
             return
+        if msg_size < 0:
+            raise ValueError(f"msg_size must be >= 0, got {msg_size}")
         if opcode >= FIRST_CONTROL_OPCODE:
-            check_control(<Py_ssize_t>msg_size, fin)
-            if opcode == OP_CLOSE:
-                self.is_close_frame_sent = True
+            _check_external_control(opcode, msg_size, fin)
         if self.is_disconnected:
             return
         if self.is_client_side:
             key = self._next_mask_key()
-            mask_inplace(msg_ptr, msg_size, key)
-        hsize = write_header(hdr, opcode, fin, rsv1, msg_size, self.is_client_side, key)
+            mask_inplace(msg_ptr, <size_t>msg_size, key)
+        b0 = first_byte(opcode, fin, rsv1, rsv2, rsv3)
+        hsize = write_header(hdr, b0, <uint64_t>msg_size, self.is_client_side, key)
         memcpy(msg_ptr - hsize, hdr, hsize)
         if self._log_debug:
-            self._log_send(opcode, fin, rsv1, <Py_ssize_t>msg_size)
-        self._write_raw(msg_ptr - hsize, <Py_ssize_t>(hsize + msg_size))
+            self._log_send(b0, msg_size)
+        self._write_raw(msg_ptr - hsize, <Py_ssize_t>hsize + msg_size)
 
     cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
-                                        bint fin=True, bint rsv1=False):
+                                        bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send ``buffer[msg_offset:]`` as one frame, writing the frame header in place.
 
         The header is written into the bytes just before ``msg_offset``, which
         must therefore be at least 14 (the largest header); on the client the
         payload is masked in place, so ``buffer`` is modified. Reuse one
         bytearray for many sends to avoid building a new payload object per frame.
+        CLOSE frames cannot be sent this way (ValueError): use :meth:`send_close`.
         """
+        self._check_thread("send_reuse_external_bytearray")
         if self.is_close_frame_sent:
             return
         if buffer is None:
@@ -301,31 +337,34 @@ cdef class WSTransport:
         if msg_offset < 14 or msg_offset > size:
             raise ValueError(f"msg_offset must be in [14, len(buffer)], got {msg_offset}")
         self.send_reuse_external_buffer(msg_type, PyByteArray_AS_STRING(buffer) + msg_offset,
-                                        <size_t>(size - msg_offset), fin, rsv1)
+                                        size - msg_offset, fin, rsv1, rsv2, rsv3)
 
     cdef _send_control(self, int opcode, message):
         cdef Py_buffer view
-        cdef int release = _get_payload(message, &view, "message")
+        cdef int release = _get_payload(message, &view)
         try:
             if view.len > MAX_CONTROL_PAYLOAD_SIZE:
                 raise ValueError(f"message must be at most 125 bytes for a control frame, got {view.len}")
             if self.is_close_frame_sent or self.is_disconnected:
                 return
-            self._send_frame(opcode, <const char*>view.buf, view.len, True, False)
+            self._send_frame(first_byte(opcode, True, False, False, False), <const char*>view.buf, view.len)
         finally:
             if release:
                 PyBuffer_Release(&view)
 
     cpdef send_ping(self, message=None):
         """Send a PING frame (payload at most 125 bytes)."""
+        self._check_thread("send_ping")
         self._send_control(OP_PING, message)
 
     cpdef send_pong(self, message=None):
         """Send a PONG frame (payload at most 125 bytes)."""
+        self._check_thread("send_pong")
         self._send_control(OP_PONG, message)
 
     # -- per connection: written once in picows._transport_api ---------------------
 
+    close_handshake = _transport_api.close_handshake
     send_close = _transport_api.send_close
     disconnect = _transport_api.disconnect
     wait_disconnected = _transport_api.wait_disconnected

@@ -21,6 +21,7 @@ from .._rules import (
     MSG_TYPE_BY_OPCODE,
     OP_CLOSE,
     OP_CONTINUATION,
+    OP_TEXT,
     VALID_OPCODE,
     is_valid_wire_close_code,
 )
@@ -31,6 +32,7 @@ __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payloa
 _from_bytes = int.from_bytes
 # codecs' decoders rather than str(view, "utf-8"): PyPy's str() accepts encoded surrogates.
 _utf8_decode = codecs.utf_8_decode
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _ascii_decode = codecs.ascii_decode
 _pack_2 = struct.Struct("!BB").pack
 _pack_4 = struct.Struct("!BBH").pack
@@ -150,6 +152,13 @@ def check_control(size: int, fin: bool) -> None:
         raise ValueError("control frames cannot be fragmented (fin must be True)")
 
 
+def check_external_control(opcode: int, size: int, fin: bool) -> None:
+    """Control frames through ``send_reuse_external_*``: as :func:`check_control`, and no CLOSE."""
+    if opcode == OP_CLOSE:
+        raise ValueError("a CLOSE frame cannot be sent with send_reuse_external_*: use send_close()")
+    check_control(size, fin)
+
+
 class WSFrame:
     """A received frame, valid only during :meth:`WSListener.on_ws_frame`.
 
@@ -158,11 +167,15 @@ class WSFrame:
     keep (``get_payload_as_bytes``). Never construct a WSFrame yourself.
     """
 
-    __slots__ = ("msg_type", "fin", "rsv1", "last_in_buffer", "tail_size", "_mv", "_start", "_end")
+    __slots__ = (
+        "msg_type", "fin", "rsv1", "rsv2", "rsv3", "last_in_buffer", "tail_size", "_mv", "_start", "_end"
+    )
 
     msg_type: WSMsgType
     fin: bool
     rsv1: bool
+    rsv2: bool
+    rsv3: bool
     last_in_buffer: bool
     tail_size: int
 
@@ -170,11 +183,18 @@ class WSFrame:
         self.msg_type = WSMsgType.CONTINUATION
         self.fin = True
         self.rsv1 = False
+        self.rsv2 = False
+        self.rsv3 = False
         self.last_in_buffer = True
         self.tail_size = 0
         self._mv = memoryview(b"")
         self._start = 0
         self._end = 0
+
+    @property
+    def payload_size(self) -> int:
+        """Size of the payload in bytes."""
+        return self._end - self._start
 
     def get_payload_as_bytes(self) -> bytes:
         """A copy of the payload as :class:`bytes`."""
@@ -215,9 +235,18 @@ class WSFrame:
             return None
         return bytes(self._mv[self._start + 2 : self._end])
 
+    def get_close_reason(self) -> str | None:
+        """The reason of a CLOSE frame as text (UTF-8, validated on receipt), or None when there is none."""
+        if self.msg_type != OP_CLOSE:
+            raise ValueError(f"get_close_reason() is only valid for CLOSE frames, not {self.msg_type.name}")
+        if self._end - self._start <= 2:
+            return None
+        return _utf8_decode(self._mv[self._start + 2 : self._end], "strict", True)[0]
+
     def __str__(self) -> str:
         return (
             f"WSFrame({self.msg_type.name}, fin={self.fin}, rsv1={self.rsv1}, "
+            f"rsv2={self.rsv2}, rsv3={self.rsv3}, "
             f"last_in_buffer={self.last_in_buffer}, payload_sz={self._end - self._start}, "
             f"tail_sz={self.tail_size})"
         )
@@ -234,10 +263,13 @@ class FrameParser:
     (bytes after it are discarded).
 
     Order of checks for one frame (the compiled twin does the same): with the
-    first two bytes: rsv2/rsv3, opcode, control frame fin, control frame length,
-    mask bit for the role, fragment order (if enabled); with the extended
-    length: 64-bit length MSB, ``max_frame_size``; with the whole frame (CLOSE
-    only): payload length 1, close code, UTF-8 reason.
+    first two bytes: opcode, control frame fin, control frame length, mask bit
+    for the role, fragment order (if enabled); with the extended length:
+    minimal encoding, 64-bit length MSB, ``max_frame_size`` (data frames);
+    with the whole frame: for CLOSE payload length 1, close code, UTF-8
+    reason; for text messages, if ``validate_utf8``, UTF-8 (incrementally,
+    across fragments). RSV bits are passed through (``frame.rsv1/2/3``):
+    extensions are the application's business.
     """
 
     __slots__ = (
@@ -250,15 +282,26 @@ class FrameParser:
         "_max_frame_size",
         "_check_fragment_order",
         "_in_fragmented_message",
+        "_utf8",
+        "_in_text",
+        "_initial_size",
         "_done",
         "_frame",
         "_discarded",
     )
 
-    def __init__(self, is_client_side: bool, max_frame_size: int, check_fragment_order: bool = False) -> None:
+    def __init__(
+        self,
+        is_client_side: bool,
+        max_frame_size: int,
+        check_fragment_order: bool = False,
+        validate_utf8: bool = False,
+        initial_size: int = INITIAL_BUFFER_SIZE,
+    ) -> None:
         if not 0 <= max_frame_size <= 2**62:
             raise ValueError("max_frame_size must be in [0, 2**62]")
-        self._buf = bytearray(INITIAL_BUFFER_SIZE)
+        self._initial_size = initial_size
+        self._buf = bytearray(initial_size)
         self._mv = memoryview(self._buf)
         self._start = 0  # first unparsed byte
         self._end = 0  # end of received data
@@ -267,6 +310,9 @@ class FrameParser:
         self._max_frame_size = max_frame_size
         self._check_fragment_order = check_fragment_order
         self._in_fragmented_message = False
+        # validate_utf8: the decoder of the text message in progress (None between text messages).
+        self._utf8: codecs.IncrementalDecoder | None = _Utf8Decoder() if validate_utf8 else None
+        self._in_text = False  # a text message is in progress (validate_utf8 only)
         self._done = False  # CLOSE received or protocol violation: discard everything
         self._frame = WSFrame()
         self._discarded = 0
@@ -301,10 +347,10 @@ class FrameParser:
     def shrink_if_idle(self) -> bool:
         """Return to the initial buffer size if nothing is buffered; True if the buffer is small now."""
         if self._start != self._end:
-            return len(self._buf) <= INITIAL_BUFFER_SIZE
+            return len(self._buf) <= self._initial_size
         self._start = self._end = 0
-        if len(self._buf) > INITIAL_BUFFER_SIZE:
-            self._replace_buffer(INITIAL_BUFFER_SIZE)
+        if len(self._buf) > self._initial_size:
+            self._replace_buffer(self._initial_size)
         return True
 
     def _make_room(self) -> None:
@@ -374,8 +420,6 @@ class FrameParser:
         fin = b0 & 0x80
         length = b1 & 0x7F
 
-        if b0 & 0x30:
-            self._fail(WSCloseCode.PROTOCOL_ERROR, "rsv2/rsv3 bit set without a negotiated extension")
         if not VALID_OPCODE[opcode]:
             self._fail(WSCloseCode.PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
         if opcode >= FIRST_CONTROL_OPCODE:
@@ -401,6 +445,8 @@ class FrameParser:
             if avail < 4:
                 return None
             length = (buf[start + 2] << 8) | buf[start + 3]
+            if length < 126:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "non-minimal 16-bit payload length")
             header = 4
         elif length == 127:
             if avail < 10:
@@ -410,11 +456,14 @@ class FrameParser:
                 self._fail(
                     WSCloseCode.PROTOCOL_ERROR, "64-bit payload length with the most significant bit set"
                 )
+            if length < 65536:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "non-minimal 64-bit payload length")
             header = 10
-        if length > self._max_frame_size:
+        if length > self._max_frame_size and opcode < FIRST_CONTROL_OPCODE:
             self._fail(
                 WSCloseCode.MESSAGE_TOO_BIG,
-                f"frame payload of {length} bytes exceeds max_frame_size={self._max_frame_size}",
+                f"frame payload of {length} bytes violates max allowed size "
+                f"(max_frame_size={self._max_frame_size})",
             )
         if masked:
             header += 4
@@ -442,12 +491,16 @@ class FrameParser:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False
+                if self._utf8 is not None:
+                    self._check_utf8(opcode, fin, payload_start, payload_end)
             tail = self._end - payload_end
             frame.tail_size = tail
             frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
         frame.msg_type = MSG_TYPE_BY_OPCODE[opcode]  # type: ignore[assignment]
         frame.fin = fin != 0
         frame.rsv1 = (b0 & 0x40) != 0
+        frame.rsv2 = (b0 & 0x20) != 0
+        frame.rsv3 = (b0 & 0x10) != 0
         frame._mv = self._mv
         frame._start = payload_start
         frame._end = payload_end
@@ -471,6 +524,24 @@ class FrameParser:
             length = _from_bytes(buf[pos + 2 : pos + 10], "big")
             header += 8
         return avail >= header + length
+
+    def _check_utf8(self, opcode: int, fin: int, start: int, end: int) -> None:
+        """validate_utf8: check a text message frame by frame, carrying split characters over."""
+        decoder = self._utf8
+        assert decoder is not None
+        if opcode == OP_TEXT:
+            decoder.reset()
+            self._in_text = True
+        elif opcode != OP_CONTINUATION or not self._in_text:
+            self._in_text = False  # binary data, or a stray continuation (not ours to judge here)
+            return
+        try:
+            decoder.decode(self._mv[start:end], bool(fin))
+        except UnicodeDecodeError:
+            self._in_text = False
+            self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a text message")
+        if fin:
+            self._in_text = False
 
     def _check_close_payload(self, start: int, end: int) -> None:
         size = end - start
@@ -499,9 +570,17 @@ class FrameParser:
         raise ProtocolViolation(code, msg)
 
 
-def frame_header(opcode: int, fin: bool, rsv1: bool, length: int, mask_key: bytes | None) -> bytes:
+def frame_header(
+    opcode: int,
+    fin: bool,
+    rsv1: bool,
+    length: int,
+    mask_key: bytes | None,
+    rsv2: bool = False,
+    rsv3: bool = False,
+) -> bytes:
     """The header of a frame with a ``length``-byte payload (including the mask key, if any)."""
-    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
     if mask_key is None:
         if length < 126:
             return _pack_2(b0, length)
@@ -523,9 +602,11 @@ def build_frame(
     fin: bool,
     rsv1: bool,
     mask_key: bytes | None,
+    rsv2: bool = False,
+    rsv3: bool = False,
 ) -> bytes:
     """Encode one frame; ``mask_key`` (4 bytes) masks it (client side), None leaves it unmasked."""
-    frame = encode_frame(opcode, payload, fin, rsv1, mask_key)
+    frame = encode_frame(opcode, payload, fin, rsv1, mask_key, rsv2, rsv3)
     return frame if type(frame) is bytes else bytes(frame)
 
 
@@ -535,9 +616,11 @@ def encode_frame(
     fin: bool,
     rsv1: bool,
     mask_key: bytes | None,
+    rsv2: bool = False,
+    rsv3: bool = False,
 ) -> bytes | bytearray:
     """:func:`build_frame` for the transport: a large masked frame stays a bytearray (no extra copy)."""
-    header = frame_header(opcode, fin, rsv1, len(payload), mask_key)
+    header = frame_header(opcode, fin, rsv1, len(payload), mask_key, rsv2, rsv3)
     if mask_key is not None:  # frame_header() validated the key
         return _masked_frame(header, payload, mask_key)
     return header + payload if type(payload) is bytes else b"".join((header, payload))

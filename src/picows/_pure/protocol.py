@@ -9,7 +9,6 @@ interface between the two halves.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from .._connection import CONNECTION_SLOTS, HANDSHAKE, OPEN, Connection
@@ -20,11 +19,12 @@ from .frames import FrameParser
 from .transport import WSListener, WSTransport
 
 if TYPE_CHECKING:
-    from .._options import ConnectionOptions
+    from .._options import AnyLogger, ConnectionOptions
 
 __all__ = ["WSProtocol"]
 
 _PING = WSMsgType.PING
+_CLOSE = WSMsgType.CLOSE
 
 
 class ProtocolCore:
@@ -49,14 +49,23 @@ class ProtocolCore:
     if TYPE_CHECKING:
         # Provided by the shared Connection half.
         def _handshake_data(self, data: bytes) -> None: ...
-        def _callback_failed(self, exc: BaseException, callback: str) -> None: ...
+        def _callback_failed(self, exc: BaseException, callback: str, msg_type: Any = None) -> None: ...
+        def _callback_returned(self, result: Any, callback: str) -> bool: ...
         def _protocol_violation(self, close_code: Any, msg: str) -> None: ...
+        def _close_received(self, frame: Any) -> None: ...
+        def _close_frame_delivered(self) -> None: ...
 
         _hs_view: memoryview | None
         _keepalive: Any
 
     def _init_read_path(self, is_client_side: bool, options: ConnectionOptions) -> None:
-        self._parser = FrameParser(is_client_side, options.max_frame_size, options.check_fragment_order)
+        self._parser = FrameParser(
+            is_client_side,
+            options.max_frame_size,
+            options.check_fragment_order,
+            options.validate_utf8,
+            options.read_buffer_init_size,
+        )
         self.transport: WSTransport | None = None
         self.listener: Any = None
         self._auto_pong = options.enable_auto_pong
@@ -65,7 +74,7 @@ class ProtocolCore:
         self._last_recv_time = 0.0
         self._shrink_timer: asyncio.TimerHandle | None = None
 
-    def _attach(self, underlying: asyncio.Transport, logger: logging.Logger) -> WSTransport:
+    def _attach(self, underlying: asyncio.Transport, logger: AnyLogger) -> WSTransport:
         self.transport = WSTransport(self._parser._is_client_side, underlying, logger, self)
         return self.transport
 
@@ -132,6 +141,9 @@ class ProtocolCore:
                 return
             if log_debug:
                 transport._logger.log(PICOWS_DEBUG_LL, "received %s", frame)
+            msg_type = frame.msg_type
+            if msg_type is _CLOSE:
+                self._close_received(frame)
             if self._expect_pong:
                 try:
                     is_pong = listener.is_user_specific_pong(frame)
@@ -141,13 +153,18 @@ class ProtocolCore:
                 if is_pong:
                     self._keepalive.pong_received()
                     continue
-            if frame.msg_type is _PING and self._auto_pong:
+            if msg_type is _PING and self._auto_pong:
                 transport.send_pong(frame.get_payload_as_bytes())
                 continue
             try:
-                listener.on_ws_frame(transport, frame)
+                result = listener.on_ws_frame(transport, frame)
             except Exception as exc:
-                self._callback_failed(exc, "on_ws_frame")
+                self._callback_failed(exc, "on_ws_frame", msg_type)
+            else:
+                if result is not None:
+                    self._callback_returned(result, "on_ws_frame")
+            if msg_type is _CLOSE:
+                self._close_frame_delivered()
 
 
 class WSProtocol(ProtocolCore, Connection, asyncio.BufferedProtocol):

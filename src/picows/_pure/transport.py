@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import _transport_api
 from .._rules import FIRST_CONTROL_OPCODE, MAX_CONTROL_PAYLOAD_SIZE, OP_CLOSE, OP_PING, OP_PONG
+from .._transport_api import wrong_thread as _wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 from .frames import (
     WSFrame,
     check_control,
+    check_external_control,
     encode_frame,
     frame_header,
     mask_in_place,
@@ -22,29 +24,32 @@ if TYPE_CHECKING:
     import asyncio
 
     from .._handshake import WSUpgradeRequest, WSUpgradeResponse
+    from .._options import AnyLogger
 
 __all__ = ["WSListener", "WSTransport"]
 
-Payload = Union[bytes, bytearray, memoryview, None]
+Payload = Union[bytes, bytearray, memoryview, str, None]
 
 
-def _payload_of(message: Any, arg: str = "message") -> bytes | bytearray | memoryview:
+def _payload_of(message: Any) -> bytes | bytearray | memoryview:
     t = type(message)
     if t is bytes or t is bytearray:
         return message  # type: ignore[no-any-return]
+    if t is str:
+        return message.encode("utf-8")  # type: ignore[no-any-return]
     if message is None:
         return b""
     if isinstance(message, str):
-        raise TypeError(f"{arg} must be a bytes-like object or None, not str (encode text first)")
+        return message.encode("utf-8")
     try:
         view = message if t is memoryview else memoryview(message)
     except TypeError:
-        raise TypeError(f"{arg} must be a bytes-like object or None, not {t.__name__}") from None
+        raise TypeError(f"message must be a bytes-like object, str or None, not {t.__name__}") from None
     if view.ndim != 1 or view.itemsize != 1 or not view.c_contiguous:
         try:
             view = view.cast("B")
         except TypeError:
-            raise TypeError(f"{arg} must be a contiguous buffer") from None
+            raise TypeError("message must be a contiguous buffer") from None
     return view
 
 
@@ -54,7 +59,14 @@ class WSListener:
     Subclass it and override the callbacks you need. All callbacks are plain
     (non-async) methods called on the event loop thread, always with the same
     :class:`WSTransport` for one connection.
+
+    The constructor accepts and ignores any arguments (as the compiled class
+    does), so a subclass without its own ``__init__`` can itself be the
+    factory given to :func:`ws_create_server` (it is called with the request).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         """The opening handshake has completed; sending is allowed from now on.
@@ -127,6 +139,7 @@ class WSTransport:
         "_logger",
         "_log_debug",
         "_write",
+        "_thread_id",
     )
 
     underlying_transport: asyncio.Transport
@@ -142,7 +155,7 @@ class WSTransport:
         self,
         is_client_side: bool,
         underlying_transport: asyncio.Transport,
-        logger: logging.Logger,
+        logger: AnyLogger,
         protocol: Any,
     ) -> None:
         self.underlying_transport = underlying_transport
@@ -156,18 +169,32 @@ class WSTransport:
         self._logger = logger
         self._log_debug = logger.isEnabledFor(PICOWS_DEBUG_LL)
         self._write = underlying_transport.write
+        # Transports are thread-affine: every method checks it runs on the loop's thread.
+        self._thread_id = _get_ident()
 
     # -- sending (per frame) ---------------------------------------------------
 
-    def send(self, msg_type: WSMsgType, message: Payload, fin: bool = True, rsv1: bool = False) -> None:
+    def send(
+        self,
+        msg_type: WSMsgType,
+        message: Payload,
+        fin: bool = True,
+        rsv1: bool = False,
+        rsv2: bool = False,
+        rsv3: bool = False,
+    ) -> None:
         """Send one frame.
 
         :param msg_type: frame type; a CLOSE sent this way also counts as the closing frame.
         :param message: payload: bytes, bytearray, memoryview or any contiguous
-            buffer, or None for an empty payload. ``str`` is rejected with TypeError.
+            buffer, a ``str`` (sent UTF-8 encoded), or None for an empty payload.
         :param fin: last frame of the message (False for all but the last fragment).
-        :param rsv1: the RSV1 bit (for user-implemented extensions).
+        :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
+        :param rsv2: the RSV2 bit (for user-implemented extensions).
+        :param rsv3: the RSV3 bit (for user-implemented extensions).
         """
+        if self._thread_id != _get_ident():
+            _wrong_thread("send")
         if self.is_close_frame_sent:
             return
         opcode = opcode_of(msg_type)
@@ -178,10 +205,25 @@ class WSTransport:
                 self.is_close_frame_sent = True
         if self.is_disconnected:
             return
-        self._send_frame(opcode, payload, fin, rsv1)
+        if self._log_debug:
+            self._log_send(opcode, fin, rsv1, len(payload))
+        self._write(
+            encode_frame(
+                opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None, rsv2, rsv3
+            )
+        )
+        if opcode == OP_CLOSE:
+            self._protocol._close_sent(bytes(payload))
 
     def send_reuse_external_bytearray(
-        self, msg_type: WSMsgType, buffer: bytearray, msg_offset: int, fin: bool = True, rsv1: bool = False
+        self,
+        msg_type: WSMsgType,
+        buffer: bytearray,
+        msg_offset: int,
+        fin: bool = True,
+        rsv1: bool = False,
+        rsv2: bool = False,
+        rsv3: bool = False,
     ) -> None:
         """Send ``buffer[msg_offset:]`` as one frame, writing the frame header in place.
 
@@ -189,7 +231,10 @@ class WSTransport:
         must therefore be at least 14 (the largest header); on the client the
         payload is masked in place, so ``buffer`` is modified. Reuse one
         bytearray for many sends to avoid building a new payload object per frame.
+        CLOSE frames cannot be sent this way (ValueError): use :meth:`send_close`.
         """
+        if self._thread_id != _get_ident():
+            _wrong_thread("send_reuse_external_bytearray")
         if self.is_close_frame_sent:
             return
         opcode = opcode_of(msg_type)
@@ -201,13 +246,11 @@ class WSTransport:
             raise ValueError(f"msg_offset must be in [14, len(buffer)], got {msg_offset}")
         n = len(buffer) - msg_offset
         if opcode >= FIRST_CONTROL_OPCODE:
-            check_control(n, fin)
-            if opcode == OP_CLOSE:
-                self.is_close_frame_sent = True
+            check_external_control(opcode, n, fin)
         if self.is_disconnected:
             return
         key = random_mask_key() if self.is_client_side else None
-        header = frame_header(opcode, fin, rsv1, n, key)
+        header = frame_header(opcode, fin, rsv1, n, key, rsv2, rsv3)
         if key is not None:
             mask_in_place(buffer, msg_offset, len(buffer), key)
         mv = memoryview(buffer)
@@ -221,10 +264,14 @@ class WSTransport:
 
     def send_ping(self, message: Payload = None) -> None:
         """Send a PING frame (payload at most 125 bytes)."""
+        if self._thread_id != _get_ident():
+            _wrong_thread("send_ping")
         self._send_control(OP_PING, _payload_of(message))
 
     def send_pong(self, message: Payload = None) -> None:
         """Send a PONG frame (payload at most 125 bytes)."""
+        if self._thread_id != _get_ident():
+            _wrong_thread("send_pong")
         self._send_control(OP_PONG, _payload_of(message))
 
     def _send_control(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:
@@ -232,16 +279,10 @@ class WSTransport:
             raise ValueError(f"message must be at most 125 bytes for a control frame, got {len(payload)}")
         if self.is_close_frame_sent or self.is_disconnected:
             return
-        self._send_frame(opcode, payload, True, False)
-
-    def _send_frame(
-        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool, rsv1: bool
-    ) -> None:
         if self._log_debug:
-            self._log_send(opcode, fin, rsv1, len(payload))
-        self._write(
-            encode_frame(opcode, payload, fin, rsv1, random_mask_key() if self.is_client_side else None)
-        )
+            self._log_send(opcode, True, False, len(payload))
+        key = random_mask_key() if self.is_client_side else None
+        self._write(encode_frame(opcode, payload, True, False, key))
 
     def _log_send(self, opcode: int, fin: bool, rsv1: bool, size: int) -> None:
         self._logger.log(
@@ -250,6 +291,7 @@ class WSTransport:
 
     # -- per connection: written once in picows._transport_api ---------------------
 
+    close_handshake = _transport_api.close_handshake
     send_close = _transport_api.send_close
     disconnect = _transport_api.disconnect
     wait_disconnected = _transport_api.wait_disconnected

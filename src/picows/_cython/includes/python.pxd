@@ -5,3 +5,4 @@ cdef extern from "Python.h":
     int PyBUF_READ
     int PyBUF_WRITE
     unsigned long PyThread_get_thread_ident()
+    const char* PyUnicode_AsUTF8AndSize(object unicode, Py_ssize_t* size) except NULL
