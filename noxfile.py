@@ -194,7 +194,7 @@ def fuzz_parser(session: nox.Session) -> None:
     """
     _require_cpython(session)
     seconds = session.posargs[0] if session.posargs else "30"
-    session.install("atheris", "Cython>=3.0", "setuptools>=64", "wheel", *RUNTIME_DEPS)
+    session.install("atheris", "Cython>=3.1", "setuptools>=64", "wheel", *RUNTIME_DEPS)
     sanitize = "-fsanitize=fuzzer-no-link,address"
     _fresh_build_dir()
     session.run(
