@@ -30,6 +30,11 @@ ECHO_WORKER = WORKERS / "echo.py"
 #: Honoured by workers/echo.py: websockets' optional C extension is blocked.
 NO_WEBSOCKETS_SPEEDUPS_ENV = "ECHO_RPS_NO_WEBSOCKETS_SPEEDUPS"
 
+BUILD_HINT = (
+    "our rows import picows from --ours-src, by default this checkout's src/: build the compiled "
+    "backend there with 'python setup.py build_ext --inplace', or pass --ours-src installed"
+)
+
 # glibc malloc decides from a process's allocation history whether a 256 KiB
 # block comes from mmap (fresh pages, faulted in on every use) or from the heap.
 # asyncio's non-buffered protocols (websockets, aiohttp) allocate one such
@@ -257,6 +262,8 @@ def probe(impl: Impl) -> None:
     info = last_json_line(p.stdout)
     if p.returncode != 0 or info is None:
         impl.unavailable = f"import failed: {tail(p.stderr, 1) or p.returncode}"
+        if impl.expect_backend == "cython" and impl.ours_root is not None:
+            impl.unavailable += f" ({BUILD_HINT})"
         return
     impl.probe = info
 
