@@ -144,10 +144,9 @@ def measure_memory(args, impl, n, client_env, log_path: Path, log, cert) -> dict
 def measure_fanout(args, impl, client_env, log, cert) -> dict:
     """One server broadcasting to ``--fanout-clients`` connections; delivered messages per second."""
     rec = {"impl": impl.name, "ok": False}
-    worker_impl = "websockets" if impl.worker_impl == "websockets" else "picows"
     tls_args = cert.server_args() if cert is not None else []
     srv = WorkerProcess(
-        [impl.python, str(SCALE_WORKER), "fanout-server", "--impl", worker_impl, "--loop", args.loop, *tls_args],
+        [impl.python, str(SCALE_WORKER), "fanout-server", *impl.worker_args(), "--loop", args.loop, *tls_args],
         impl.env,
         args.server_cpu,
         log,
@@ -222,16 +221,16 @@ def summarize_memory(args, names, runs) -> dict:
         }
     ref = summary.get("websockets", {}).get("per_conn_bytes")
     print(
-        f"{'server':<12} {'transport':<10} {'conns':>7} {'RSS before':>11} {'RSS after':>11} {'per conn':>10} "
+        f"{'server':<15} {'transport':<10} {'conns':>7} {'RSS before':>11} {'RSS after':>11} {'per conn':>10} "
         f"{'vs websockets':>14} {'conn/s':>8}"
     )
     for name, row in summary.items():
         if row["per_conn_bytes"] is None:
-            print(f"{name:<12} failed")
+            print(f"{name:<15} failed")
             continue
         ratio = f"{row['per_conn_bytes'] / ref:.2f}x" if ref else "-"
         print(
-            f"{name:<12} {row['transport']:<10} {row['conns']:>7,.0f} {row['rss_before_mib']:>8.1f} MiB "
+            f"{name:<15} {row['transport']:<10} {row['conns']:>7,.0f} {row['rss_before_mib']:>8.1f} MiB "
             f"{row['rss_after_mib']:>8.1f} MiB {row['per_conn_bytes'] / 1024:>6.2f} KiB {ratio:>14} "
             f"{row['conns'] / row['open_s']:>8,.0f}"
         )
@@ -255,14 +254,14 @@ def summarize_fanout(args, names, runs) -> dict:
             "runs": len(ok),
         }
     ref = summary.get("websockets", {}).get("msgs_per_s")
-    print(f"{'server':<12} {'msgs/s delivered':>17} {'vs websockets':>14} {'server CPU us/msg':>18} {'complete':>9}")
+    print(f"{'server':<15} {'msgs/s delivered':>17} {'vs websockets':>14} {'server CPU us/msg':>18} {'complete':>9}")
     for name, row in summary.items():
         if row["msgs_per_s"] is None:
-            print(f"{name:<12} failed")
+            print(f"{name:<15} failed")
             continue
         ratio = f"{row['msgs_per_s'] / ref:.2f}x" if ref else "-"
         print(
-            f"{name:<12} {row['msgs_per_s']:>17,.0f} {ratio:>14} {row['server_cpu_us_per_msg']:>18.2f} "
+            f"{name:<15} {row['msgs_per_s']:>17,.0f} {ratio:>14} {row['server_cpu_us_per_msg']:>18.2f} "
             f"{row['complete_runs']:>4}/{row['runs']}"
         )
     print()
@@ -272,25 +271,25 @@ def summarize_fanout(args, names, runs) -> dict:
 def print_memory_run(rnd: int, repeat: int, name: str, r: dict) -> None:
     if r["ok"]:
         print(
-            f"  memory  round {rnd}/{repeat} {name:<12} {r['conns']:>6} conns (failed {r['failed']}) in "
+            f"  memory  round {rnd}/{repeat} {name:<15} {r['conns']:>6} conns (failed {r['failed']}) in "
             f"{r['open_s']:5.1f}s  RSS {r['rss_before_kib'] / 1024:7.1f} -> {r['rss_after_kib'] / 1024:7.1f} MiB  "
             f"= {r['per_conn_bytes'] / 1024:6.2f} KiB/conn",
             flush=True,
         )
     else:
-        print(f"  memory  round {rnd}/{repeat} {name:<12} FAILED: {r.get('error') or r}", flush=True)
+        print(f"  memory  round {rnd}/{repeat} {name:<15} FAILED: {r.get('error') or r}", flush=True)
 
 
 def print_fanout_run(rnd: int, repeat: int, name: str, r: dict) -> None:
     if r.get("msgs_per_s"):
         print(
-            f"  fan-out round {rnd}/{repeat} {name:<12} {r['clients']} clients x {r['rounds']} rounds: "
+            f"  fan-out round {rnd}/{repeat} {name:<15} {r['clients']} clients x {r['rounds']} rounds: "
             f"{r['msgs_per_s']:>10,.0f} msgs/s delivered, server CPU {r['server_cpu_us_per_msg']:.2f} us/msg"
             + ("" if r["ok"] else f"  ({r.get('error')})"),
             flush=True,
         )
     else:
-        print(f"  fan-out round {rnd}/{repeat} {name:<12} FAILED: {r.get('error')}", flush=True)
+        print(f"  fan-out round {rnd}/{repeat} {name:<15} FAILED: {r.get('error')}", flush=True)
 
 
 # --------------------------------------------------------------------------- main

@@ -7,7 +7,7 @@ is imported at module level.  Roles:
 * ``hold``: open ``--n`` WebSocket connections (raw asyncio protocol doing the
   HTTP upgrade; no library), print ``{"ready": ...}``, keep them idle until
   stdin is closed, then abort them (RST, so no TIME_WAIT pile-up).
-* ``fanout-server --impl picows|websockets``: accept connections; on the
+* ``fanout-server --impl picows|websockets [--kwargs JSON]``: accept connections; on the
   stdin line ``go SECONDS SIZE`` broadcast one SIZE-byte binary message per
   round to every connection for SECONDS, yielding to the loop after each round
   and waiting while any connection's write buffer is above 256 KiB (the same
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from common import (
     LOOPS,
     client_ssl_context,
+    load_kwargs,
     new_loop,
     raise_nofile,
     server_ssl_context,
@@ -203,6 +204,7 @@ async def _fanout_server(args) -> None:
     loop = asyncio.get_running_loop()
     conns: list = []  # library objects, in connection order
     ssl_context = server_ssl_context(args.tls_cert, args.tls_key)
+    kwargs = load_kwargs(args.kwargs)
     if args.impl == "picows":
         import picows
 
@@ -223,7 +225,7 @@ async def _fanout_server(args) -> None:
                 except ValueError:
                     pass
 
-        server = await picows.ws_create_server(lambda request: Listener(), args.host, 0, ssl=ssl_context)
+        server = await picows.ws_create_server(lambda request: Listener(), args.host, 0, ssl=ssl_context, **kwargs)
         port = server.sockets[0].getsockname()[1]
         info = {"picows_file": picows.__file__, "backend": getattr(picows, "BACKEND", None)}
 
@@ -246,7 +248,7 @@ async def _fanout_server(args) -> None:
             finally:
                 conns.remove(ws)
 
-        server = await serve(handler, args.host, 0, ssl=ssl_context, compression=None, ping_interval=None)
+        server = await serve(handler, args.host, 0, ssl=ssl_context, compression=None, ping_interval=None, **kwargs)
         port = next(iter(server.sockets)).getsockname()[1]
         info = {"websockets_version": websockets.__version__}
 
@@ -320,6 +322,7 @@ def main(argv=None) -> int:
     s.add_argument("--tls-cert", default=None, help="PEM certificate: serve wss://")
     s.add_argument("--tls-key", default=None, help="PEM key of --tls-cert")
     s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--kwargs", default=None, help="JSON object: extra keyword arguments of the serve call")
     args = p.parse_args(argv)
     raise_nofile()
     loop = new_loop(args.loop)
