@@ -4,7 +4,7 @@
 * ``tests-pure``: CPython, pure-Python backend.
 * ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend.
 * ``lint``: ruff + mypy (strict) on ``src/picows``.
-* ``bench``: pytest-benchmark suite in ``benchmarks/`` (not run by default).
+* ``bench``: the benchmarks in ``benchmarks/``, shortened (not run by default).
 
 The package is always installed NON-editable into the session's virtualenv and
 the tests import that installed copy (tests/ is not a package and src/ is
@@ -259,14 +259,16 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, shortened repeats (a few minutes); not part of the default run.
+    """Benchmarks, shortened repeats (several minutes); not part of the default run.
 
     Micro-benchmarks pure vs compiled (pytest-benchmark + speed-up table), the
-    echo RPS tool in client and server mode (the published picows is fetched
-    from PyPI into benchmarks/.venvs/published; PyPy is used if it has our
-    runtime deps), and the connection-scale / fan-out benchmark, all against
-    the installed package. Arguments after ``--`` go to pytest. Full-length
-    runs: see the docstrings of benchmarks/echo_rps.py and benchmarks/scale.py.
+    echo RPS tool in client and server mode over ws:// and wss:// (the
+    published picows is fetched from PyPI into benchmarks/.venvs/published,
+    PyPy gets our runtime deps in benchmarks/.venvs/pypy), and the
+    connection-scale / fan-out benchmark (ws://, then wss:// memory), all
+    against the installed package. Arguments after ``--`` go to pytest.
+    Full-length runs: see the docstrings of benchmarks/echo_rps.py and
+    benchmarks/scale.py.
     """
     _require_cpython(session)
     session.install(".[bench]", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
@@ -280,18 +282,25 @@ def bench(session: nox.Session) -> None:
     )
     ours = ["--ours-python", python, "--ours-src", "installed"]
     short = ["--repeat", "1", "--duration", "1", "--warmup", "0.2", "--pypy-warmup", "1.5"]
-    session.run(
-        "python", "benchmarks/echo_rps.py", *ours, *short, "--setup-published",
-        "--json", f"{tmp}/echo_clients.json",
-    )
-    session.run(
-        "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short,
-        "--servers", "ours-cython,published,websockets,aiohttp,ours-pure,websockets-pure,aiohttp-pure",
-        "--json", f"{tmp}/echo_servers.json",
-    )
+    servers = "ours-cython,published,websockets,aiohttp,ours-pure,websockets-pure,aiohttp-pure"
+    reports = []
+    for scheme, tls in (("ws", []), ("wss", ["--tls"])):
+        session.run(
+            "python", "benchmarks/echo_rps.py", *ours, *short, *tls, "--setup-published", "--setup-pypy",
+            "--json", f"{tmp}/{scheme}_clients.json",
+        )
+        session.run(
+            "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short, *tls, "--servers", servers,
+            "--json", f"{tmp}/{scheme}_servers.json",
+        )
+        reports += [f"{tmp}/{scheme}_clients.json", f"{tmp}/{scheme}_servers.json"]
     session.run("python", "benchmarks/scale.py", *ours, "--repeat", "1", "--json", f"{tmp}/scale.json")
     session.run(
-        "python", "benchmarks/report.py", f"{tmp}/echo_clients.json", f"{tmp}/echo_servers.json",
+        "python", "benchmarks/scale.py", *ours, "--tls", "--fanout-clients", "0", "--repeat", "1",
+        "--json", f"{tmp}/scale_wss.json",
+    )
+    session.run(
+        "python", "benchmarks/report.py", *reports,
         "--ratio", "ours-cython/published", "--ratio", "ours-cython/raw", "--ratio", "ours-pure/websockets",
         "--ratio", "ours-pure/websockets-pure",
     )

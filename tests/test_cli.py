@@ -24,7 +24,6 @@ import pexpect
 import pytest
 
 import picows
-from picows import _cli
 
 IS_PYPY = platform.python_implementation() == "PyPy"
 #: Seconds for one expected output of a child (PyPy starts and JITs slowly).
@@ -34,8 +33,8 @@ RUN_TIMEOUT = 60.0 * (2 if IS_PYPY else 1)
 
 # A server that greets, sends a binary frame and a fragmented text message,
 # then starts the closing handshake with the code and reason from argv. Path
-# /missing gets a 404, /mute a server that never answers. It prints what the
-# client echoed in its CLOSE.
+# /missing gets a 404, /to-ftp a redirect to an ftp:// URL, /mute a server
+# that never answers. It prints what the client echoed in its CLOSE.
 SCRIPTED_SERVER = r"""
 import asyncio, sys
 import picows
@@ -63,6 +62,9 @@ class Mute(WSListener):
 def route(request):
     if request.path == b"/missing":
         return None
+    if request.path == b"/to-ftp":  # a redirect to a URL that is not a WebSocket URL
+        response = picows.WSUpgradeResponse.create_redirect_response(302, "ftp://127.0.0.1/")
+        return picows.WSUpgradeResponseWithListener(response, None)
     return Mute() if request.path == b"/mute" else Greeter()
 
 async def main():
@@ -245,7 +247,7 @@ def test_version() -> None:
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("command", ["", "serve", "bench", "demo"])
+@pytest.mark.parametrize("command", ["", "serve", "demo"])
 def test_help(command: str) -> None:
     proc = run_cli(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc
@@ -261,18 +263,12 @@ def test_help(command: str) -> None:
             "--max-frame-size",
             "--close-timeout",
             "serve",
-            "bench",
             "demo",
         ):
             assert word in proc.stdout
     elif command == "serve":
         for word in ("--host", "--port", "--tls-cert", "--tls-key", "SIGTERM"):
             assert word in proc.stdout
-    elif command == "bench":
-        if _cli.bench_tool_path().is_file():  # a source checkout: the tool's own help
-            assert "--clients" in proc.stdout
-        else:
-            assert "benchmarks/echo_rps.py" in proc.stdout
     else:
         assert "--duration" in proc.stdout
 
@@ -312,11 +308,22 @@ def test_usage_errors(args: list[str], needles: list[str], tmp_path: Path) -> No
         ("http://127.0.0.1/", "scheme must be ws:// or wss://"),
         ("ws://", "no host"),
         ("ws://127.0.0.1/#frag", "fragment"),
-        ("not-a-url", "or a command: serve, bench, demo"),
+        ("not-a-url", "or a command: serve, demo"),
     ],
 )
 def test_bad_url(url: str, needle: str) -> None:
     assert_one_line_error(run_cli(url), "invalid WebSocket URL", needle, code=2)
+
+
+def test_bench_is_not_a_command() -> None:
+    """The benchmarks live in the source repository (benchmarks/echo_rps.py), not in the package."""
+    assert_one_line_error(run_cli("bench"), "invalid WebSocket URL", "or a command: serve, demo", code=2)
+
+
+def test_redirect_to_a_bad_url_is_a_failure(scripted_server: tuple[pexpect.spawn, int]) -> None:
+    """The URL the user typed was fine: the server's bad redirect is a run-time failure (exit 1)."""
+    url = f"ws://127.0.0.1:{scripted_server[1]}/to-ftp"
+    assert_one_line_error(run_cli(url), f"cannot connect to {url}", "ftp://127.0.0.1/", code=1)
 
 
 def test_connection_refused(refused_port: int) -> None:
@@ -462,45 +469,6 @@ def test_serve_port_in_use() -> None:
         port = sock.getsockname()[1]
         proc = run_cli("serve", "--port", str(port))
     assert_one_line_error(proc, f"cannot listen on 127.0.0.1:{port}", code=1)
-
-
-# ------------------------------------------------------------------- bench ---
-
-
-def test_bench_without_tool(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """An installed picows has no benchmarks/ next to it: one line saying where the tool is, exit 2."""
-    monkeypatch.setattr(_cli, "bench_tool_path", lambda: tmp_path / "benchmarks" / "echo_rps.py")
-    assert _cli.main(["bench", "--clients", "ours-pure"]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1
-    assert "benchmarks/echo_rps.py" in lines[0] and "python benchmarks/echo_rps.py" in lines[0]
-
-
-def test_bench_delegates(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """With the tool in place, its main() gets the arguments and its exit code is returned."""
-    tool = tmp_path / "benchmarks" / "echo_rps.py"
-    tool.parent.mkdir()
-    tool.write_text(
-        "import sys\n"
-        "def main(argv=None):\n"
-        "    print('fake bench', argv, sys.argv)\n"
-        "    return 3\n"
-        "if __name__ == '__main__':\n"
-        "    raise SystemExit('must not run as __main__')\n"
-    )
-    monkeypatch.setattr(_cli, "bench_tool_path", lambda: tool)
-    argv_before = list(sys.argv)
-    assert _cli.main(["bench", "--sizes", "256", "--repeat", "1"]) == 3
-    out, _ = capsys.readouterr()
-    args = ["--sizes", "256", "--repeat", "1"]
-    assert out.strip() == f"fake bench {args} {['python -m picows bench', *args]}"
-    assert sys.argv == argv_before
 
 
 # -------------------------------------------------------------------- demo ---

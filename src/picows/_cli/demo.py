@@ -8,21 +8,45 @@ actually loaded and the achieved round trips per second.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
 from typing import Any
 
+import picows
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
+
+from .common import EXIT_FAILURE, EXIT_OK, PROG, Parser
+
 SIZES = (256, 8192, 100_000)
 
 
-async def _measure(size: int, duration: float) -> dict[str, Any]:
-    import picows
-    from picows import WSFrame, WSListener, WSMsgType, WSTransport
+def parser() -> Parser:
+    """The parser of ``demo``'s options."""
+    p = Parser(prog=f"{PROG} demo", description="Echo round trips per second on loopback, for both backends.")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per message size (default 2)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return p
 
+
+def run(argv: list[str]) -> int:
+    """``demo ARGV``: the exit code."""
+    p = parser()
+    args = p.parse_args(argv)
+    if args.duration <= 0:
+        p.error("--duration must be > 0")
+    if args.child:
+        run_child(args.duration)
+        return EXIT_OK
+    return main(args.duration)
+
+
+async def _measure(size: int, duration: float) -> dict[str, Any]:
     class ServerEcho(WSListener):
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
             if frame.msg_type == WSMsgType.CLOSE:
@@ -73,8 +97,6 @@ async def _measure(size: int, duration: float) -> dict[str, Any]:
 
 def run_child(duration: float) -> None:
     """Entry point of one backend's process: prints one JSON line."""
-    import picows
-
     results = [asyncio.run(_measure(size, duration)) for size in SIZES]
     print(
         json.dumps(
@@ -100,10 +122,6 @@ def _run_backend(pure: bool, duration: float) -> dict[str, Any] | None:
 
 def main(duration: float = 2.0) -> int:
     """Run the demo for both backends; returns the process exit code."""
-    import platform
-
-    import picows
-
     print(
         f"picows {picows.__version__} demo on {platform.python_implementation()} {platform.python_version()}"
     )
@@ -131,4 +149,4 @@ def main(duration: float = 2.0) -> int:
                 f"{c['rps'] / p['rps']:>11.2f}x" for c, p in zip(rows[0]["results"], rows[1]["results"])
             )
             print(f"{'speed-up':<8} {ratios}")
-    return 1 if failed else 0
+    return EXIT_FAILURE if failed else EXIT_OK

@@ -1,8 +1,9 @@
 /*
  * Minimal blocking WebSocket echo client: the fixed driver of
- * ``echo_rps.py --mode server`` (compiled on demand by echo_rps.py).
+ * ``echo_rps.py --mode server`` (compiled on demand by the benchmark harness).
  *
- *   echo_client HOST PORT PATH SIZE DURATION WARMUP SERVER_PID
+ *   echo_client     HOST PORT PATH SIZE DURATION WARMUP SERVER_PID
+ *   echo_client_tls HOST PORT PATH SIZE DURATION WARMUP SERVER_PID CAFILE
  *
  * Connects, performs the HTTP/1.1 upgrade, then repeatedly sends ONE masked
  * binary frame of SIZE random bytes and reads the whole echo back (header and
@@ -11,6 +12,12 @@
  * this process per round trip (getrusage) and, when SERVER_PID > 0, the CPU
  * time of the server process per round trip (utime+stime from
  * /proc/PID/stat, clock-tick resolution) over the measured window.
+ *
+ * Built with -DECHO_TLS (and -lssl -lcrypto) it speaks wss://: TLS over the
+ * same blocking socket with the system's OpenSSL (the one Python's ssl module
+ * uses on the benchmark machine), verifying the server's certificate against
+ * CAFILE and HOST (an IP address), with OpenSSL's default protocol and
+ * cipher choice, which is what the Python clients negotiate too.
  *
  * Why C: the driver of a server benchmark should cost as little CPU per
  * round trip as possible (server and driver share one CPU) and must not be
@@ -32,13 +39,50 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifdef ECHO_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+static SSL *tls; /* the one connection */
+#define N_ARGS 9
+#else
+#define N_ARGS 8
+#endif
+
 static void die(const char *what) {
     fprintf(stderr, "echo_client: %s: %s\n", what, errno ? strerror(errno) : "error");
+#ifdef ECHO_TLS
+    ERR_print_errors_fp(stderr);
+#endif
     exit(1);
+}
+
+/* send() / recv() on the socket, or SSL_write() / SSL_read() over it: >0 bytes, 0 closed, <0 error. */
+static ssize_t io_send(int fd, const unsigned char *p, size_t n) {
+#ifdef ECHO_TLS
+    size_t done = 0;
+    (void)fd;
+    return SSL_write_ex(tls, p, n, &done) == 1 ? (ssize_t)done : -1;
+#else
+    return send(fd, p, n, MSG_NOSIGNAL);
+#endif
+}
+
+static ssize_t io_recv(int fd, unsigned char *p, size_t n) {
+#ifdef ECHO_TLS
+    size_t done = 0;
+    (void)fd;
+    if (SSL_read_ex(tls, p, n, &done) == 1) return (ssize_t)done;
+    int err = SSL_get_error(tls, 0);
+    return (err == SSL_ERROR_ZERO_RETURN) ? 0 : -1;
+#else
+    return recv(fd, p, n, 0);
+#endif
 }
 
 static double now(void) {
@@ -78,7 +122,7 @@ static double proc_cpu(int pid) {
 
 static void send_all(int fd, const unsigned char *p, size_t n) {
     while (n) {
-        ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t r = io_send(fd, p, n);
         if (r < 0) {
             if (errno == EINTR) continue;
             die("send");
@@ -90,7 +134,7 @@ static void send_all(int fd, const unsigned char *p, size_t n) {
 
 static void recv_exact(int fd, unsigned char *p, size_t n) {
     while (n) {
-        ssize_t r = recv(fd, p, n, 0);
+        ssize_t r = io_recv(fd, p, n);
         if (r < 0) {
             if (errno == EINTR) continue;
             die("recv (timeout or error)");
@@ -130,10 +174,12 @@ static size_t write_header(unsigned char *h, int opcode, size_t n, const unsigne
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: %s HOST PORT PATH SIZE DURATION WARMUP SERVER_PID\n", argv[0]);
+    if (argc != N_ARGS) {
+        fprintf(stderr, "usage: %s HOST PORT PATH SIZE DURATION WARMUP SERVER_PID%s\n", argv[0],
+                N_ARGS == 9 ? " CAFILE" : "");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* a vanished server is an error message, not a silent death */
     const char *host = argv[1];
     int port = atoi(argv[2]);
     const char *path = argv[3];
@@ -158,6 +204,19 @@ int main(int argc, char **argv) {
         die("HOST must be an IPv4 address");
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect");
+#ifdef ECHO_TLS
+    SSL_CTX *tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) die("SSL_CTX_new");
+    if (SSL_CTX_load_verify_locations(tls_ctx, argv[8], NULL) != 1) die("loading CAFILE");
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    tls = SSL_new(tls_ctx);
+    if (!tls || SSL_set_fd(tls, fd) != 1) die("SSL_new");
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls), host) != 1) die("setting the expected IP");
+    if (SSL_connect(tls) != 1) {
+        errno = 0;
+        die("TLS handshake");
+    }
+#endif
 
     /* RFC 6455 section 1.3 sample key and its accept value. */
     char req[512];
@@ -174,7 +233,7 @@ int main(int argc, char **argv) {
             errno = 0;
             die("upgrade response too long");
         }
-        ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+        ssize_t r = io_recv(fd, (unsigned char *)resp + got, sizeof resp - 1 - got);
         if (r <= 0) die("reading the upgrade response");
         got += (size_t)r;
         resp[got] = 0;
@@ -251,18 +310,26 @@ int main(int argc, char **argv) {
     struct timeval tv2 = {2, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv2, sizeof tv2);
     for (int i = 0; i < 100; i++) {
-        ssize_t r = recv(fd, echo, echo_len < 4096 ? echo_len : 4096, 0);
+        ssize_t r = io_recv(fd, echo, echo_len < 4096 ? echo_len : 4096);
         if (r <= 0) break;
     }
     close(fd);
 
     double elapsed = t1 - t0;
-    printf("{\"role\": \"client\", \"impl\": \"c\", \"size\": %zu, \"round_trips\": %ld, \"elapsed\": %.6f, "
+#ifdef ECHO_TLS
+    const char *impl = "c-tls";
+#else
+    const char *impl = "c";
+#endif
+    printf("{\"role\": \"client\", \"impl\": \"%s\", \"size\": %zu, \"round_trips\": %ld, \"elapsed\": %.6f, "
            "\"rps\": %.3f, \"client_cpu_us_per_rt\": %.4f",
-           size, count, elapsed, elapsed > 0 ? count / elapsed : 0.0, count ? (c1 - c0) / count * 1e6 : 0.0);
+           impl, size, count, elapsed, elapsed > 0 ? count / elapsed : 0.0, count ? (c1 - c0) / count * 1e6 : 0.0);
     if (s0 >= 0 && s1 >= 0 && count)
         printf(", \"server_cpu_us_per_rt\": %.4f, \"server_cpu_share\": %.4f", (s1 - s0) / count * 1e6,
                elapsed > 0 ? (s1 - s0) / elapsed : 0.0);
+#ifdef ECHO_TLS
+    printf(", \"tls_version\": \"%s\", \"tls_cipher\": \"%s\"", SSL_get_version(tls), SSL_get_cipher_name(tls));
+#endif
     printf("}\n");
     return 0;
 }

@@ -7,7 +7,7 @@ is imported at module level.  Roles:
 * ``hold``: open ``--n`` WebSocket connections (raw asyncio protocol doing the
   HTTP upgrade; no library), print ``{"ready": ...}``, keep them idle until
   stdin is closed, then abort them (RST, so no TIME_WAIT pile-up).
-* ``fanout-server --impl picows|websockets``: accept connections; on the
+* ``fanout-server --impl picows|websockets [--kwargs JSON]``: accept connections; on the
   stdin line ``go SECONDS SIZE`` broadcast one SIZE-byte binary message per
   round to every connection for SECONDS, yielding to the loop after each round
   and waiting while any connection's write buffer is above 256 KiB (the same
@@ -17,7 +17,8 @@ is imported at module level.  Roles:
   connection has all ROUNDS messages and print the totals and the time the last
   byte arrived (time.monotonic, comparable across processes).
 
-Every process prints JSON lines on stdout; errors go to stderr.
+``--cafile`` (clients) and ``--tls-cert/--tls-key`` (fan-out server) switch
+to ``wss://``. Every process prints JSON lines on stdout; errors go to stderr.
 """
 
 from __future__ import annotations
@@ -25,63 +26,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import socket
 import sys
 import time
 from urllib.parse import urlsplit
 
-
-def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def _raise_nofile() -> int:
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        if target > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, ValueError, OSError):
-        return -1
-
-
-def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    if kind == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
-    """Lines of stdin as a queue; None at EOF."""
-    q: asyncio.Queue = asyncio.Queue()
-    buf = bytearray()
-
-    def ready() -> None:
-        try:
-            data = os.read(0, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            loop.remove_reader(0)
-            q.put_nowait(None)
-            return
-        buf.extend(data)
-        while b"\n" in buf:
-            line, _, rest = bytes(buf).partition(b"\n")
-            buf[:] = rest
-            q.put_nowait(line.decode().strip())
-
-    loop.add_reader(0, ready)
-    return q
-
+from common import (
+    LOOPS,
+    client_ssl_context,
+    load_kwargs,
+    new_loop,
+    raise_nofile,
+    server_ssl_context,
+    stdin_lines,
+)
+from common import emit as _emit
 
 # --------------------------------------------------------------------------- clients
 
@@ -135,9 +95,11 @@ class _RawClient(asyncio.Protocol):
         self._fail(ConnectionError(f"connection lost during the upgrade: {exc}"))
 
 
-async def _open_many(url: str, n: int, concurrency: int, timeout: float) -> tuple[list, list[str]]:
+async def _open_many(url: str, n: int, concurrency: int, timeout: float, cafile: str | None) -> tuple[list, list[str]]:
     parts = urlsplit(url)
-    host, port = parts.hostname, parts.port or 80
+    ssl_context = client_ssl_context(cafile)
+    host, port = parts.hostname, parts.port or (443 if ssl_context is not None else 80)
+    tls = {"ssl": ssl_context, "server_hostname": host} if ssl_context is not None else {}
     loop = asyncio.get_running_loop()
     request = (
         f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
@@ -152,7 +114,7 @@ async def _open_many(url: str, n: int, concurrency: int, timeout: float) -> tupl
             fut = loop.create_future()
             try:
                 transport, proto = await asyncio.wait_for(
-                    loop.create_connection(lambda: _RawClient(fut), host, port), timeout
+                    loop.create_connection(lambda: _RawClient(fut), host, port, **tls), timeout
                 )
             except Exception as exc:
                 errors.append(f"connect: {exc!r}")
@@ -182,9 +144,9 @@ def _abort_all(protos) -> None:
 
 async def _hold(args) -> None:
     loop = asyncio.get_running_loop()
-    lines = _stdin_lines(loop)
+    lines = stdin_lines(loop)
     t0 = time.monotonic()
-    protos, errors = await _open_many(args.url, args.n, args.concurrency, args.timeout)
+    protos, errors = await _open_many(args.url, args.n, args.concurrency, args.timeout, args.cafile)
     _emit(
         {
             "ready": len(protos),
@@ -202,8 +164,8 @@ async def _hold(args) -> None:
 
 async def _fanout_clients(args) -> None:
     loop = asyncio.get_running_loop()
-    lines = _stdin_lines(loop)
-    protos, errors = await _open_many(args.url, args.n, args.concurrency, args.timeout)
+    lines = stdin_lines(loop)
+    protos, errors = await _open_many(args.url, args.n, args.concurrency, args.timeout, args.cafile)
     _emit({"ready": len(protos), "failed": len(errors), "errors": errors[:5], "pid": os.getpid()})
     flen = _frame_len(args.size)
     while True:
@@ -241,6 +203,8 @@ HIGH_WATER = 256 * 1024
 async def _fanout_server(args) -> None:
     loop = asyncio.get_running_loop()
     conns: list = []  # library objects, in connection order
+    ssl_context = server_ssl_context(args.tls_cert, args.tls_key)
+    kwargs = load_kwargs(args.kwargs)
     if args.impl == "picows":
         import picows
 
@@ -261,7 +225,7 @@ async def _fanout_server(args) -> None:
                 except ValueError:
                     pass
 
-        server = await picows.ws_create_server(lambda request: Listener(), args.host, 0)
+        server = await picows.ws_create_server(lambda request: Listener(), args.host, 0, ssl=ssl_context, **kwargs)
         port = server.sockets[0].getsockname()[1]
         info = {"picows_file": picows.__file__, "backend": getattr(picows, "BACKEND", None)}
 
@@ -284,7 +248,7 @@ async def _fanout_server(args) -> None:
             finally:
                 conns.remove(ws)
 
-        server = await serve(handler, args.host, 0, compression=None, ping_interval=None)
+        server = await serve(handler, args.host, 0, ssl=ssl_context, compression=None, ping_interval=None, **kwargs)
         port = next(iter(server.sockets)).getsockname()[1]
         info = {"websockets_version": websockets.__version__}
 
@@ -297,8 +261,8 @@ async def _fanout_server(args) -> None:
     else:
         raise SystemExit(f"unknown impl {args.impl!r}")
 
-    lines = _stdin_lines(loop)
-    _emit({"role": "server", "port": port, "pid": os.getpid(), "nofile": _raise_nofile(), **info})
+    lines = stdin_lines(loop)
+    _emit({"role": "server", "port": port, "pid": os.getpid(), "nofile": raise_nofile(), **info})
     while True:
         line = await lines.get()
         if line is None:
@@ -350,14 +314,18 @@ def main(argv=None) -> int:
         c.add_argument("--concurrency", type=int, default=200)
         c.add_argument("--timeout", type=float, default=60.0)
         c.add_argument("--size", type=int, default=256)
-        c.add_argument("--loop", default="uvloop", choices=["asyncio", "uvloop"])
+        c.add_argument("--loop", default="uvloop", choices=LOOPS)
+        c.add_argument("--cafile", default=None, help="wss://: trust this certificate")
     s = sub.add_parser("fanout-server")
     s.add_argument("--impl", required=True, choices=["picows", "websockets"])
-    s.add_argument("--loop", default="uvloop", choices=["asyncio", "uvloop"])
+    s.add_argument("--loop", default="uvloop", choices=LOOPS)
+    s.add_argument("--tls-cert", default=None, help="PEM certificate: serve wss://")
+    s.add_argument("--tls-key", default=None, help="PEM key of --tls-cert")
     s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--kwargs", default=None, help="JSON object: extra keyword arguments of the serve call")
     args = p.parse_args(argv)
-    _raise_nofile()
-    loop = _new_loop(args.loop)
+    raise_nofile()
+    loop = new_loop(args.loop)
     asyncio.set_event_loop(loop)
     fn = {"hold": _hold, "fanout-clients": _fanout_clients, "fanout-server": _fanout_server}[args.cmd]
     try:
