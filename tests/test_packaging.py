@@ -249,7 +249,7 @@ def test_sdist_contents(dists: Dists) -> None:
         "src/picows/py.typed",
         "src/picows/__init__.py",
         "src/picows/__main__.py",
-        "src/picows/_cli.py",
+        "src/picows/_cli/__init__.py",
         *(f"src/picows/_cython/{name}" for name in cython_source_files()),
         *(f"src/picows/_pure/{name}.py" for name in cython_module_names()),
     }
@@ -268,7 +268,7 @@ def test_wheel_contents(dists: Dists) -> None:
     required = {
         "picows/py.typed",
         "picows/__main__.py",
-        "picows/_cli.py",
+        "picows/_cli/__init__.py",
         *(f"picows/_cython/{name}.pyx" for name in cython_module_names()),
         *(f"picows/_cython/{p.name}" for p in CYTHON_SRC.glob("*.pxd")),
         *(f"picows/_pure/{name}.py" for name in cython_module_names()),
