@@ -1,17 +1,20 @@
-"""Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set.
+"""Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set, ``-l`` lists them all.
 
-* ``tests-cython``: CPython, compiled backend (the build must produce it).
-* ``tests-pure``: CPython, pure-Python backend.
-* ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend.
-* ``lint``: ruff + mypy (strict) on ``src/picows``.
-* ``bench``: pytest-benchmark suite in ``benchmarks/`` (not run by default).
+* ``tests-cython``: CPython, compiled backend (the build must produce it), the whole suite.
+* ``tests-pure``: CPython, pure-Python backend, the whole suite.
+* ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend, the whole suite.
+* ``tests-asan``: the differential fuzz and the e2e data path on an AddressSanitizer build.
+* ``fuzz-parser``: coverage-guided fuzzing of the compiled parser against the pure one.
+* ``lint``: ruff, mypy (strict) on ``src/picows`` and the examples, cython-lint.
+* ``docs``, ``packaging``: Sphinx (both backends), sdist/wheel into fresh venvs.
+* ``coverage``, ``demo``, ``bench``: not run by default.
 
+What each test group covers and how to run one group or one test: tests/README.md.
 The package is always installed NON-editable into the session's virtualenv and
 the tests import that installed copy (tests/ is not a package and src/ is
 never put on sys.path), so what is tested is what ``pip install`` produces.
 Arguments after ``--`` are passed to pytest, e.g.
-``python3 -m nox -s tests-pure -- -k handshake -x``.
-"""
+``python3 -m nox -s tests-pure -- tests/unit -x``."""
 
 from __future__ import annotations
 

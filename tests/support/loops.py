@@ -53,7 +53,10 @@ def runs_on_every_loop(item: pytest.Function | pytest.FunctionDefinition, tests_
         raise pytest.UsageError(f"{item.nodeid}: marked both single_loop and all_loops")
     if single or every:
         return every
-    group = Path(item.path).resolve().relative_to(tests_dir).parts[0]
+    try:
+        group = Path(item.path).resolve().relative_to(tests_dir).parts[0]
+    except ValueError:  # not below tests/
+        return True
     return group not in SINGLE_LOOP_DIRS
 
 
