@@ -170,8 +170,6 @@ async def test_reserved_opcodes_fail(role: str, opcode: int) -> None:
 @pytest.mark.parametrize("role", ROLES)
 async def test_wrong_masking_for_the_role_fails(role: str) -> None:
     """Clients MUST mask, servers MUST NOT (RFC 6455 5.1)."""
-    pass  # IMPORT-MOVED
-
     bad = encode_frame(TEXT, b"wrong mask bit", masked=(role == "client"))
     await fails_with(
         role,

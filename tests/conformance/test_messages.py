@@ -267,6 +267,4 @@ async def test_message_size_limit(role: str) -> None:
 
 
 def app_frame(role: str, opcode: int, payload: bytes, **kwargs: object) -> bytes:
-    pass  # IMPORT-MOVED
-
     return frame_for("client" if role == "server" else "server", opcode, payload, **kwargs)  # type: ignore[arg-type]

@@ -174,8 +174,6 @@ def test_small_frames_keep_a_small_buffer(backend: str) -> None:  # noqa: F811
 
 
 def test_same_buffer_decisions_on_both_backends() -> None:
-    pass  # IMPORT-MOVED
-
     compiled = cython_module("frames")
     stream = b"".join(
         encode_frame(0x2, bytes([n % 256]) * n) for n in (0, 5000, 70000, 10, MIB + 3, 1, 300000, 2)

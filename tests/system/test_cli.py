@@ -509,8 +509,6 @@ def test_bench_delegates(
 
 def test_demo_runs() -> None:
     """``python -m picows demo`` (the README's main job), shortened."""
-    pass  # IMPORT-MOVED
-
     proc = subprocess.run(
         [sys.executable, "-m", "picows", "demo", "--duration", "0.05"],
         capture_output=True,

@@ -652,8 +652,6 @@ def _load_fuzz_target() -> Any:
 
 
 def _fuzz_target() -> Any:
-    pass  # IMPORT-MOVED
-
     cython_module("frames")  # skips (or fails under PICOWS_TEST_BACKEND=cython) without the compiled backend
     return _load_fuzz_target()
 
