@@ -651,3 +651,35 @@ async def test_listener_factory_takes_no_arguments_and_is_called_once() -> None:
         finally:
             await _close(transport)
 
+
+
+class FactoryError(Exception):
+    """Raised by a test's listener factory."""
+
+
+def _raising_factory() -> Any:
+    raise FactoryError("no listener today")
+
+
+@pytest.mark.parametrize(
+    "factory, error, message",
+    [
+        (lambda: "not a listener", TypeError, "ws_listener_factory must return a WSListener, got str"),
+        (_raising_factory, FactoryError, "no listener today"),
+    ],
+    ids=["not-a-listener", "raises"],
+)
+async def test_listener_factory_failure_after_the_101_aborts(factory: Any, error: type[Exception], message: str) -> None:
+    """The server accepted, but no listener could be made: ws_connect raises that, and the connection ends."""
+    server_listeners: list[CollectingListener] = []
+
+    def server_factory(request: Any) -> CollectingListener:
+        server_listeners.append(CollectingListener())
+        return server_listeners[-1]
+
+    async with ws_server(server_factory) as url:
+        with pytest.raises(error) as info:
+            await asyncio.wait_for(picows.ws_connect(factory, url), TIMEOUT)
+        assert str(info.value) == message
+        await asyncio.wait_for(server_listeners[0].disconnected.wait(), TIMEOUT)
+        await collect_garbage()

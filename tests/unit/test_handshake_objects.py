@@ -367,3 +367,38 @@ def test_listener_subclass_default_hooks() -> None:
 
 def test_upgrade_request_class_is_public() -> None:
     assert isinstance(WSUpgradeRequest, type)
+
+
+# (id, the call, exception type, exact message)
+BAD_RESPONSES = [
+    ("101-reserved-header", lambda: WSUpgradeResponse.create_101_response({"Sec-WebSocket-Accept": "x"}), ValueError,
+     "extra_headers: 'Sec-WebSocket-Accept' is set by picows and cannot be overridden"),
+    ("error-body-str", lambda: WSUpgradeResponse.create_error_response(400, "text"), TypeError,
+     "body must be bytes or None, got str"),
+    ("error-status-str", lambda: WSUpgradeResponse.create_error_response("400"), TypeError,
+     "status must be an http.HTTPStatus or int, got str"),
+    ("error-status-bool", lambda: WSUpgradeResponse.create_error_response(True), TypeError,
+     "status must be an http.HTTPStatus or int, got bool"),
+    ("error-status-unknown", lambda: WSUpgradeResponse.create_error_response(499), ValueError,
+     "status: 499 is not a known HTTP status"),
+    ("redirect-location-bytes", lambda: WSUpgradeResponse.create_redirect_response(302, b"/x"), TypeError,
+     "location must be a str, got bytes"),
+    ("redirect-location-crlf", lambda: WSUpgradeResponse.create_redirect_response(302, "/x\r\nSet-Cookie: a=b"),
+     ValueError, "location must not contain CR or LF"),
+    ("with-listener-not-a-response", lambda: WSUpgradeResponseWithListener("HTTP/1.1 101", None), TypeError,
+     "response must be a WSUpgradeResponse, got str"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call, error, message", [c[1:] for c in BAD_RESPONSES], ids=[c[0] for c in BAD_RESPONSES])
+def test_response_factories_refuse(call: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        call()  # type: ignore[operator]
+    assert str(info.value) == message
+
+
+def test_reprs() -> None:
+    request = WSUpgradeRequest(b"GET", b"/x", b"HTTP/1.1", CIMultiDict())
+    assert repr(request) == "WSUpgradeRequest(method=b'GET', path=b'/x', version=b'HTTP/1.1')"
+    response = WSUpgradeResponse.create_101_response()
+    assert repr(response) == "WSUpgradeResponse(version=b'HTTP/1.1', status=<HTTPStatus.SWITCHING_PROTOCOLS: 101>)"
