@@ -322,6 +322,16 @@ async def test_send_user_specific_ping_raising_closes_with_internal_error(picows
 
 
 @pytest.mark.parametrize("picows_role", ROLES)
+async def test_measure_roundtrip_time_with_a_raising_ping_hook(picows_role: str) -> None:
+    """The hook's exception reaches the caller, and the callback-failure policy closes the connection."""
+    async with pair(picows_role, RaisingPingListener, check_clean=False) as (peer, listener, transport):
+        with pytest.raises(HookError):
+            await asyncio.wait_for(transport.measure_roundtrip_time(2), TIMEOUT)
+        await expect_close(peer.reader, INTERNAL_ERROR)
+        await asyncio.wait_for(listener.disconnected.wait(), TIMEOUT)
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
 async def test_is_user_specific_pong_raising_closes_with_internal_error(picows_role: str) -> None:
     async with pair(picows_role, RaisingPongCheckListener, check_clean=False, **auto_ping(0.5, 0.5)) as (peer, listener, transport):
         ping = await peer.read_data_frame()

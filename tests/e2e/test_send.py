@@ -226,6 +226,45 @@ async def test_send_close_keyword_arguments(picows_role: str) -> None:
 
 
 @pytest.mark.parametrize("picows_role", ROLES)
+async def test_send_close_with_a_str_reason_sends_it_as_utf8(picows_role: str) -> None:
+    async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
+        transport.send_close(WSCloseCode.GOING_AWAY, "müde")
+        f = await peer.read_data_frame()
+    assert f.payload == struct.pack("!H", 1001) + "müde".encode()
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
+@pytest.mark.parametrize("how", ["send", "send_reuse_external_bytearray"])
+async def test_close_sent_through_the_data_api_counts_as_the_close(picows_role: str, how: str) -> None:
+    """A plain int opcode is accepted as the msg_type; a CLOSE sent that way ends sending like send_close."""
+    payload = struct.pack("!H", 1000) + b"via " + how.encode()
+    async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
+        transport.send(1, b"int opcode")  # type: ignore[arg-type]
+        if how == "send":
+            transport.send(8, payload)  # type: ignore[arg-type]
+        else:
+            transport.send_reuse_external_bytearray(WSMsgType.CLOSE, bytearray(14) + payload, 14)
+        assert transport.is_close_frame_sent is True
+        transport.send(WSMsgType.TEXT, b"after")  # a no-op now
+        got = [await peer.read_data_frame() for _ in range(2)]
+    assert [(f.opcode, f.payload) for f in got] == [(WSMsgType.TEXT, b"int opcode"), (WSMsgType.CLOSE, payload)]
+
+
+async def test_sending_after_the_connection_is_lost_is_a_silent_noop() -> None:
+    async with echo_server() as url:
+        transport, _listener = await connect(CollectingListener, url)
+        await finish(transport)
+        transport.send(WSMsgType.TEXT, b"late")
+        transport.send(WSMsgType.PING, b"late")
+        transport.send_reuse_external_bytearray(WSMsgType.BINARY, bytearray(14) + b"late", 14)
+        transport.send_reuse_external_bytearray(WSMsgType.PONG, bytearray(14) + b"late", 14)
+        transport.send_ping(b"late")
+        transport.send_close(WSCloseCode.OK)
+        with pytest.raises(ConnectionResetError, match="^the WebSocket connection is closed$"):
+            await asyncio.wait_for(transport.measure_roundtrip_time(1), TIMEOUT)
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
 async def test_everything_is_a_noop_after_close_frame_sent(picows_role: str) -> None:
     async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
         transport.send(WSMsgType.TEXT, b"before")

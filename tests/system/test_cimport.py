@@ -106,7 +106,7 @@ def compiled_backend_active(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def collecting_listener_class() -> Any:
-    """A Python listener on the *compiled* WSListener (helpers' one follows the selected backend)."""
+    """A Python listener on the *compiled* WSListener (support.listeners' one follows the selected backend)."""
     base = cython_module("transport").WSListener
 
     class Collecting(base):  # type: ignore[misc,valid-type]

@@ -1,4 +1,4 @@
-"""The network fixtures work: proxies really tunnel (and check passwords), TLS certs verify.
+"""The support fixtures work (support/tls.py, support/proxies.py): proxies really tunnel (and check passwords), TLS certs verify.
 
 These tests use only asyncio and python_socks, not picows, so a failure here
 points at the test environment rather than at the library.
