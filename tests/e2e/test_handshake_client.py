@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import http
+import socket
+import struct
 from typing import Any
 
 import pytest
@@ -404,6 +406,28 @@ async def test_server_closing_before_response_is_ws_error_or_connection_error() 
         with pytest.raises((WSError, ConnectionError)):
             await _connect(port)
         await collect_garbage()
+
+
+@pytest.mark.parametrize("ending", ["fin", "reset"])
+async def test_server_ending_the_connection_before_the_response(ending: str) -> None:
+    """A clean close is a WSError saying so; a reset is the OSError itself, unwrapped."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_head(reader)
+        if ending == "reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    async with tcp_server(handler) as port:
+        with pytest.raises((WSError, ConnectionResetError)) as info:
+            await _connect(port)
+        await collect_garbage()
+    if ending == "reset":
+        assert isinstance(info.value, ConnectionResetError)
+    else:
+        assert isinstance(info.value, WSError)
+        assert str(info.value) == "connection closed during the opening handshake"
 
 
 # ---------------------------------------------------------------- lenient parsing
