@@ -14,7 +14,7 @@ import pytest
 
 from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
 from support import TIMEOUT
-from support.frames import payload_of
+from support.frames import expect_close, payload_of
 from support.listeners import CollectingListener
 from support.net import expect_eof, expect_silence
 from support.raw_ws import RawPeer, raw_ws_client, raw_ws_server
@@ -507,6 +507,35 @@ async def test_pause_and_resume_writing(picows_role: str) -> None:
     assert listener.flow_events[:2] == ["pause", "resume"]
 
 
+
+
+class FlowHookError(Exception):
+    """Raised by PauseRaisingListener."""
+
+
+class PauseRaisingListener(FlowListener):
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        raise FlowHookError("pause_writing failed")
+
+
+async def test_pause_writing_raising_closes_with_internal_error() -> None:
+    """A failing flow-control hook follows the callback-failure policy: CLOSE(1011), then disconnect."""
+    chunk = b"\x5a" * (128 * 1024)
+    async with raw_ws_server(rcvbuf=4096) as srv:
+        transport, listener = await connect(PauseRaisingListener, srv.url)
+        peer = await srv.accept()
+        transport.underlying_transport.set_write_buffer_limits(high=64 * 1024, low=16 * 1024)
+        for _ in range(800):  # at most 100 MiB; the kernel buffers are much smaller
+            if listener.paused.is_set():
+                break
+            transport.send(WSMsgType.BINARY, chunk)
+            await asyncio.sleep(0)
+        assert listener.paused.is_set(), "pause_writing never called although the peer does not read"
+        await expect_close(peer.reader, int(WSCloseCode.INTERNAL_ERROR))
+        await asyncio.wait_for(listener.disconnected.wait(), TIMEOUT)
+        with pytest.raises(FlowHookError):
+            await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
 
 
 @contextlib.asynccontextmanager
