@@ -200,7 +200,10 @@ def coverage(session: nox.Session) -> None:
             _fresh_build_dir()
             session.install(".[test]", "coverage>=7.4", env=build_env)
             rcfile = f"--rcfile=tests/coverage/{name}.toml"
-            env = {**test_env, "COVERAGE_FILE": os.path.join(tmp, f"{name}.coverage")}
+            data_file = os.path.join(tmp, f"{name}.coverage")
+            for stale in glob.glob(data_file + "*"):  # never combine an earlier run's data
+                os.remove(stale)
+            env = {**test_env, "COVERAGE_FILE": data_file}
             session.run("python", "-I", "-c", CHECK_INSTALLED, env=env)
             # A failing test must not hide the figures (exit code 1 is accepted here); the
             # session still fails below, from the JUnit report.
