@@ -450,12 +450,30 @@ async def test_debug_logging_enabled(caplog: pytest.LogCaptureFixture) -> None:
         before_server = len(_debug_records(caplog, "picows.server"))
         for i in range(3):
             transport.send(WSMsgType.BINARY, b"frame %d" % i)
-        for _ in range(3):
+        transport.send_reuse_external_bytearray(WSMsgType.BINARY, bytearray(14) + b"reused", 14)
+        for _ in range(4):
             await listener.get()
         await finish(transport)
     # per-frame debug lines on both sides
-    assert len(_debug_records(caplog, "picows.client")) >= before_client + 3
-    assert len(_debug_records(caplog, "picows.server")) >= before_server + 3
+    assert len(_debug_records(caplog, "picows.client")) >= before_client + 4
+    assert len(_debug_records(caplog, "picows.server")) >= before_server + 4
+    assert any("payload_sz=6" in r.getMessage() for r in _debug_records(caplog, "picows.client"))
+
+
+async def test_debug_logging_of_auto_ping(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(picows.PICOWS_DEBUG_LL, logger="picows.client")
+    async with echo_server() as url:
+        transport, _listener = await connect(CollectingListener, url, **auto_ping(0.05, 0.05))
+        try:
+            for _ in range(int(TIMEOUT / 0.01)):  # bounded: until the first auto-ping is logged
+                if any("auto-ping: sending ping" in r.getMessage() for r in _debug_records(caplog, "picows.client")):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("no auto-ping was logged")
+        finally:
+            transport.disconnect()
+            await wait_disconnected_any(transport)  # a pong slower than 50 ms may have closed it first
 
 
 async def test_debug_logging_disabled_at_info(caplog: pytest.LogCaptureFixture) -> None:
