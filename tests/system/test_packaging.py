@@ -142,7 +142,6 @@ def project_version() -> str:
 SMOKE = r"""
 import asyncio, os, sys
 import picows
-from support import REPO_ROOT
 from picows import WSListener, WSMsgType, WSCloseCode
 
 class Echo(WSListener):
