@@ -1,23 +1,27 @@
-"""Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set.
+"""Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set, ``-l`` lists them all.
 
-* ``tests-cython``: CPython, compiled backend (the build must produce it).
-* ``tests-pure``: CPython, pure-Python backend.
-* ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend.
-* ``lint``: ruff + mypy (strict) on ``src/picows``.
-* ``bench``: pytest-benchmark suite in ``benchmarks/`` (not run by default).
+* ``tests-cython``: CPython, compiled backend (the build must produce it), the whole suite.
+* ``tests-pure``: CPython, pure-Python backend, the whole suite.
+* ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend, the whole suite.
+* ``tests-asan``: the differential fuzz and the e2e data path on an AddressSanitizer build.
+* ``fuzz-parser``: coverage-guided fuzzing of the compiled parser against the pure one.
+* ``lint``: ruff, mypy (strict) on ``src/picows`` and the examples, cython-lint.
+* ``docs``, ``packaging``: Sphinx (both backends), sdist/wheel into fresh venvs.
+* ``coverage``, ``demo``, ``bench``: not run by default.
 
+What each test group covers and how to run one group or one test: tests/README.md.
 The package is always installed NON-editable into the session's virtualenv and
 the tests import that installed copy (tests/ is not a package and src/ is
 never put on sys.path), so what is tested is what ``pip install`` produces.
 Arguments after ``--`` are passed to pytest, e.g.
-``python3 -m nox -s tests-pure -- -k handshake -x``.
-"""
+``python3 -m nox -s tests-pure -- tests/unit -x``."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
+from xml.etree import ElementTree
 
 import nox
 
@@ -94,8 +98,8 @@ def tests_pypy(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
     session.install("ruff", "mypy", "cython-lint", "pycodestyle", *RUNTIME_DEPS)
-    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd", "tests/cython_user",
-                "examples/cython_client"]
+    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd",
+                "tests/system/cython_user", "examples/cython_client"]
     commands = {
         "ruff": ["ruff", "check", "."],
         "mypy": ["mypy"],
@@ -163,9 +167,63 @@ def tests_asan(session: nox.Session) -> None:
         "PICOWS_FUZZ_EXAMPLES": "2000",
     }
     session.run(
-        "pytest", "tests/test_differential.py", "tests/test_buffer_policy.py", "tests/test_echo.py",
-        "tests/test_send.py", "tests/test_protocol_violations.py", *session.posargs, env=env,
+        "pytest", "tests/unit/test_differential.py", "tests/e2e/test_buffer_policy.py",
+        "tests/e2e/test_echo.py", "tests/e2e/test_send.py", "tests/e2e/test_protocol_violations.py",
+        *session.posargs, env=env,
     )
+
+
+@nox.session(python=None)
+def coverage(session: nox.Session) -> None:
+    """Coverage of the whole suite; not in the default set (two full runs, one of them line-traced).
+
+    1. Pure backend build: branch coverage of the shared modules (src/picows/*.py) and of the
+       pure hot path (src/picows/_pure/), settings in tests/coverage/pure.toml.
+    2. Compiled build with PICOWS_CYTHON_LINETRACE=1: line coverage of src/picows/_cython/*.pyx
+       through the Cython.Coverage plugin, settings in tests/coverage/compiled.toml.
+
+    Prints both reports and writes HTML to htmlcov/pure and htmlcov/compiled. Code run only
+    in child processes (CLI, examples, backend selection) is not counted. Arguments after
+    ``--`` go to pytest (e.g. ``-- tests/unit``).
+    """
+    _require_cpython(session)
+    tmp = os.path.abspath(session.create_tmp())
+    runs = [
+        ("pure", {"PICOWS_NO_EXTENSIONS": "1"}, {"PICOWS_PURE": "1", "PICOWS_TEST_BACKEND": "pure"}),
+        (
+            "compiled",
+            {"PICOWS_REQUIRE_EXTENSIONS": "1", "PICOWS_CYTHON_LINETRACE": "1"},
+            {"PICOWS_PURE": "0", "PICOWS_TEST_BACKEND": "cython"},
+        ),
+    ]
+    try:
+        for name, build_env, test_env in runs:
+            _fresh_build_dir()
+            session.install(".[test]", "coverage>=7.4", env=build_env)
+            rcfile = f"--rcfile=tests/coverage/{name}.toml"
+            data_file = os.path.join(tmp, f"{name}.coverage")
+            for stale in glob.glob(data_file + "*"):  # never combine an earlier run's data
+                os.remove(stale)
+            env = {**test_env, "COVERAGE_FILE": data_file}
+            session.run("python", "-I", "-c", CHECK_INSTALLED, env=env)
+            # A failing test must not hide the figures (exit code 1 is accepted here); the
+            # session still fails below, from the JUnit report.
+            junit = os.path.join(tmp, f"{name}.xml")
+            session.run(
+                "coverage", "run", rcfile, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                f"--junitxml={junit}", *session.posargs, env=env, success_codes=[0, 1],
+            )  # fmt: skip
+            session.run("coverage", "combine", "-q", rcfile, env=env)
+            session.run("coverage", "report", rcfile, env=env)
+            session.run("coverage", "html", rcfile, "-q", "-d", f"htmlcov/{name}", env=env)
+            suite = ElementTree.parse(junit).getroot().find("testsuite")
+            if suite is None or int(suite.get("failures", "0")) + int(suite.get("errors", "0")):
+                session.error(f"tests failed in the {name} coverage run (see {junit})")
+    finally:
+        _fresh_build_dir()
+        # The line-tracing build wrote its C next to the sources; never leave it for another build.
+        for c_file in glob.glob("src/picows/_cython/*.c"):
+            os.remove(c_file)
 
 
 @nox.session(python=None)
@@ -174,11 +232,11 @@ def packaging(session: nox.Session) -> None:
     _require_cpython(session)
     _fresh_build_dir()
     # conftest.py imports picows: a quick pure copy for pytest itself; the packages under
-    # test are what tests/test_packaging.py builds from the checkout.
+    # test are what tests/system/test_packaging.py builds from the checkout.
     session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})
     session.run(
         "pytest",
-        "tests/test_packaging.py",
+        "tests/system/test_packaging.py",
         "-p",
         "no:cacheprovider",
         *session.posargs,
@@ -219,7 +277,8 @@ def fuzz_parser(session: nox.Session) -> None:
     tmp = os.path.abspath(session.create_tmp())
     corpus = os.path.join(tmp, "corpus")
     os.makedirs(corpus, exist_ok=True)
-    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fuzz", "fuzz_parser.py")
+    here = os.path.dirname(os.path.abspath(__file__))
+    target = os.path.join(here, "tests", "system", "fuzz", "fuzz_parser.py")
     session.chdir(tmp)  # crash-* artefacts land here
     session.run(
         "python",
@@ -259,14 +318,16 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Benchmarks, shortened repeats (a few minutes); not part of the default run.
+    """Benchmarks, shortened repeats (several minutes); not part of the default run.
 
     Micro-benchmarks pure vs compiled (pytest-benchmark + speed-up table), the
-    echo RPS tool in client and server mode (the published picows is fetched
-    from PyPI into benchmarks/.venvs/published; PyPy is used if it has our
-    runtime deps), and the connection-scale / fan-out benchmark, all against
-    the installed package. Arguments after ``--`` go to pytest. Full-length
-    runs: see the docstrings of benchmarks/echo_rps.py and benchmarks/scale.py.
+    echo RPS tool in client and server mode over ws:// and wss:// (the
+    published picows is fetched from PyPI into benchmarks/.venvs/published,
+    PyPy gets our runtime deps in benchmarks/.venvs/pypy), and the
+    connection-scale / fan-out benchmark (ws://, then wss:// memory), all
+    against the installed package. Arguments after ``--`` go to pytest.
+    Full-length runs: see the docstrings of benchmarks/echo_rps.py and
+    benchmarks/scale.py.
     """
     _require_cpython(session)
     session.install(".[bench]", env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
@@ -280,18 +341,25 @@ def bench(session: nox.Session) -> None:
     )
     ours = ["--ours-python", python, "--ours-src", "installed"]
     short = ["--repeat", "1", "--duration", "1", "--warmup", "0.2", "--pypy-warmup", "1.5"]
-    session.run(
-        "python", "benchmarks/echo_rps.py", *ours, *short, "--setup-published",
-        "--json", f"{tmp}/echo_clients.json",
-    )
-    session.run(
-        "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short,
-        "--servers", "ours-cython,published,websockets,aiohttp,ours-pure,websockets-pure,aiohttp-pure",
-        "--json", f"{tmp}/echo_servers.json",
-    )
+    servers = "ours-cython,published,websockets,aiohttp,ours-pure,websockets-pure,aiohttp-pure"
+    reports = []
+    for scheme, tls in (("ws", []), ("wss", ["--tls"])):
+        session.run(
+            "python", "benchmarks/echo_rps.py", *ours, *short, *tls, "--setup-published", "--setup-pypy",
+            "--json", f"{tmp}/{scheme}_clients.json",
+        )
+        session.run(
+            "python", "benchmarks/echo_rps.py", "--mode", "server", *ours, *short, *tls, "--servers", servers,
+            "--json", f"{tmp}/{scheme}_servers.json",
+        )
+        reports += [f"{tmp}/{scheme}_clients.json", f"{tmp}/{scheme}_servers.json"]
     session.run("python", "benchmarks/scale.py", *ours, "--repeat", "1", "--json", f"{tmp}/scale.json")
     session.run(
-        "python", "benchmarks/report.py", f"{tmp}/echo_clients.json", f"{tmp}/echo_servers.json",
+        "python", "benchmarks/scale.py", *ours, "--tls", "--fanout-clients", "0", "--repeat", "1",
+        "--json", f"{tmp}/scale_wss.json",
+    )
+    session.run(
+        "python", "benchmarks/report.py", *reports,
         "--ratio", "ours-cython/published", "--ratio", "ours-cython/raw", "--ratio", "ours-pure/websockets",
         "--ratio", "ours-pure/websockets-pure",
     )

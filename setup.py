@@ -82,6 +82,10 @@ def pyx_sources() -> list[str]:
 # PICOWS_CYTHON_DEBUG=1: a checking build (Cython bounds/wraparound checks, -O1 -g)
 # for the memory-safety runs (nox -s tests-asan adds the sanitizers).
 CYTHON_DEBUG = env_flag("PICOWS_CYTHON_DEBUG")
+# PICOWS_CYTHON_LINETRACE=1: a line-tracing build for measuring coverage of the compiled
+# backend (nox -s coverage, with the Cython.Coverage plugin). Much slower; never shipped.
+# The generated C is written next to the .pyx sources, where the plugin looks for it.
+CYTHON_LINETRACE = env_flag("PICOWS_CYTHON_LINETRACE")
 COMPILER_DIRECTIVES = {
     "language_level": 3,
     "embedsignature": True,
@@ -93,6 +97,7 @@ COMPILER_DIRECTIVES = {
     # connection state is only touched from its event loop's thread, which
     # WSTransport checks on every call.
     "freethreading_compatible": True,
+    "linetrace": CYTHON_LINETRACE,
 }
 
 
@@ -129,6 +134,7 @@ def extension_modules() -> list[Extension]:
             extra_compile_args=extra_compile_args,
             # C headers (vectorised masking) live in _cython/includes/.
             include_dirs=[os.path.join(CYTHON_DIR, "includes")],
+            define_macros=[("CYTHON_TRACE_NOGIL", "1")] if CYTHON_LINETRACE else [],
             depends=glob.glob(os.path.join(CYTHON_DIR, "includes", "*"))
             + glob.glob(os.path.join(CYTHON_DIR, "*.pxi")),
         )
@@ -158,7 +164,7 @@ class OptionalBuildExt(build_ext):
                     self.extensions,
                     compiler_directives=COMPILER_DIRECTIVES,
                     include_path=[os.path.join(HERE, "src")],
-                    build_dir=os.path.join(self.build_temp, "cython"),
+                    build_dir=None if CYTHON_LINETRACE else os.path.join(self.build_temp, "cython"),
                 )
                 # Keep setuptools' own Extension objects (finalize_options
                 # annotated them); only their sources change from .pyx to .c.

@@ -7,6 +7,7 @@ median of A divided by median of B, measured in the same interleaved run).
 
     python benchmarks/echo_rps.py --json /tmp/clients.json
     python benchmarks/echo_rps.py --mode server --json /tmp/servers.json
+    python benchmarks/echo_rps.py --tls --json /tmp/wss_clients.json
     python benchmarks/report.py /tmp/clients.json --ratio ours-cython/published --ratio ours-pure/websockets
 """
 
@@ -17,9 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from echo_rps import fmt_size  # noqa: E402
+from harness.output import fmt_size
 
 
 def _rps(value: float) -> str:
@@ -55,9 +54,10 @@ def render(doc: dict, ratios: list[tuple[str, str]]) -> str:
         fixed = f"server: {config['server_impl']} on {config['server_loop']}; the loop column is the client's"
     else:
         fixed = f"driver: {config['driver']} client; the loop column is the server's"
+    scheme = "wss://" if config.get("tls") else "ws://"
     lines.append("")
     lines.append(
-        f"{doc['date'][:10]}, {machine.get('cpu_model', '?')} ({machine.get('cpus')} CPUs), {fixed}; "
+        f"{doc['date'][:10]}, {machine.get('cpu_model', '?')} ({machine.get('cpus')} CPUs), {scheme}, {fixed}; "
         f"median of {config['repeat']} interleaved {config['duration']} s runs, requests/s."
     )
     return "\n".join(lines)

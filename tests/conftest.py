@@ -1,7 +1,12 @@
-"""Test harness shared by the whole suite.
+"""Test harness shared by the whole suite (see tests/README.md).
 
-* Every ``async def`` test runs once per event loop implementation
-  (``asyncio`` and ``uvloop``) in a fresh loop, bounded by a timeout.
+* ``tests/`` is on ``sys.path`` (pytest puts the directory of this rootdir
+  conftest there, as there is no ``tests/__init__.py``), so the helpers are
+  imported as ``support.<module>``; picows itself is always the installed
+  package, never the checkout.
+* Every ``async def`` test runs in a fresh event loop, bounded by
+  ``PICOWS_TEST_TIMEOUT``; on one loop or on every loop by the rule in
+  :mod:`support.loops` (directory default, ``single_loop`` / ``all_loops`` markers).
 * An exception that escapes into the event loop's exception handler (e.g. a
   protocol callback that raised) fails the test: garbage from the network must
   never raise out of our callbacks.
@@ -15,29 +20,21 @@ import asyncio
 import inspect
 import os
 import platform
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import picows
+from support import IS_PYPY
+from support.loops import ALL_LOOPS, DEFAULT_LOOP, new_loop, runs_on_every_loop, uvloop
 
-try:
-    import uvloop
-except ImportError:  # PyPy: uvloop cannot be installed there
-    uvloop = None
+# Fixtures of these modules are available to every test: real TLS certificates,
+# real proxy servers, and the ``backend`` / ``frames_pair`` fixtures.
+pytest_plugins = ["support.tls", "support.proxies", "support.backends"]
 
-IS_PYPY = platform.python_implementation() == "PyPy"
+TESTS_DIR = Path(__file__).resolve().parent
 TEST_TIMEOUT = float(os.environ.get("PICOWS_TEST_TIMEOUT", "60")) * (2 if IS_PYPY else 1)
-
-LOOP_PARAMS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param(
-        "uvloop",
-        id="uvloop",
-        marks=pytest.mark.skipif(
-            uvloop is None, reason=f"uvloop is not installable on {platform.python_implementation()}"
-        ),
-    ),
-]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -63,17 +60,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if inspect.iscoroutinefunction(metafunc.function):
+    if inspect.iscoroutinefunction(metafunc.function) and runs_on_every_loop(metafunc.definition, TESTS_DIR):
         if "loop_impl" not in metafunc.fixturenames:
             metafunc.fixturenames.append("loop_impl")
-        metafunc.parametrize("loop_impl", LOOP_PARAMS)
+        metafunc.parametrize("loop_impl", ALL_LOOPS)
 
 
-def new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    if kind == "uvloop":
-        assert uvloop is not None
-        return uvloop.new_event_loop()  # type: ignore[no-any-return]
-    return asyncio.new_event_loop()
+@pytest.fixture
+def loop_impl(request: pytest.FixtureRequest) -> str:
+    """The loop the test runs on: "asyncio" or "uvloop"."""
+    return getattr(request, "param", DEFAULT_LOOP)  # type: ignore[no-any-return]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -81,12 +77,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     func = pyfuncitem.obj
     if not inspect.iscoroutinefunction(func):
         return None
-    kind = pyfuncitem.callspec.params.get("loop_impl", "asyncio")
+    callspec = getattr(pyfuncitem, "callspec", None)
+    kind = callspec.params.get("loop_impl", DEFAULT_LOOP) if callspec is not None else DEFAULT_LOOP
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     loop = new_loop(kind)
-    loop_errors: list[dict] = []
+    loop_errors: list[dict[str, Any]] = []
 
-    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         loop_errors.append(context)
         loop.default_exception_handler(context)
 
@@ -108,25 +105,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             asyncio.set_event_loop(None)
             loop.close()
     if loop_errors:
-        msgs = "\n".join(
-            f"{c.get('message')}: {c.get('exception')!r}" for c in loop_errors
-        )
+        msgs = "\n".join(f"{c.get('message')}: {c.get('exception')!r}" for c in loop_errors)
         pytest.fail(f"exception(s) escaped into the event loop:\n{msgs}")
     return True
-
-
-@pytest.fixture
-def loop_impl(request: pytest.FixtureRequest) -> str:
-    return getattr(request, "param", "asyncio")  # type: ignore[no-any-return]
-
-
-# Network fixtures (real TLS certificates, real proxy servers); defined in
-# fixtures_net.py, imported here so that every test module can request them.
-from fixtures_net import (  # noqa: E402,F401
-    http_proxy,
-    http_proxy_auth,
-    socks4_proxy,
-    socks5_proxy,
-    socks5_proxy_auth,
-    tls_certs,
-)

@@ -1,0 +1,53 @@
+"""Interleaved rounds and their summary: medians, spread (min..max) and ratios to a baseline.
+
+Runs are interleaved (round 1: A B C, round 2: A B C, ...) so that a slow
+phase of a shared machine hits every row alike instead of one row's whole
+series; the median of the rounds is what the tables show.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+
+
+def interleaved(repeat: int, loops: list[str], sizes: list[int], names: list[str]) -> Iterator[tuple[int, str, int, str]]:
+    """``(round, loop, size, name)`` in the order the runs are made."""
+    for rnd in range(1, repeat + 1):
+        for loop in loops:
+            for size in sizes:
+                for name in names:
+                    yield rnd, loop, size, name
+
+
+def median(values: list) -> float | None:
+    """The median of the values that are not None (None if there are none)."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(
+    results: list[dict], names: list[str], loops: list[str], sizes: list[int], baseline: str | None, key: str = "client"
+) -> dict[tuple[str, str, int], dict]:
+    """Per (name, loop, size): number of runs and errors, median/min/max rps, CPU per round trip, ratio."""
+    table: dict[tuple[str, str, int], dict] = {}
+    for loop in loops:
+        for size in sizes:
+            for c in names:
+                mine = [r for r in results if (r.get(key), r["loop"], r["size"]) == (c, loop, size)]
+                ok = [r for r in mine if r.get("ok")]
+                vals = [r["rps"] for r in ok]
+                table[(c, loop, size)] = {
+                    "n": len(vals),
+                    "errors": len(mine) - len(ok),
+                    "median": median(vals),
+                    "min": min(vals) if vals else None,
+                    "max": max(vals) if vals else None,
+                    "client_cpu_us_per_rt": median([r.get("client_cpu_us_per_rt") or None for r in ok]),
+                    "server_cpu_us_per_rt": median([r.get("server_cpu_us_per_rt") for r in ok]),
+                }
+            base = table.get((baseline, loop, size), {}).get("median") if baseline else None
+            for c in names:
+                row = table[(c, loop, size)]
+                row["ratio"] = row["median"] / base if (base and row["median"]) else None
+    return table

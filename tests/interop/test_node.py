@@ -1,0 +1,156 @@
+"""Interoperability with Node.js's ``ws`` package, in both roles.
+
+``tests/interop/node/peer.js`` is the Node side (``ws`` pinned in ``tests/interop/node/package.json``,
+installed once per session with ``npm ci`` into ``tests/interop/node/node_modules`` if
+missing). Exchanged both ways: text, binary, empty, fragmented, large (1 MiB+)
+messages, ping/pong with payloads, and a closing handshake with code and reason.
+Skipped, with the reason, only when ``node``/``npm`` are not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from picows import WSMsgType
+from support import TIMEOUT
+from support.conformance import server_app
+from support.listeners import SnapshotListener
+from support.servers import connect
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+NPM_TIMEOUT = 300.0
+PEER_TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="session")
+def node_peer() -> list[str]:
+    """The command that runs peer.js; installs ``ws`` with npm the first time."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js interop needs `node` and `npm` on PATH (Debian: apt-get install nodejs npm)")
+    if not (NODE_DIR / "node_modules" / "ws" / "package.json").is_file():
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=NPM_TIMEOUT,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            pytest.fail(f"npm ci in {NODE_DIR} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return [node, str(NODE_DIR / "peer.js")]
+
+
+@contextlib.asynccontextmanager
+async def node_process(cmd: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+
+
+async def read_json_line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert proc.stdout is not None and proc.stderr is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), PEER_TIMEOUT)
+    if not line:
+        err = await asyncio.wait_for(proc.stderr.read(), TIMEOUT)
+        raise AssertionError(f"node peer exited without output: {err.decode(errors='replace')}")
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
+    """``ws`` client -> the reference echo server (reassembles and echoes whole messages)."""
+    server = await server_app().start_server("127.0.0.1", 0, max_message_size=64 * 1024 * 1024)
+    async with server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        async with node_process([*node_peer, "client", url]) as proc:
+            result = await read_json_line(proc)
+            assert result["ok"], result
+            assert result["steps"] == [
+                "text", "binary", "empty", "fragmented-text", "fragmented-binary-1.5MiB", "binary-1.5MiB",
+                "text-1MiB", "ping-pong",
+            ]  # fmt: skip
+            assert (result["close_code"], result["close_reason"]) == (4000, "bye from node")
+            assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+
+
+async def test_picows_client_with_node_server(node_peer: list[str]) -> None:
+    async with node_process([*node_peer, "server"]) as proc:
+        port = (await read_json_line(proc))["port"]
+        transport, listener = await connect(SnapshotListener, f"ws://127.0.0.1:{port}/")
+
+        async def get() -> tuple[int, bool, bytes]:
+            s = await listener.get(PEER_TIMEOUT)
+            return s["msg_type"], s["fin"], s["payload"]
+
+        # the greeting: a text, a binary message in three fragments (delivered as frames); the PING
+        # in between is answered by picows' auto-pong and not delivered
+        assert await get() == (WSMsgType.TEXT, True, "hello from node \u2713".encode())
+        assert [await get() for _ in range(3)] == [
+            (WSMsgType.BINARY, False, b"AAA"), (WSMsgType.CONTINUATION, False, b"BBB"),
+            (WSMsgType.CONTINUATION, True, b"CCC"),
+        ]  # fmt: skip
+        sent: list[tuple[bool, bytes]] = []
+
+        async def roundtrip(msg_type: WSMsgType, data: bytes, fragment: int | None = None) -> None:
+            if fragment is None:
+                transport.send(msg_type, data)
+            else:
+                pieces = [data[i : i + fragment] for i in range(0, len(data), fragment)] or [b""]
+                for i, piece in enumerate(pieces):
+                    transport.send(
+                        msg_type if i == 0 else WSMsgType.CONTINUATION, piece, fin=i == len(pieces) - 1
+                    )
+            sent.append((msg_type == WSMsgType.BINARY, data))
+            # ws reassembles and echoes the whole message (maybe in several frames of its own)
+            got = b""
+            for i in range(10000):
+                t, fin, payload = await get()
+                assert t == (msg_type if i == 0 else WSMsgType.CONTINUATION), (i, t)
+                got += payload
+                if fin:
+                    break
+            assert got == data
+
+        await roundtrip(WSMsgType.TEXT, "hello from picows \u2713".encode())
+        await roundtrip(WSMsgType.BINARY, os.urandom(300))
+        await roundtrip(WSMsgType.BINARY, b"")
+        await roundtrip(WSMsgType.TEXT, "fragmented \u00e9 text from picows".encode(), fragment=5)
+        await roundtrip(WSMsgType.BINARY, os.urandom(1536 * 1024))
+        await roundtrip(WSMsgType.BINARY, os.urandom(2 * 1024 * 1024 + 17), fragment=65536)
+        transport.send_ping(b"ping from picows")
+        assert await get() == (WSMsgType.PONG, True, b"ping from picows")
+        transport.send_close(4001, b"bye from picows")
+        s = await listener.get(PEER_TIMEOUT)
+        assert (s["msg_type"], s["close_code"], s["close_message"]) == (
+            WSMsgType.CLOSE,
+            4001,
+            b"bye from picows",
+        )
+        transport.disconnect()
+        await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
+
+        result = await read_json_line(proc)
+        assert result["ok"] and result["event"] == "closed", result
+        assert (result["close_code"], result["close_reason"]) == (4001, "bye from picows")
+        assert result["pongs"] == ["ping from node"]  # picows' auto-pong
+        assert result["pings"] == ["ping from picows"]
+        assert [(m["binary"], m["size"], m["sha1"]) for m in result["messages"]] == [
+            (binary, len(data), hashlib.sha1(data).hexdigest()) for binary, data in sent
+        ]
+        assert result["headers"]["sec-websocket-version"] == "13"
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
