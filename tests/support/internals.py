@@ -24,14 +24,14 @@ from picows._handshake import ClientUpgrade, ServerUpgrade  # sans-I/O upgrade o
 from picows._options import ConnectionOptions  # what ws_connect/ws_create_server pass to a protocol
 from picows import _limits as limits  # the buffer and linger policy (buffer-policy tests)
 from picows._limits import DEFAULT_MAX_FRAME_SIZE
-from picows._url import ParsedURL, parse_url, resolve_redirect  # URL tables
+from picows._url import WSParsedURL, parse_url, resolve_redirect  # URL tables
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "PACKAGE_DIR",
     "ClientUpgrade",
     "ConnectionOptions",
-    "ParsedURL",
+    "WSParsedURL",
     "ProtocolViolation",
     "ServerUpgrade",
     "active_backend_package",
