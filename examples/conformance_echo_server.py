@@ -12,12 +12,13 @@ server echoes whole *messages*, the way conformance suites expect:
   inside a fragmented message, closes with 1002 (picows' opt-in
   ``check_fragment_order=True`` does it in the library; the listener checks
   again, so it is also correct with the library check switched off);
-* RSV1 set (no extension is negotiated) closes with 1002; picows itself
-  rejects RSV2/RSV3, reserved opcodes, bad control frames, bad close codes...;
+* an RSV bit set (no extension is negotiated) closes with 1002 (picows
+  passes RSV1-3 through); picows itself rejects reserved opcodes, bad control
+  frames, bad close codes...;
 * a message bigger than ``--max-message-size`` closes with 1009 (one frame
   that is too big is refused by the library, via ``max_frame_size``);
 * PING is answered with a PONG of the same payload (by the listener, so
-  that RSV1 is checked on control frames too), unsolicited PONGs are ignored;
+  that the RSV bits are checked on control frames too), unsolicited PONGs are ignored;
 * a CLOSE is echoed (same code and reason) and the server then disconnects;
   after failing a connection it waits up to ``--close-timeout`` seconds for
   the peer's CLOSE before dropping the TCP connection.
@@ -113,11 +114,12 @@ class ConformanceEchoListener(WSListener):
             if msg_type == WSMsgType.CLOSE:
                 self._on_close(transport, frame)
             return
-        if frame.rsv1:
-            # picows passes RSV1 through (extensions are the user's business);
-            # this server negotiates none, so RSV1 fails any frame, control
-            # frames included (which is why auto-pong is off, see start_server).
-            self.fail(WSCloseCode.PROTOCOL_ERROR, "RSV1 set but no extension was negotiated")
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            # picows passes the RSV bits through (extensions are the user's
+            # business); this server negotiates none, so any of them fails any
+            # frame, control frames included (which is why auto-pong is off,
+            # see start_server).
+            self.fail(WSCloseCode.PROTOCOL_ERROR, "RSV bit set but no extension was negotiated")
             if msg_type == WSMsgType.CLOSE:
                 transport.disconnect()  # picows parses nothing after a CLOSE: no answer can come
             return

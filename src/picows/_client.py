@@ -192,11 +192,6 @@ def _redirect_location(exc: WSError) -> str | None:
     return response.headers.get("Location")
 
 
-def _consume_result(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class _Attempt:
     """One ws_connect call: connects to a target (again for each redirect) within the handshake timeout."""
 
@@ -285,12 +280,7 @@ class _Attempt:
             f"the upgrade response from {where} (the server accepted the connection but did not answer the "
             "HTTP upgrade: not a WebSocket server, or a TLS server on a ws:// URL?)"
         )
-        try:
-            await asyncio.shield(protocol.handshake_complete)
-        except BaseException:
-            # The protocol fails its future when the aborted connection is lost.
-            protocol.handshake_complete.add_done_callback(_consume_result)
-            raise
+        await asyncio.shield(protocol.handshake_complete)
         self.transport = None  # ours now: no abort on a later error
         return protocol.transport, protocol.listener
 

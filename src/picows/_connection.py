@@ -19,7 +19,7 @@ The two halves share one object and talk through a small, fixed interface.
 ``ProtocolCore`` provides the attributes ``_loop``, ``_state``, ``_parser``,
 ``transport``, ``listener``, ``_expect_pong``, ``_last_recv_time`` and the
 methods ``_init_read_path(is_client_side, options)``,
-``_attach(underlying, logger) -> WSTransport``, ``_set_listener(listener)``,
+``_attach(underlying, logger, is_secure) -> WSTransport``, ``_set_listener(listener)``,
 ``_feed(data)``, ``_stop_io()`` and ``_lost()``; it calls back
 ``_handshake_data(data)``, ``_callback_failed(exc, name)`` and
 ``_protocol_violation(code, msg)``. Everything else is private to one half.
@@ -70,6 +70,11 @@ CONNECTION_SLOTS = (
 )
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def set_socket_options(transport: asyncio.BaseTransport) -> None:
     """TCP_NODELAY (and TCP_QUICKACK where available): latency over batching."""
     sock = transport.get_extra_info("socket")
@@ -106,7 +111,7 @@ class Connection(Closing):
         _last_recv_time: float
 
         def _init_read_path(self, is_client_side: bool, options: ConnectionOptions) -> None: ...
-        def _attach(self, underlying: asyncio.Transport, logger: AnyLogger) -> Any: ...
+        def _attach(self, underlying: asyncio.Transport, logger: AnyLogger, is_secure: bool) -> Any: ...
         def _set_listener(self, listener: Any) -> None: ...
         def _feed(self, data: bytes) -> None: ...
         def _stop_io(self) -> None: ...
@@ -143,8 +148,10 @@ class Connection(Closing):
         self._hs_buf = bytearray(HANDSHAKE_READ_SIZE)
         self._hs_view = memoryview(self._hs_buf)
         self._handshake_timer = None
-        #: Client only: result of the opening handshake (awaited by ws_connect).
+        #: Client only: result of the opening handshake (awaited by ws_connect, which may
+        #: have given up already: its exception counts as retrieved).
         self.handshake_complete = loop.create_future()
+        self.handshake_complete.add_done_callback(_retrieve)
         self._disconnected = loop.create_future()
         self._keepalive = None
         self._init_closing()
@@ -158,9 +165,14 @@ class Connection(Closing):
         set_socket_options(stream)
         logger = self._options.logger
         self._logger = logger
-        ws_transport = self._attach(stream, logger)
+        upgrade = self._client_upgrade
+        # is_secure: the WebSocket URL is wss:// (the transport may also be TLS to an https:// proxy).
+        if upgrade is not None:
+            is_secure = upgrade.url.is_secure
+        else:
+            is_secure = stream.get_extra_info("sslcontext") is not None
+        ws_transport = self._attach(stream, logger, is_secure)
         if self._is_client_side:
-            upgrade = self._client_upgrade
             assert upgrade is not None
             ws_transport.request = upgrade.request
             stream.write(upgrade.request_bytes)

@@ -201,12 +201,22 @@ async def test_single_frame_is_last_in_buffer(picows_role: str) -> None:
 
 
 @pytest.mark.parametrize("picows_role", ROLES)
-async def test_non_minimal_length_encodings_are_accepted(picows_role: str) -> None:
-    """Not in SPEC's list of violations: a 16/64-bit length form for a small payload is parsed normally."""
+async def test_frame_2x_attributes(picows_role: str) -> None:
+    """picows 2.x frame API: rsv2/rsv3, payload_size from Python, get_close_reason()."""
     async with pair(picows_role, SnapshotListener) as (peer, listener, _t):
-        await peer.send(WSMsgType.BINARY, b"five!", length_form="64")
-        await peer.send(WSMsgType.BINARY, b"after")
-        s1 = await listener.get()
-        s2 = await listener.get()
-    assert s1["payload"] == b"five!"
-    assert s2["payload"] == b"after"
+        await peer.send(WSMsgType.BINARY, b"five!", rsv2=True)
+        s = await listener.get()
+        assert (s["payload_size"], s["rsv1"], s["rsv2"], s["rsv3"]) == (5, False, True, False)
+        assert "rsv2=True" in s["str"]
+        await peer.send(WSMsgType.CLOSE, close_payload(1000, "bientôt".encode()))
+        s = await listener.get()
+    assert (s["close_code"], s["close_message"], s["close_reason"]) == (1000, "bientôt".encode(), "bientôt")
+    assert s["payload_size"] == 2 + len("bientôt".encode())
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
+async def test_close_reason_is_none_without_reason(picows_role: str) -> None:
+    async with pair(picows_role, SnapshotListener) as (peer, listener, _t):
+        await peer.send(WSMsgType.CLOSE, close_payload(1001))
+        s = await listener.get()
+    assert (s["close_code"], s["close_message"], s["close_reason"]) == (1001, None, None)

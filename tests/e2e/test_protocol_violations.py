@@ -98,12 +98,12 @@ def _raw(build: Callable[[str], bytes]) -> Builder:
 
 
 # (id, builder, accepted close codes, extra kwargs for ws_connect/ws_create_server)
+# RFC 6455 5.2: the minimal number of bytes MUST be used to encode the length.
 VIOLATIONS = [
-    ("rsv2", _f(WSMsgType.TEXT, b"x", rsv2=True), {PROTOCOL_ERROR}, {}),
-    ("rsv3", _f(WSMsgType.BINARY, b"x", rsv3=True), {PROTOCOL_ERROR}, {}),
-    ("rsv1-rsv2-rsv3", _f(WSMsgType.BINARY, b"x", rsv1=True, rsv2=True, rsv3=True), {PROTOCOL_ERROR}, {}),
-    ("rsv2-on-ping", _f(WSMsgType.PING, b"x", rsv2=True), {PROTOCOL_ERROR}, {}),
-    ("rsv3-on-close", _f(WSMsgType.CLOSE, close_payload(1000), rsv3=True), {PROTOCOL_ERROR}, {}),
+    ("non-minimal-16bit-0", _f(WSMsgType.BINARY, b"", length_form="16"), {PROTOCOL_ERROR}, {}),
+    ("non-minimal-16bit-125", _f(WSMsgType.TEXT, b"x" * 125, length_form="16"), {PROTOCOL_ERROR}, {}),
+    ("non-minimal-64bit-5", _f(WSMsgType.BINARY, b"five!", length_form="64"), {PROTOCOL_ERROR}, {}),
+    ("non-minimal-64bit-65535", _f(WSMsgType.BINARY, b"x" * 65535, length_form="64"), {PROTOCOL_ERROR}, {}),
 ]
 VIOLATIONS += [(f"opcode-{op:#x}", _f(op, b"payload"), {PROTOCOL_ERROR}, {}) for op in (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF)]
 VIOLATIONS += [
@@ -198,7 +198,21 @@ async def test_valid_close_codes_are_delivered(picows_role: str) -> None:
 
 @pytest.mark.parametrize("picows_role", ROLES)
 async def test_valid_frame_before_bad_frame_in_same_segment_is_delivered(picows_role: str) -> None:
-    await assert_violation(picows_role, _f(WSMsgType.TEXT, b"x", rsv2=True), {PROTOCOL_ERROR}, before=[b"valid"])
+    await assert_violation(picows_role, _f(0x3, b"x"), {PROTOCOL_ERROR}, before=[b"valid"])
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
+async def test_reserved_bits_are_delivered(picows_role: str) -> None:
+    """RSV1-3 are passed through (picows 2.x): extensions are the application's business."""
+    async with pair(picows_role, SnapshotListener) as (peer, listener, transport):
+        for rsv1, rsv2, rsv3 in ((False, True, False), (False, False, True), (True, True, True)):
+            await peer.send(WSMsgType.BINARY, b"x", rsv1=rsv1, rsv2=rsv2, rsv3=rsv3)
+            s = await listener.get()
+            assert (s["rsv1"], s["rsv2"], s["rsv3"], s["payload"]) == (rsv1, rsv2, rsv3, b"x")
+        await peer.send(WSMsgType.PING, b"p", rsv2=True)  # still answered by auto-pong
+        pong = await peer.read_data_frame()
+        assert (pong.opcode, pong.payload) == (WSMsgType.PONG, b"p")
+        assert transport.is_close_frame_sent is False
 
 
 @pytest.mark.parametrize("picows_role", ROLES)

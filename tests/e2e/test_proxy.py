@@ -209,17 +209,6 @@ async def test_upgrade_rejection_through_proxy_is_ws_error(http_proxy: str) -> N
 
 
 @pytest.mark.single_loop  # argument validation: fails before any I/O
-@pytest.mark.parametrize("scheme", ["https", "HTTPS"])
-async def test_https_proxy_is_value_error(scheme: str) -> None:
-    port = free_port()
-    async with ws_server(lambda r: EchoListener()) as url:
-        with pytest.raises(ValueError):
-            await asyncio.wait_for(
-                picows.ws_connect(CollectingListener, url, proxy=f"{scheme}://127.0.0.1:{port}"), TIMEOUT
-            )
-
-
-@pytest.mark.single_loop  # argument validation: fails before any I/O
 async def test_unknown_proxy_scheme_is_value_error() -> None:
     port = free_port()
     async with ws_server(lambda r: EchoListener()) as url:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import picows
 from picows import WSCloseCode, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse
 from support import TIMEOUT
 from support.frames import expect_close, payload_of
@@ -56,7 +57,7 @@ async def test_send_accepts_buffers_and_none(picows_role: str) -> None:
 
 @pytest.mark.single_loop  # argument validation: fails before any I/O
 @pytest.mark.parametrize("picows_role", ROLES)
-@pytest.mark.parametrize("bad", [pytest.param("text", id="str"), pytest.param(42, id="int"), pytest.param(object(), id="object")])
+@pytest.mark.parametrize("bad", [pytest.param(42, id="int"), pytest.param(object(), id="object")])
 async def test_send_rejects_non_buffer(picows_role: str, bad: object) -> None:
     async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
         with pytest.raises(TypeError):
@@ -234,20 +235,66 @@ async def test_send_close_with_a_str_reason_sends_it_as_utf8(picows_role: str) -
 
 
 @pytest.mark.parametrize("picows_role", ROLES)
-@pytest.mark.parametrize("how", ["send", "send_reuse_external_bytearray"])
-async def test_close_sent_through_the_data_api_counts_as_the_close(picows_role: str, how: str) -> None:
-    """A plain int opcode is accepted as the msg_type; a CLOSE sent that way ends sending like send_close."""
-    payload = struct.pack("!H", 1000) + b"via " + how.encode()
+async def test_close_sent_through_send_counts_as_the_close(picows_role: str) -> None:
+    """A plain int opcode is accepted as the msg_type; a CLOSE sent with send() ends sending like send_close.
+
+    It is also the sent half of ``close_handshake`` (picows 1.15 behaviour, kept).
+    """
+    payload = struct.pack("!H", 1000) + b"via send"
     async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
         transport.send(1, b"int opcode")  # type: ignore[arg-type]
-        if how == "send":
-            transport.send(8, payload)  # type: ignore[arg-type]
-        else:
-            transport.send_reuse_external_bytearray(WSMsgType.CLOSE, bytearray(14) + payload, 14)
+        transport.send(8, payload)  # type: ignore[arg-type]
         assert transport.is_close_frame_sent is True
+        assert transport.close_handshake.sent == picows.WSCloseInfo(WSCloseCode.OK, "via send")
         transport.send(WSMsgType.TEXT, b"after")  # a no-op now
         got = [await peer.read_data_frame() for _ in range(2)]
     assert [(f.opcode, f.payload) for f in got] == [(WSMsgType.TEXT, b"int opcode"), (WSMsgType.CLOSE, payload)]
+
+
+@pytest.mark.single_loop  # argument validation: fails before any I/O
+@pytest.mark.parametrize("picows_role", ROLES)
+async def test_close_cannot_be_sent_through_the_external_buffer_api(picows_role: str) -> None:
+    payload = struct.pack("!H", 1000)
+    async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
+        with pytest.raises(ValueError, match="send_close"):
+            transport.send_reuse_external_bytearray(WSMsgType.CLOSE, bytearray(14) + payload, 14)
+        assert transport.is_close_frame_sent is False
+        transport.send(WSMsgType.TEXT, b"still open")
+        f = await peer.read_data_frame()
+    assert (f.opcode, f.payload) == (WSMsgType.TEXT, b"still open")
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
+async def test_str_payloads_are_sent_utf8_encoded(picows_role: str) -> None:
+    """picows 2.x: send, send_ping, send_pong and send_close take str."""
+    async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
+        transport.send(WSMsgType.TEXT, "héllo ✓")
+        transport.send(WSMsgType.TEXT, "")
+        transport.send_ping("pïng")
+        transport.send_pong("pöng")
+        transport.send_close(WSCloseCode.GOING_AWAY, "bye ✓")
+        got = [await peer.read_data_frame() for _ in range(5)]
+    assert [(f.opcode, f.payload) for f in got] == [
+        (WSMsgType.TEXT, "héllo ✓".encode()),
+        (WSMsgType.TEXT, b""),
+        (WSMsgType.PING, "pïng".encode()),
+        (WSMsgType.PONG, "pöng".encode()),
+        (WSMsgType.CLOSE, struct.pack("!H", 1001) + "bye ✓".encode()),
+    ]
+
+
+@pytest.mark.parametrize("picows_role", ROLES)
+async def test_rsv2_and_rsv3_are_sent(picows_role: str) -> None:
+    async with pair(picows_role, CollectingListener) as (peer, _listener, transport):
+        transport.send(WSMsgType.BINARY, b"a", rsv2=True)
+        transport.send(WSMsgType.BINARY, b"b", True, False, False, True)
+        transport.send_reuse_external_bytearray(WSMsgType.BINARY, bytearray(14) + b"c", 14, rsv1=True, rsv2=True, rsv3=True)
+        got = [await peer.read_data_frame() for _ in range(3)]
+    assert [(f.payload, f.rsv1, f.rsv2, f.rsv3) for f in got] == [
+        (b"a", False, True, False),
+        (b"b", False, False, True),
+        (b"c", True, True, True),
+    ]
 
 
 async def test_sending_after_the_connection_is_lost_is_a_silent_noop() -> None:

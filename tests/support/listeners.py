@@ -65,6 +65,9 @@ def snapshot(frame: WSFrame) -> dict[str, Any]:
         "msg_type": frame.msg_type,
         "fin": frame.fin,
         "rsv1": frame.rsv1,
+        "rsv2": frame.rsv2,
+        "rsv3": frame.rsv3,
+        "payload_size": frame.payload_size,
         "last_in_buffer": frame.last_in_buffer,
         "tail_size": frame.tail_size,
         "payload": frame.get_payload_as_bytes(),
@@ -73,6 +76,7 @@ def snapshot(frame: WSFrame) -> dict[str, Any]:
     if frame.msg_type == WSMsgType.CLOSE:
         d["close_code"] = frame.get_close_code()
         d["close_message"] = frame.get_close_message()
+        d["close_reason"] = frame.get_close_reason()
     return d
 
 

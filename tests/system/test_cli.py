@@ -282,7 +282,6 @@ def test_help(command: str) -> None:
         pytest.param(
             ["ws://127.0.0.1:9/", "--max-frame-size", "0"], ["--max-frame-size"], id="max-frame-size"
         ),
-        pytest.param(["ws://127.0.0.1:9/", "--proxy", "https://127.0.0.1:9"], ["proxy"], id="https-proxy"),
         pytest.param(["ws://127.0.0.1:9/", "--bogus"], ["--bogus"], id="unknown-option"),
         pytest.param(["serve", "--port", "70000"], ["--port"], id="serve-port"),
         pytest.param(["serve", "--tls-cert", "cert.pem"], ["--tls-key"], id="serve-cert-without-key"),

@@ -30,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import logging
 import os
 import struct
 from dataclasses import dataclass, field
@@ -96,8 +97,7 @@ def model(data: bytes, *, server: bool, max_frame_size: int, check_fragment_orde
         b0, b1 = data[pos], data[pos + 1]
         opcode, fin, masked, n = b0 & 0x0F, bool(b0 & 0x80), bool(b1 & 0x80), b1 & 0x7F
         codes: set[int] = set()
-        if b0 & 0x30:
-            codes.add(PROTOCOL_ERROR)  # rsv2/rsv3 without extension
+        # RSV bits are passed through to the application (picows 2.x), whatever their value.
         if opcode not in (0, 1, 2, 8, 9, 10):
             codes.add(PROTOCOL_ERROR)
         if opcode >= 8 and (not fin or n > 125):
@@ -119,11 +119,13 @@ def model(data: bytes, *, server: bool, max_frame_size: int, check_fragment_orde
             return exp
         if n == 126:
             n = struct.unpack_from("!H", data, pos + 2)[0]
+            if n < 126:
+                codes.add(PROTOCOL_ERROR)  # RFC 6455 5.2: the minimal length encoding MUST be used
         elif n == 127:
             n = struct.unpack_from("!Q", data, pos + 2)[0]
-            if n >> 63:
+            if n >> 63 or n < 65536:
                 codes.add(PROTOCOL_ERROR)
-        if n > max_frame_size:
+        if n > max_frame_size and opcode < 8:  # max_frame_size limits data frames only
             codes.add(MESSAGE_TOO_BIG)
         if codes:
             exp.codes = frozenset(codes)
@@ -188,7 +190,7 @@ INVALID_CLOSE_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000
 MAX_FRAME_SIZES = [10 * 1024 * 1024, 65536, 1000, 126, 125, 1, 0]  # hypothesis favours the first
 BIG_SIZES = [125, 126, 127, 1000, 65535, 65536, 70000]
 MISTAKES = [
-    "reserved-opcode", "rsv2-rsv3", "control-fin0", "control-too-long", "wrong-mask", "hostile-length",
+    "reserved-opcode", "non-minimal-length", "control-fin0", "control-too-long", "wrong-mask", "hostile-length",
     "stray-continuation", "message-inside-message", "close-1-byte", "close-bad-code", "close-bad-utf8",
     "garbage", "truncate",
 ]  # fmt: skip
@@ -235,13 +237,9 @@ def streams(draw: st.DrawFn, *, sender_masks: bool) -> bytes:
 
     if mistake == "reserved-opcode":
         bad = frame(draw(st.sampled_from([3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])), draw(payloads()))
-    elif mistake == "rsv2-rsv3":
-        bad = frame(
-            draw(st.sampled_from([0, 1, 2, 8, 9, 10])),
-            rsv2=draw(st.booleans()),
-            rsv3=True,
-            rsv1=draw(st.booleans()),
-        )
+    elif mistake == "non-minimal-length":
+        form, size = draw(st.sampled_from([("16", 0), ("16", 125), ("64", 5), ("64", 65535)]))
+        bad = frame(draw(st.sampled_from([1, 2])), b"z" * size, length_form=form)
     elif mistake == "control-fin0":
         bad = frame(draw(st.sampled_from([8, 9, 10])), fin=False)
     elif mistake == "control-too-long":
@@ -400,7 +398,7 @@ class FakeTransport(asyncio.Transport):
 
 def _options(max_frame_size: int, check_fragment_order: bool) -> Any:
     return ConnectionOptions(
-        disconnect_on_exception=True, websocket_handshake_timeout=5, logger_name="fuzz",
+        disconnect_on_exception=True, websocket_handshake_timeout=5, logger=logging.getLogger("picows.fuzz"),
         enable_auto_ping=False, auto_ping_idle_timeout=10, auto_ping_reply_timeout=10,
         auto_ping_strategy=picows.WSAutoPingStrategy.PING_WHEN_IDLE, enable_auto_pong=True,
         max_frame_size=max_frame_size, check_fragment_order=check_fragment_order,

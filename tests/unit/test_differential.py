@@ -17,6 +17,7 @@ builder (``build_frame``/``frame_header``/``mask_payload``).
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -118,14 +119,14 @@ def valid_traffic(draw: st.DrawFn, is_client_side: bool) -> list[Spec]:
         elif kind == "single":
             specs.append(
                 Spec(draw(st.sampled_from(DATA_OPCODES)), draw(data_payloads), rsv1=draw(st.booleans()),
-                     mask=mask(), encoding=draw(encodings))
+                     rsv2=draw(st.booleans()), rsv3=draw(st.booleans()), mask=mask())
             )
         else:
             count = draw(st.integers(2, 4))
             for i in range(count):
                 specs.append(
                     Spec(draw(st.sampled_from(DATA_OPCODES)) if i == 0 else 0x0, draw(data_payloads),
-                         fin=i == count - 1, rsv1=draw(st.booleans()), mask=mask(), encoding=draw(encodings))
+                         fin=i == count - 1, rsv1=draw(st.booleans()), rsv3=draw(st.booleans()), mask=mask())
                 )
                 if i < count - 1 and draw(st.booleans()):
                     specs.append(control())
@@ -190,7 +191,7 @@ def hostile_piece(draw: st.DrawFn, is_client_side: bool) -> bytes:
     ).encode()
 
 
-configs = st.tuples(st.booleans(), st.booleans(), st.sampled_from(MAX_FRAME_SIZES))
+configs = st.tuples(st.booleans(), st.booleans(), st.sampled_from(MAX_FRAME_SIZES), st.booleans())
 
 
 def split_points(data: st.DataObject, n: int) -> list[int]:
@@ -216,13 +217,14 @@ def frame_event(frame: Any) -> Event:
         type(frame.tail_size).__name__,
     ]
     for accessor in ("get_payload_as_utf8_text", "get_payload_as_ascii_text", "get_close_code",
-                     "get_close_message"):
+                     "get_close_message", "get_close_reason"):
         try:
             value = getattr(frame, accessor)()
         except Exception as exc:  # noqa: BLE001 - compared across backends
             ev.append((accessor, "raises", type(exc).__name__, str(exc)))
         else:
             ev.append((accessor, type(value).__name__, value if not isinstance(value, int) else int(value)))
+    ev += [frame.rsv2, frame.rsv3, frame.payload_size, type(frame.rsv2).__name__, type(frame.payload_size).__name__]
     return tuple(ev)
 
 
@@ -248,8 +250,9 @@ def run_parser(
     frames: ModuleType, config: tuple[bool, bool, int], stream: bytes, cuts: list[int], mode: str
 ) -> list[Event]:
     """Feed ``stream`` cut at ``cuts`` into a fresh parser; drain after every chunk (or read, in "buffer" mode)."""
-    is_client_side, check_order, max_frame_size = config
-    parser = frames.FrameParser(is_client_side, max_frame_size, check_order)
+    is_client_side, check_order, max_frame_size = config[:3]
+    validate_utf8 = config[3] if len(config) > 3 else False
+    parser = frames.FrameParser(is_client_side, max_frame_size, check_order, validate_utf8)
     events: list[Event] = [("state", 0, parser.buffered, parser.buffer_size)]
     bound = len(stream) // 2 + 4
     pos = 0
@@ -332,7 +335,7 @@ def _describe(events: list[Event]) -> None:
 
 def expected_events(specs: list[Spec], config: tuple[bool, bool, int], drain_points: list[int]) -> list[Event]:
     """What a correct parser reports for well-formed ``specs``: frames, then maybe MESSAGE_TOO_BIG."""
-    _is_client_side, _check_order, max_frame_size = config
+    _is_client_side, _check_order, max_frame_size = config[:3]
     ends = []
     pos = 0
     for spec in specs:
@@ -356,7 +359,8 @@ def expected_events(specs: list[Spec], config: tuple[bool, bool, int], drain_poi
         if spec.opcode == 0x8:
             code = struct.unpack("!H", spec.payload[:2])[0] if len(spec.payload) >= 2 else 0
             message = spec.payload[2:] or None
-        out.append(("frame", spec.opcode, spec.fin, spec.rsv1, spec.payload, last, tail, code, message))
+        out.append(("frame", spec.opcode, spec.fin, spec.rsv1, spec.rsv2, spec.rsv3, spec.payload, last, tail, code,
+                    message))
         if spec.opcode == 0x8:
             break
     return out
@@ -369,11 +373,12 @@ def observed_reference_view(events: list[Event]) -> list[Event]:
             out.append(("error", e[3]))
         elif e[0] == "frame":
             _, _tname, opcode, fin, rsv1, payload, _view, last, tail = e[:9]
+            rsv2, rsv3 = e[19:21]
             code = message = None
             if opcode == 0x8:
                 code = e[16][2]
                 message = e[17][2]
-            out.append(("frame", opcode, fin, rsv1, payload, last, tail, code, message))
+            out.append(("frame", opcode, fin, rsv1, rsv2, rsv3, payload, last, tail, code, message))
     return out
 
 
@@ -388,8 +393,8 @@ def drain_points_of(events: list[Event]) -> list[int]:
 @given(data=st.data(), config=configs, mode=st.sampled_from(["feed", "buffer"]))
 def test_valid_traffic_identical_and_correct(cy: ModuleType, data: st.DataObject,
                                              config: tuple[bool, bool, int], mode: str) -> None:
-    if config[2] < SMALL_MAX:
-        config = (config[0], config[1], SMALL_MAX)  # 0/125 are for hostile input
+    # 0/125 are for hostile input; data payloads are arbitrary bytes, so no UTF-8 validation here
+    config = (config[0], config[1], max(config[2], SMALL_MAX), False)
     specs = data.draw(valid_traffic(config[0]), label="specs")
     stream = b"".join(s.encode() for s in specs)
     close_at = next((i for i, s in enumerate(specs) if s.opcode == 0x8), None)
@@ -499,8 +504,10 @@ def test_length_at_and_over_max_frame_size(cy: ModuleType, max_frame_size: int) 
 
 VIOLATIONS = [
     # (stream for a client-side parser, expected close code)
-    (b"\xa2\x00", WSCloseCode.PROTOCOL_ERROR),  # rsv2
-    (b"\x92\x00", WSCloseCode.PROTOCOL_ERROR),  # rsv3
+    (b"\x82\x7e\x00\x05" + b"x" * 5, WSCloseCode.PROTOCOL_ERROR),  # 16-bit length for 5 bytes
+    (b"\x82\x7e\x00\x7d" + b"x" * 125, WSCloseCode.PROTOCOL_ERROR),  # 16-bit length for 125 bytes
+    (b"\x82\x7f" + (5).to_bytes(8, "big") + b"x" * 5, WSCloseCode.PROTOCOL_ERROR),  # 64-bit length for 5 bytes
+    (b"\x82\x7f" + (65535).to_bytes(8, "big"), WSCloseCode.PROTOCOL_ERROR),  # 64-bit length for 65535 bytes
     (b"\x83\x00", WSCloseCode.PROTOCOL_ERROR),  # opcode 3
     (b"\x8b\x00", WSCloseCode.PROTOCOL_ERROR),  # opcode 0xB
     (b"\x09\x00", WSCloseCode.PROTOCOL_ERROR),  # fragmented PING
@@ -526,6 +533,60 @@ def test_known_violations(cy: ModuleType, stream: bytes, code: WSCloseCode) -> N
         assert [c for c, _ in _errors(events)] == [code]
 
 
+# Bytes that break UTF-8 in every way Unicode's table 3-7 names, and some that look close.
+_UTF8_BREAKERS = [b"\xff", b"\xc0\xaf", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf0\x80\x80\xaf",
+                  b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\x80", b"\xbf", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98"]
+
+
+def _utf8_prefix_ok(data: bytes, final: bool) -> bool:
+    """True if ``data`` is valid UTF-8, or (not ``final``) can still become valid with more bytes."""
+    candidates = [b""] if final else [b""] + [
+        bytes([first]) + b"\x80" * extra for extra in range(3) for first in range(0x80, 0xC0)
+    ]
+    for tail in candidates:
+        try:
+            (data + tail).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
+@st.composite
+def text_message(draw: st.DrawFn) -> list[bytes]:
+    """One text message as fragments: UTF-8 of random text cut anywhere, maybe with broken bytes spliced in."""
+    data = bytearray(draw(st.text(max_size=60)).encode("utf-8"))
+    for _ in range(draw(st.integers(0, 2))):
+        pos = draw(st.integers(0, len(data)))
+        data[pos:pos] = draw(st.sampled_from(_UTF8_BREAKERS))
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=5))))
+    bounds = [0, *cuts, len(data)]
+    return [bytes(data[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+@FUZZ
+@given(message=text_message(), data=st.data())
+def test_validate_utf8_identical_and_correct(cy: ModuleType, message: list[bytes], data: st.DataObject) -> None:
+    """validate_utf8: both parsers fail the same frame, the first one Python's incremental decoder rejects."""
+    specs = [Spec(0x1 if i == 0 else 0x0, part, fin=i == len(message) - 1) for i, part in enumerate(message)]
+    specs.insert(data.draw(st.integers(1, len(specs)), label="ping at"), Spec(0x9, b"ping"))  # control frames pass
+    stream = b"".join(s.encode() for s in specs) + Spec(0x2, b"\xff after").encode()
+    events = _both(cy, (True, False, DEFAULT_MAX_FRAME_SIZE, True), stream, split_points(data, len(stream)))
+    # The oracle: the first fragment after which the message so far cannot be (the start of) valid UTF-8.
+    bad_part = next(
+        (i for i in range(len(message))
+         if not _utf8_prefix_ok(b"".join(message[: i + 1]), final=i == len(message) - 1)),
+        None,
+    )
+    delivered = [e[5] for e in events if e[0] == "frame" and e[2] in (0x0, 0x1, 0x2)]
+    if bad_part is None:
+        assert not _errors(events)
+        assert delivered == message + [b"\xff after"]  # binary frames are never checked
+    else:
+        assert delivered == message[:bad_part]
+        assert _errors(events) == [(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a text message")]
+
+
 def test_unmasked_frame_to_server_and_fragment_order(cy: ModuleType) -> None:
     events = _both(cy, (False, False, DEFAULT_MAX_FRAME_SIZE), b"\x81\x00")
     assert [c for c, _ in _errors(events)] == [WSCloseCode.PROTOCOL_ERROR]
@@ -539,7 +600,7 @@ def test_unmasked_frame_to_server_and_fragment_order(cy: ModuleType) -> None:
 
 def test_error_is_not_reordered_before_complete_frames(cy: ModuleType) -> None:
     """Frames buffered before a bad one are delivered first; last_in_buffer looks past the bad header."""
-    stream = b"\x81\x01a\x82\x01b\xa2\x00"
+    stream = b"\x81\x01a\x82\x01b\x83\x00"
     events = _both(cy, (True, False, 100), stream)
     kinds = [e[0] for e in events if e[0] in ("frame", "error")]
     assert kinds == ["frame", "frame", "error"]
@@ -678,7 +739,7 @@ def test_out_of_range_max_frame_size_rejected_alike(cy: ModuleType, max_frame_si
             frames.FrameParser(True, max_frame_size)
     with pytest.raises(ValueError, match="max_frame_size"):
         ConnectionOptions(
-            disconnect_on_exception=True, websocket_handshake_timeout=5, logger_name="x",
+            disconnect_on_exception=True, websocket_handshake_timeout=5, logger=logging.getLogger("x"),
             enable_auto_ping=False, auto_ping_idle_timeout=10, auto_ping_reply_timeout=10,
             auto_ping_strategy=1, enable_auto_pong=True, max_frame_size=max_frame_size,
             check_fragment_order=False,

@@ -54,7 +54,26 @@ VALID = [
 def test_valid_url(url: str, expected: tuple[object, ...]) -> None:
     parsed = parse_url(url)
     assert parsed.url == url
-    assert tuple(parsed)[1:] == expected
+    got = (parsed.is_secure, parsed.host, parsed.port, parsed.resource_name, parsed.host_header, parsed.user_info)
+    assert got == expected
+    assert parsed.scheme == ("wss" if parsed.is_secure else "ws")
+    assert parsed.resource_name == parsed.path + ("?" + parsed.query if parsed.query else "")
+
+
+def test_parsed_url_is_frozen_and_public() -> None:
+    """WSParsedURL (picows 2.x) is exported and immutable; it is what socket_factory receives."""
+    import dataclasses
+
+    import picows
+
+    parsed = parse_url("wss://u:p%40ss@Example.com:8443/a/b?c=d")
+    assert isinstance(parsed, picows.WSParsedURL)
+    assert (parsed.scheme, parsed.netloc, parsed.host, parsed.port, parsed.path, parsed.query) == (
+        "wss", "u:p%40ss@Example.com:8443", "example.com", 8443, "/a/b", "c=d"
+    )
+    assert (parsed.username, parsed.password, parsed.user_info) == ("u", "p@ss", ("u", "p@ss"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.port = 1  # type: ignore[misc]
 
 
 # url -> the reason picows gives (exact), or None where the reason comes from urllib and varies by Python version
@@ -139,7 +158,7 @@ REDIRECTS = [
 def test_resolve_redirect(current: str, location: str, expected: str) -> None:
     resolved = resolve_redirect(parse_url(current), location)
     assert resolved.url == expected
-    assert resolved == parse_url(expected)
+    assert vars(resolved) == vars(parse_url(expected))
 
 
 @pytest.mark.parametrize("location", ["ftp://x/", "mailto:a@b"])

@@ -26,7 +26,7 @@ __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payloa
 
 # Policy and rules come from the shared modules (picows._limits, picows._rules),
 # cached here in C variables at import.
-INITIAL_BUFFER_SIZE_ = _limits.INITIAL_BUFFER_SIZE  # (a Python-level default argument)
+cdef Py_ssize_t INITIAL_BUFFER_SIZE = _limits.INITIAL_BUFFER_SIZE
 cdef Py_ssize_t MIN_FREE_SPACE = _limits.MIN_FREE_SPACE
 cdef Py_ssize_t MAX_READ_SIZE = _limits.MAX_READ_SIZE
 cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
@@ -203,10 +203,10 @@ cdef class FrameParser:
     """
 
     def __init__(self, bint is_client_side, max_frame_size, bint check_fragment_order=False,
-                 bint validate_utf8=False, Py_ssize_t initial_size=INITIAL_BUFFER_SIZE_):
+                 bint validate_utf8=False, initial_size=None):
         if not 0 <= max_frame_size <= 2**62:
             raise ValueError("max_frame_size must be in [0, 2**62]")
-        self._initial_size = initial_size
+        self._initial_size = INITIAL_BUFFER_SIZE if initial_size is None else initial_size
         self._validate_utf8 = validate_utf8
         self._in_text = False
         self._utf8_state = 0
@@ -224,7 +224,7 @@ cdef class FrameParser:
         self._read_view_ptr = NULL
         self._read_view_len = 0
         self._buf = None
-        self._replace_buffer(initial_size)
+        self._replace_buffer(self._initial_size)
 
     @property
     def buffer_size(self):

@@ -51,9 +51,9 @@ cdef class ProtocolCore:
         self._auto_pong = options.enable_auto_pong
         self._track_recv_time = options.enable_auto_ping
 
-    def _attach(self, underlying, logger):
+    def _attach(self, underlying, logger, bint is_secure):
         self._underlying = underlying
-        self.transport = WSTransport(self._parser._is_client_side, underlying, logger, self)
+        self.transport = WSTransport(self._parser._is_client_side, is_secure, underlying, logger, self)
         return self.transport
 
     def _set_listener(self, listener):

@@ -47,7 +47,7 @@ cdef class WSTransport:
     cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*)
     cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=*, bint rsv1=*,
                                     bint rsv2=*, bint rsv3=*)
-    cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
+    cpdef send_reuse_external_bytearray(self, msg_type, buffer, msg_offset,
                                         bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*)
     cpdef send_ping(self, message=*)
     cpdef send_pong(self, message=*)

@@ -147,10 +147,10 @@ cdef class WSTransport:
             free(self._wbuf)
             self._wbuf = NULL
 
-    def __init__(self, bint is_client_side, underlying_transport, logger, protocol):
+    def __init__(self, bint is_client_side, bint is_secure, underlying_transport, logger, protocol):
         self.underlying_transport = underlying_transport
         self.is_client_side = is_client_side
-        self.is_secure = underlying_transport.get_extra_info("sslcontext") is not None
+        self.is_secure = is_secure
         self.is_close_frame_sent = False
         self.is_disconnected = False
         self.request = None
@@ -164,8 +164,9 @@ cdef class WSTransport:
         self._get_write_buffer_size = underlying_transport.get_write_buffer_size
         self._is_closing = underlying_transport.is_closing
         sock = underlying_transport.get_extra_info("socket")
-        if sock is not None and not self.is_secure:
-            # Plain TCP: when asyncio has nothing queued we may write to the socket ourselves.
+        if sock is not None and underlying_transport.get_extra_info("sslcontext") is None:
+            # Plain TCP (not even TLS to a proxy): when asyncio has nothing queued we may
+            # write to the socket ourselves.
             self._fd = sock.fileno()
         # The handshake bytes may still be queued in the asyncio transport.
         self._write_pending = True
@@ -317,7 +318,7 @@ cdef class WSTransport:
             self._log_send(b0, msg_size)
         self._write_raw(msg_ptr - hsize, <Py_ssize_t>hsize + msg_size)
 
-    cpdef send_reuse_external_bytearray(self, msg_type, bytearray buffer, Py_ssize_t msg_offset,
+    cpdef send_reuse_external_bytearray(self, msg_type, buffer, msg_offset,
                                         bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send ``buffer[msg_offset:]`` as one frame, writing the frame header in place.
 
@@ -327,17 +328,21 @@ cdef class WSTransport:
         bytearray for many sends to avoid building a new payload object per frame.
         CLOSE frames cannot be sent this way (ValueError): use :meth:`send_close`.
         """
+        cdef Py_ssize_t size, offset
         self._check_thread("send_reuse_external_bytearray")
         if self.is_close_frame_sent:
             return
-        if buffer is None:
-            raise TypeError("buffer must be a bytearray, got NoneType")
-        cdef Py_ssize_t size = PyByteArray_GET_SIZE(buffer)
         opcode_of(msg_type)
+        if type(buffer) is not bytearray:
+            raise TypeError(f"buffer must be a bytearray, got {type(buffer).__name__}")
+        if isinstance(msg_offset, bool) or not isinstance(msg_offset, int):
+            raise TypeError(f"msg_offset must be an int, got {type(msg_offset).__name__}")
+        size = PyByteArray_GET_SIZE(buffer)
         if msg_offset < 14 or msg_offset > size:
             raise ValueError(f"msg_offset must be in [14, len(buffer)], got {msg_offset}")
-        self.send_reuse_external_buffer(msg_type, PyByteArray_AS_STRING(buffer) + msg_offset,
-                                        size - msg_offset, fin, rsv1, rsv2, rsv3)
+        offset = msg_offset
+        self.send_reuse_external_buffer(msg_type, PyByteArray_AS_STRING(buffer) + offset,
+                                        size - offset, fin, rsv1, rsv2, rsv3)
 
     cdef _send_control(self, int opcode, message):
         cdef Py_buffer view

@@ -296,10 +296,12 @@ class FrameParser:
         max_frame_size: int,
         check_fragment_order: bool = False,
         validate_utf8: bool = False,
-        initial_size: int = INITIAL_BUFFER_SIZE,
+        initial_size: int | None = None,
     ) -> None:
         if not 0 <= max_frame_size <= 2**62:
             raise ValueError("max_frame_size must be in [0, 2**62]")
+        if initial_size is None:
+            initial_size = INITIAL_BUFFER_SIZE
         self._initial_size = initial_size
         self._buf = bytearray(initial_size)
         self._mv = memoryview(self._buf)
@@ -537,6 +539,11 @@ class FrameParser:
             return
         try:
             decoder.decode(self._mv[start:end], bool(fin))
+            # CPython's decoder judges an incomplete surrogate (ED A0..BF) only once it is
+            # complete; fail at the first impossible byte, as the compiled twin does.
+            pending = decoder.getstate()[0]
+            if len(pending) > 1 and pending[0] == 0xED and pending[1] > 0x9F:
+                raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogate")
         except UnicodeDecodeError:
             self._in_text = False
             self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a text message")

@@ -74,8 +74,8 @@ class ProtocolCore:
         self._last_recv_time = 0.0
         self._shrink_timer: asyncio.TimerHandle | None = None
 
-    def _attach(self, underlying: asyncio.Transport, logger: AnyLogger) -> WSTransport:
-        self.transport = WSTransport(self._parser._is_client_side, underlying, logger, self)
+    def _attach(self, underlying: asyncio.Transport, logger: AnyLogger, is_secure: bool) -> WSTransport:
+        self.transport = WSTransport(self._parser._is_client_side, is_secure, underlying, logger, self)
         return self.transport
 
     def _set_listener(self, listener: Any) -> None:

@@ -154,13 +154,14 @@ class WSTransport:
     def __init__(
         self,
         is_client_side: bool,
+        is_secure: bool,
         underlying_transport: asyncio.Transport,
         logger: AnyLogger,
         protocol: Any,
     ) -> None:
         self.underlying_transport = underlying_transport
         self.is_client_side = is_client_side
-        self.is_secure = underlying_transport.get_extra_info("sslcontext") is not None
+        self.is_secure = is_secure
         self.is_close_frame_sent = False
         self.is_disconnected = False
         self.request = None  # type: ignore[assignment]
