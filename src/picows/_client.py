@@ -13,6 +13,7 @@ from . import _backend
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
+from ._netlayer import NetLayer, select_net_layer
 from ._options import CREATE_CONNECTION, ConnectionOptions, LoggerLike, check_loop_kwargs
 from ._proxy import ConnectTunnel, check_proxy_url, proxy_connection_error, socks_tunnel
 from ._types import WSAutoPingStrategy
@@ -61,6 +62,7 @@ async def ws_connect(
     close_timeout: float | None = 10,
     read_buffer_init_size: int = 4096,
     zero_copy_unsafe_ssl_write: bool = False,
+    use_aiofastnet: bool | None = None,
     **kwargs: Any,
 ) -> tuple[WSTransport, ListenerT]:
     """Open a WebSocket connection to ``url`` and return ``(transport, listener)``.
@@ -121,6 +123,10 @@ async def ws_connect(
     :param read_buffer_init_size: initial size of the receive buffer (at least
         2048; it grows with the data received).
     :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
+    :param use_aiofastnet: open the connection with aiofastnet's transports
+        (much faster TLS): None (default) when it is installed and the compiled
+        backend is in use, True to require it (ImportError when missing),
+        False for the event loop's own transports.
     :param kwargs: passed to :meth:`asyncio.loop.create_connection` (e.g.
         ``local_addr``); unknown names raise TypeError before any I/O.
     :raises WSInvalidStatusError: the server answered with a status other than 101.
@@ -147,8 +153,10 @@ async def ws_connect(
     normalize_headers(extra_headers)  # validate early, before connecting
     check_proxy_url(proxy, proxy_ssl_context)
     options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
+    net = select_net_layer(use_aiofastnet, _backend.BACKEND)
     target = parse_url(url)
     attempt = _Attempt(
+        net,
         ws_listener_factory,
         options,
         ssl_context,
@@ -197,6 +205,7 @@ class _Attempt:
 
     def __init__(
         self,
+        net: NetLayer,
         listener_factory: Callable[..., Any],
         options: ConnectionOptions,
         ssl_context: ssl_module.SSLContext | None,
@@ -206,6 +215,7 @@ class _Attempt:
         socket_factory: SocketFactory | None,
         kwargs: dict[str, Any],
     ) -> None:
+        self.net = net
         self.listener_factory = listener_factory
         self.options = options
         self.ssl_context = ssl_context
@@ -258,9 +268,7 @@ class _Attempt:
             if ssl is not None:
                 self.stage = f"the TLS handshake with {where} (a plain ws:// server stalls it)"
             try:
-                transport, protocol = await _create_connection(
-                    loop, protocol_factory, target, ssl, sock, self.kwargs
-                )
+                transport, protocol = await self._create_connection(loop, protocol_factory, target, ssl, sock)
             except ssl_module.SSLError as exc:
                 raise _with_tls_hint(exc, where) from exc
         elif self.proxy_url.scheme in ("http", "https"):
@@ -272,9 +280,7 @@ class _Attempt:
             proxy_sock = await self._user_socket(self.proxy_url)
             sock = await socks_tunnel(self.proxy, proxy_sock, target.host, target.port)
             self.stage = f"the TLS handshake with {where} through the proxy"
-            transport, protocol = await _create_connection(
-                loop, protocol_factory, target, ssl, sock, self.kwargs
-            )
+            transport, protocol = await self._create_connection(loop, protocol_factory, target, ssl, sock)
         self.transport = transport
         self.stage = (
             f"the upgrade response from {where} (the server accepted the connection but did not answer the "
@@ -283,6 +289,29 @@ class _Attempt:
         await asyncio.shield(protocol.handshake_complete)
         self.transport = None  # ours now: no abort on a later error
         return protocol.transport, protocol.listener
+
+    async def _create_connection(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        protocol_factory: Callable[[], Any],
+        target: WSParsedURL,
+        ssl: ssl_module.SSLContext | None,
+        sock: socket.socket | None,
+    ) -> tuple[asyncio.BaseTransport, Any]:
+        if sock is None:
+            result: tuple[asyncio.BaseTransport, Any] = await self.net.create_connection(
+                loop, protocol_factory, target.host, target.port, ssl=ssl, **self.kwargs
+            )
+            return result
+        try:
+            result = await self.net.create_connection(
+                loop, protocol_factory, sock=sock, ssl=ssl, server_hostname=target.host if ssl else None,
+                **self.kwargs,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return result
 
     async def _user_socket(self, url: WSParsedURL) -> socket.socket | None:
         """The socket from ``socket_factory`` (connected to ``url``), or None to connect normally."""
@@ -324,11 +353,12 @@ class _Attempt:
         tunnel = ConnectTunnel(target.host, target.port, proxy.username, proxy.password)
         try:
             if sock is None:
-                tunnel_transport, _ = await loop.create_connection(
-                    lambda: tunnel, proxy.host, proxy.port, ssl=proxy_ssl, **self.kwargs
+                tunnel_transport, _ = await self.net.create_connection(
+                    loop, lambda: tunnel, proxy.host, proxy.port, ssl=proxy_ssl, **self.kwargs
                 )
             else:
-                tunnel_transport, _ = await loop.create_connection(
+                tunnel_transport, _ = await self.net.create_connection(
+                    loop,
                     lambda: tunnel,
                     sock=sock,
                     ssl=proxy_ssl,
@@ -345,7 +375,7 @@ class _Attempt:
         transport: asyncio.BaseTransport = tunnel_transport
         if ssl is not None:
             self.stage = f"the TLS handshake with {target.host}:{target.port} through {via}"
-            tls = await loop.start_tls(tunnel_transport, tunnel, ssl, server_hostname=target.host)
+            tls = await self.net.start_tls(loop, tunnel_transport, tunnel, ssl, server_hostname=target.host)
             if tls is None:
                 raise ConnectionError(f"the connection to {via} closed during the TLS handshake")
             transport = tls
@@ -371,22 +401,3 @@ def _with_tls_hint(exc: ssl_module.SSLError, where: str) -> ssl_module.SSLError:
     for attr in ("library", "reason"):
         setattr(hinted, attr, getattr(exc, attr, None))
     return hinted
-
-
-async def _create_connection(
-    loop: asyncio.AbstractEventLoop,
-    protocol_factory: Callable[[], Any],
-    target: WSParsedURL,
-    ssl: ssl_module.SSLContext | None,
-    sock: socket.socket | None,
-    kwargs: dict[str, Any],
-) -> tuple[asyncio.BaseTransport, Any]:
-    if sock is None:
-        return await loop.create_connection(protocol_factory, target.host, target.port, ssl=ssl, **kwargs)
-    try:
-        return await loop.create_connection(
-            protocol_factory, sock=sock, ssl=ssl, server_hostname=target.host if ssl else None, **kwargs
-        )
-    except BaseException:
-        sock.close()
-        raise

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
 from ._limits import DEFAULT_MAX_FRAME_SIZE
+from ._netlayer import select_net_layer
 from ._options import CREATE_SERVER, ConnectionOptions, LoggerLike, check_loop_kwargs
 from ._types import WSAutoPingStrategy
 
@@ -40,6 +41,7 @@ async def ws_create_server(
     close_timeout: float | None = 10,
     read_buffer_init_size: int = 4096,
     zero_copy_unsafe_ssl_write: bool = False,
+    use_aiofastnet: bool | None = None,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start a WebSocket server; a thin layer over :meth:`asyncio.loop.create_server`.
@@ -76,6 +78,7 @@ async def ws_create_server(
     :param close_timeout: see :func:`ws_connect`.
     :param read_buffer_init_size: see :func:`ws_connect`.
     :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
+    :param use_aiofastnet: see :func:`ws_connect`.
     :param kwargs: passed to :meth:`asyncio.loop.create_server` (``ssl``,
         ``reuse_port``, ``backlog``, ``start_serving``, ...); unknown names
         raise TypeError before the server starts.
@@ -84,10 +87,12 @@ async def ws_create_server(
         raise TypeError("ws_listener_factory must be callable")
     check_loop_kwargs("ws_create_server", kwargs, CREATE_SERVER)
     options = ConnectionOptions.from_arguments(locals(), "server")
+    net = select_net_layer(use_aiofastnet, _backend.BACKEND)
     protocol_class = _backend.impl.WSProtocol
 
     def protocol_factory() -> Any:
         return protocol_class(False, options, ws_listener_factory)
 
     loop = asyncio.get_running_loop()
-    return await loop.create_server(protocol_factory, host, port, **kwargs)
+    server: asyncio.Server = await net.create_server(loop, protocol_factory, host, port, **kwargs)
+    return server
