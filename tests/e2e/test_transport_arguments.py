@@ -55,7 +55,7 @@ BAD_CALLS: list[tuple[str, Callable[[WSTransport], Any], type[Exception], str]] 
     ("close-code-1005", lambda t: t.send_close(1005), ValueError, "close_code 1005 may not be sent in a CLOSE frame"),
     ("close-code-5000", lambda t: t.send_close(5000), ValueError, "close_code 5000 may not be sent in a CLOSE frame"),
     ("close-message-124", lambda t: t.send_close(1000, b"r" * 124), ValueError, "close_message must be at most 123 bytes, got 124"),
-    ("close-message-int", lambda t: t.send_close(1000, 7), TypeError, "close_message must be a bytes-like object or None, not int"),
+    ("close-message-int", lambda t: t.send_close(1000, 7), TypeError, "close_message must be a bytes-like object, str or None, not int"),
 ]  # fmt: skip
 
 
