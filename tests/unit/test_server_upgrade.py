@@ -74,7 +74,7 @@ def run(data: bytes, router: Router | None = None) -> Iterator[tuple[Any, bytes,
     for points in cut_points(len(data)):
         r = router if router is not None else Router()
         r.requests.clear()
-        result, unfed = feed_chunks(ServerUpgrade(r, LOGGER), cut(data, points))
+        result, unfed = feed_chunks(ServerUpgrade(r, WSListener, LOGGER), cut(data, points))
         yield result, result.leftover + unfed, r
 
 
@@ -217,7 +217,7 @@ def test_factory_result(answer: Callable[[WSUpgradeRequest], Any], response_byte
 def test_factory_errors_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, LOGGER.name)
     for answer in (raises, lambda request: 42):
-        ServerUpgrade(Router(answer), LOGGER).feed(REQUEST)
+        ServerUpgrade(Router(answer), WSListener, LOGGER).feed(REQUEST)
     assert caplog.messages == [
         "ws_listener_factory raised, answering 500",
         "ws_listener_factory returned 'int'; expected a WSListener, a WSUpgradeResponseWithListener or None, answering 500",
@@ -229,7 +229,7 @@ def test_factory_errors_are_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_head_over_16_kib_without_end_is_dropped() -> None:
-    upgrade = ServerUpgrade(Router(), LOGGER)
+    upgrade = ServerUpgrade(Router(), WSListener, LOGGER)
     assert upgrade.feed(b"GET / HTTP/1.1\r\nX: " + b"a" * (16 * 1024 - 19)) is None  # 16 KiB: still waiting
     with pytest.raises(WSError, match="^upgrade request head exceeds 16384 bytes$"):
         upgrade.feed(b"a")
@@ -238,12 +238,12 @@ def test_head_over_16_kib_without_end_is_dropped() -> None:
 def test_complete_head_over_16_kib_is_dropped() -> None:
     big = request_with(add=b"X-Filler: " + b"a" * (16 * 1024) + b"\r\n")
     with pytest.raises(WSError, match="^upgrade request head exceeds 16384 bytes$"):
-        ServerUpgrade(Router(), LOGGER).feed(big)
+        ServerUpgrade(Router(), WSListener, LOGGER).feed(big)
 
 
 def test_head_of_exactly_16_kib_is_accepted() -> None:
     filler = 16 * 1024 - len(REQUEST) + 4 - len(b"X-Filler: \r\n")
     data = request_with(add=b"X-Filler: " + b"a" * filler + b"\r\n")
     assert data.index(b"\r\n\r\n") == 16 * 1024
-    result = ServerUpgrade(Router(), LOGGER).feed(data)
+    result = ServerUpgrade(Router(), WSListener, LOGGER).feed(data)
     assert result is not None and result.response_bytes == RESPONSE_101
