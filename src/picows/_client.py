@@ -13,7 +13,7 @@ from . import _backend
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
-from ._netlayer import NetLayer, select_net_layer
+from ._netlayer import STOCK, select_net_layer
 from ._options import CREATE_CONNECTION, ConnectionOptions, LoggerLike, check_loop_kwargs
 from ._proxy import ConnectTunnel, check_proxy_url, proxy_connection_error, socks_tunnel
 from ._types import WSAutoPingStrategy
@@ -153,10 +153,10 @@ async def ws_connect(
     normalize_headers(extra_headers)  # validate early, before connecting
     check_proxy_url(proxy, proxy_ssl_context)
     options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
-    net = select_net_layer(use_aiofastnet, _backend.BACKEND)
+    select_net_layer(use_aiofastnet, _backend.BACKEND, True)  # validate before any I/O
     target = parse_url(url)
     attempt = _Attempt(
-        net,
+        use_aiofastnet,
         ws_listener_factory,
         options,
         ssl_context,
@@ -205,7 +205,7 @@ class _Attempt:
 
     def __init__(
         self,
-        net: NetLayer,
+        use_aiofastnet: bool | None,
         listener_factory: Callable[..., Any],
         options: ConnectionOptions,
         ssl_context: ssl_module.SSLContext | None,
@@ -215,7 +215,8 @@ class _Attempt:
         socket_factory: SocketFactory | None,
         kwargs: dict[str, Any],
     ) -> None:
-        self.net = net
+        self.use_aiofastnet = use_aiofastnet
+        self.net = STOCK
         self.listener_factory = listener_factory
         self.options = options
         self.ssl_context = ssl_context
@@ -229,6 +230,8 @@ class _Attempt:
         self.transport: asyncio.BaseTransport | None = None
 
     async def run(self, target: WSParsedURL) -> tuple[Any, Any]:
+        tls = target.is_secure or (self.proxy_url is not None and self.proxy_url.is_secure)
+        self.net = select_net_layer(self.use_aiofastnet, _backend.BACKEND, tls)
         self.stage = "connecting"
         self.transport = None
         timeout = self.options.websocket_handshake_timeout

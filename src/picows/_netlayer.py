@@ -2,12 +2,17 @@
 
 aiofastnet (an optional, CPython-only dependency) reimplements asyncio's
 transports in C/Cython and drives OpenSSL directly; its TLS transport is much
-faster than the stock one of asyncio and of uvloop. ``use_aiofastnet`` of
-ws_connect / ws_create_server chooses:
+faster than the stock one of asyncio and of uvloop. For plain TCP the
+compiled backend's own path is faster (it reads with recv() in C on the stdlib
+loop and sends directly to the socket), so ``use_aiofastnet`` of ws_connect /
+ws_create_server chooses:
 
-* ``None`` (default): aiofastnet when it is installed and the compiled backend
-  is in use (the pure backend stays pure Python unless asked), else the loop's;
-* ``True``: aiofastnet, or an ImportError saying how to install it;
+* ``None`` (default): aiofastnet for TLS connections (``wss://``, an
+  ``https://`` proxy, a server with ``ssl=``) when it is installed and the
+  compiled backend is in use (the pure backend stays pure Python unless
+  asked); the loop's own transports otherwise;
+* ``True``: aiofastnet for every connection, or an ImportError saying how to
+  install it;
 * ``False``: the loop's own transports.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, NamedTuple
 
-__all__ = ["NetLayer", "aiofastnet_available", "select_net_layer"]
+__all__ = ["NetLayer", "aiofastnet_available", "is_aiofastnet_transport", "select_net_layer"]
 
 _INSTALL_HINT = "pip install aiofastnet (CPython only)"
 
@@ -46,6 +51,8 @@ STOCK = NetLayer("stock", _stock_create_connection, _stock_create_server, _stock
 
 _aiofastnet: Any = None
 _aiofastnet_error: BaseException | None = None
+#: What ``use_aiofastnet=None`` means, when not None (the test suite runs every TLS test on both paths).
+default_override: bool | None = None
 
 
 def _import_aiofastnet() -> Any:
@@ -65,11 +72,19 @@ def aiofastnet_available() -> bool:
     return _import_aiofastnet() is not None
 
 
-def select_net_layer(use_aiofastnet: bool | None, backend: str) -> NetLayer:
-    """The primitives for ``use_aiofastnet`` (see the module docstring)."""
+def is_aiofastnet_transport(transport: object) -> bool:
+    """True for aiofastnet's transports (their ``write_nocheck`` copies what it cannot send at once)."""
+    module = _aiofastnet
+    return module is not None and isinstance(transport, module.Transport)
+
+
+def select_net_layer(use_aiofastnet: bool | None, backend: str, tls: bool) -> NetLayer:
+    """The primitives for ``use_aiofastnet`` and a connection with or without TLS (see the module docstring)."""
     if use_aiofastnet is not None and not isinstance(use_aiofastnet, bool):
         raise TypeError(f"use_aiofastnet must be a bool or None, got {type(use_aiofastnet).__name__}")
-    if use_aiofastnet is False or (use_aiofastnet is None and backend != "cython"):
+    if use_aiofastnet is None:
+        use_aiofastnet = default_override
+    if use_aiofastnet is False or (use_aiofastnet is None and (backend != "cython" or not tls)):
         return STOCK
     module = _import_aiofastnet()
     if module is None:

@@ -87,7 +87,7 @@ async def ws_create_server(
         raise TypeError("ws_listener_factory must be callable")
     check_loop_kwargs("ws_create_server", kwargs, CREATE_SERVER)
     options = ConnectionOptions.from_arguments(locals(), "server")
-    net = select_net_layer(use_aiofastnet, _backend.BACKEND)
+    net = select_net_layer(use_aiofastnet, _backend.BACKEND, kwargs.get("ssl") is not None)
     protocol_class = _backend.impl.WSProtocol
 
     def protocol_factory() -> Any:

@@ -71,6 +71,7 @@ async def test_connect_proxy_carries_ws_and_wss(tls_certs: TLSCerts, proxy_tls: 
     assert "Proxy-Authorization: Basic dXNlcjpwQHNz\r\n" in head  # user:p@ss
 
 
+@pytest.mark.loop_errors_ok("SSL handshake failed")  # a peer aborted a TLS handshake (asyncio and aiofastnet report it)
 async def test_https_proxy_certificate_is_verified(tls_certs: TLSCerts) -> None:
     async with ws_server(lambda r: EchoListener()) as url, connect_proxy(
         ssl_context=server_ssl_context(tls_certs)
@@ -197,6 +198,7 @@ async def test_socket_factory_must_return_a_socket() -> None:
 # -- the handshake timeout covers the whole opening ---------------------------------------------------
 
 
+@pytest.mark.loop_errors_ok("SSL handshake failed")  # the server sees each client give up mid-handshake
 @pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
 async def test_tiny_handshake_timeout_is_timeout_error(tls_certs: TLSCerts, secure: bool) -> None:
     """1e-5 s on loopback: asyncio.TimeoutError with the published wording, over TCP and TLS alike."""
@@ -231,6 +233,7 @@ async def test_silent_server_timeout_says_what_stalled() -> None:
     assert "not a WebSocket server" in message
 
 
+@pytest.mark.loop_errors_ok("SSL handshake failed")  # a peer aborted a TLS handshake (asyncio and aiofastnet report it)
 async def test_wss_to_a_plain_server_says_so() -> None:
     async with ws_server(lambda r: EchoListener()) as url:
         with pytest.raises((asyncio.TimeoutError, ssl.SSLError, ConnectionError)) as info:

@@ -35,12 +35,14 @@ __all__ = [
     "ProtocolViolation",
     "ServerUpgrade",
     "active_backend_package",
+    "aiofastnet_available",
     "backend_dir",
     "backend_package",
     "backend_module_name",
     "backend_shim",
     "cli_module",
     "force_compiled_backend",
+    "force_net_layer",
     "import_backend_module",
     "limits",
     "new_protocol",
@@ -120,6 +122,20 @@ def protocol_of(transport: Any) -> Any:
 def uses_fast_read(transport: Any) -> bool:
     """Whether the compiled backend reads with its own recv() on this connection (test_read_path)."""
     return bool(protocol_of(transport)._fast_read)
+
+
+def aiofastnet_available() -> bool:
+    """Whether picows can use aiofastnet here (CPython with the package installed)."""
+    from picows import _netlayer
+
+    return _netlayer.aiofastnet_available()
+
+
+def force_net_layer(monkeypatch: Any, use_aiofastnet: bool) -> None:
+    """Make ``use_aiofastnet=None`` mean ``use_aiofastnet`` for this test (every TLS test runs both paths)."""
+    from picows import _netlayer
+
+    monkeypatch.setattr(_netlayer, "default_override", use_aiofastnet)
 
 
 def parser_of(transport: Any) -> Any:

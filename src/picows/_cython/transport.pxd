@@ -39,6 +39,7 @@ cdef class WSTransport:
         int _fd
         bint _write_pending
         bint _check_closing
+        bint _write_view  # the transport copies what it keeps (aiofastnet): write a view of _wbuf
         readonly unsigned long _thread_id  # the event loop thread (transports are thread-affine)
         char* _wbuf
         Py_ssize_t _wcap

@@ -10,11 +10,12 @@ from libc.string cimport memcpy
 
 from .frames cimport WSFrame, check_control, first_byte, mask_copy, mask_inplace, opcode_of, write_header
 from .includes cimport system
-from .includes.python cimport PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
+from .includes.python cimport PyBUF_READ, PyMemoryView_FromMemory, PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
 
 import os
 
 from .. import _limits, _rules, _transport_api
+from .._netlayer import is_aiofastnet_transport
 from .._transport_api import wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 
@@ -171,6 +172,11 @@ cdef class WSTransport:
         # The handshake bytes may still be queued in the asyncio transport.
         self._write_pending = True
         self._check_closing = not type(underlying_transport).__module__.startswith("asyncio.")
+        # aiofastnet copies what it cannot send (or encrypt) at once: hand it a view of our
+        # buffer, through its unchecked write, instead of a new bytes object per frame.
+        self._write_view = is_aiofastnet_transport(underlying_transport)
+        if self._write_view:
+            self._write = underlying_transport.write_nocheck
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
 
     # -- sending (per frame) ---------------------------------------------------
@@ -223,7 +229,10 @@ cdef class WSTransport:
                     sent = 0
         # Whatever asyncio holds must go out before anything we send directly.
         self._write_pending = True
-        self._write(PyBytes_FromStringAndSize(data + sent, size - sent))
+        if self._write_view:
+            self._write(PyMemoryView_FromMemory(<char*>data + sent, size - sent, PyBUF_READ))
+        else:
+            self._write(PyBytes_FromStringAndSize(data + sent, size - sent))
 
     cdef _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size):
         """Build the frame with first byte ``b0`` in the write buffer (masking on the client) and write it."""
