@@ -79,7 +79,7 @@ def is_aiofastnet_transport(transport: object) -> bool:
 
 
 def select_net_layer(use_aiofastnet: bool | None, backend: str, tls: bool) -> NetLayer:
-    """The primitives for ``use_aiofastnet`` and a connection with or without TLS (see the module docstring)."""
+    """The primitives for ``use_aiofastnet`` and a connection with or without ``tls`` (module docstring)."""
     if use_aiofastnet is not None and not isinstance(use_aiofastnet, bool):
         raise TypeError(f"use_aiofastnet must be a bool or None, got {type(use_aiofastnet).__name__}")
     if use_aiofastnet is None:
