@@ -322,7 +322,9 @@ class Connection(Closing):
     def _open(self, listener: Any, leftover: bytes) -> None:
         transport = self.transport
         self._state = OPEN
+        # The handshake's objects are done with (request/response stay on the transport).
         self._hs_buf = self._hs_view = None
+        self._client_upgrade = self._server_upgrade = None
         self._set_listener(listener)
         if transport._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "WebSocket connection established")
