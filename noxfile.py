@@ -63,7 +63,11 @@ def _run_tests(session: nox.Session, *, backend: str, build_env: dict[str, str])
     env = {"PICOWS_PURE": "1" if backend == "pure" else "0", "PICOWS_TEST_BACKEND": backend}
     # -I: isolated mode, so the current directory is not on sys.path.
     session.run("python", "-I", "-c", CHECK_INSTALLED, env=env)
-    session.run("pytest", *session.posargs, env=env)
+    # One pytest worker per CPU (pytest-xdist): the suite waits on sockets and child
+    # processes much of the time. PICOWS_TEST_WORKERS=0 runs it in one process.
+    workers = os.environ.get("PICOWS_TEST_WORKERS", "auto")
+    parallel = [] if workers == "0" else ["-n", workers]
+    session.run("pytest", *parallel, *session.posargs, env=env)
 
 
 def _require_cpython(session: nox.Session) -> None:
