@@ -297,6 +297,9 @@ def test_help(command: str) -> None:
         pytest.param(["wss://127.0.0.1:9/", "--cafile", "no.pem"], ["--cafile", "no.pem"], id="cafile-missing"),
         pytest.param(["wss://127.0.0.1:9/", "--cafile", "."], ["--cafile", "directory"], id="cafile-directory"),
         pytest.param(
+            ["wss://127.0.0.1:9/", "--cafile", "/dev/null"], ["--cafile", "no certificate"], id="cafile-not-pem"
+        ),
+        pytest.param(
             ["wss://127.0.0.1:9/", "--cafile", "ca.pem", "--insecure"],
             ["--insecure", "not allowed with", "--cafile"],
             id="cafile-and-insecure",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import ssl
 from typing import Any
 
@@ -180,8 +181,10 @@ def _ssl_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
     """The client's TLS context: the system's CAs, only those of ``--cafile``, or no verification."""
     try:
         ctx = ssl.create_default_context(cafile=cafile)
-    except OSError as exc:  # missing file, or no certificate in it (ssl.SSLError)
-        detail = exc.strerror if exc.strerror and exc.filename is None else exc
+    except ssl.SSLError as exc:  # a file without a PEM certificate
+        raise UsageError(f"cannot load --cafile {cafile!r}: {exc.strerror or exc}") from None
+    except OSError as exc:  # missing, unreadable, a directory (PyPy leaves strerror empty)
+        detail = os.strerror(exc.errno) if exc.errno else str(exc)
         raise UsageError(f"cannot load --cafile {cafile!r}: {detail}") from None
     if insecure:
         ctx.check_hostname = False
