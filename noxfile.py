@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from xml.etree import ElementTree
 
@@ -248,14 +249,48 @@ def packaging(session: nox.Session) -> None:
     )
 
 
+def _fuzz_arguments(session: nox.Session) -> tuple[str, bool]:
+    """``fuzz-parser``'s arguments: the seconds (default 30) and whether to show libFuzzer's output."""
+    seconds, verbose = "30", os.environ.get("PICOWS_FUZZ_VERBOSE", "") not in ("", "0")
+    for arg in session.posargs:
+        if arg in ("-verbose", "--verbose"):
+            verbose = True
+        elif arg.isdigit():
+            seconds = arg
+        else:
+            session.error(f"fuzz-parser: unknown argument {arg!r} (use: [SECONDS] [-verbose])")
+    return seconds, verbose
+
+
+def _fuzz_summary(output: str, seconds: str, crashes: int) -> str:
+    """One line from libFuzzer's output: runs, speed, coverage, corpus, crashes."""
+
+    def stat(name: str) -> str:
+        found = re.findall(rf"^stat::{name}:\s*(\d+)", output, re.MULTILINE)
+        return found[-1] if found else "?"
+
+    # The last status line, e.g. "#12345  DONE   cov: 1234 ft: 5678 corp: 60/3000b ...".
+    status = re.findall(r"^#\d+\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/", output, re.MULTILINE)
+    cov, ft, corp = status[-1] if status else ("?", "?", "?")
+    return (
+        f"fuzz-parser: {stat('number_of_executed_units')} runs in {seconds} s "
+        f"({stat('average_exec_per_sec')}/s), coverage {cov} edges ({ft} features), "
+        f"corpus {corp} inputs, {crashes} crashes"
+    )
+
+
 @nox.session(name="fuzz-parser", python=None)
 def fuzz_parser(session: nox.Session) -> None:
     """Coverage-guided fuzzing of the compiled frame parser against its pure twin (atheris, ASan).
 
-    Bounded: 30 s by default, or the number of seconds given as the first positional argument.
+    Bounded: 30 s by default, or the number of seconds given as an argument
+    (``nox -s fuzz-parser -- 120``). Prints a one-line summary (runs, coverage,
+    crashes) and keeps libFuzzer's output in the session's tmp directory;
+    ``-- -verbose`` (or ``PICOWS_FUZZ_VERBOSE=1``) prints all of it instead. A
+    crash fails the session and prints the whole output.
     """
     _require_cpython(session)
-    seconds = session.posargs[0] if session.posargs else "30"
+    seconds, verbose = _fuzz_arguments(session)
     session.install("atheris", "Cython>=3.1", "setuptools>=64", "wheel", *RUNTIME_DEPS)
     sanitize = "-fsanitize=fuzzer-no-link,address"
     _fresh_build_dir()
@@ -275,6 +310,7 @@ def fuzz_parser(session: nox.Session) -> None:
             "PICOWS_REQUIRE_EXTENSIONS": "1",
             "PICOWS_CYTHON_DEBUG": "1",
         },
+        silent=not verbose,
     )
     _fresh_build_dir()
     atheris_dir = session.run("python", "-c", "import atheris; print(atheris.path())", silent=True).strip()
@@ -284,7 +320,7 @@ def fuzz_parser(session: nox.Session) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     target = os.path.join(here, "tests", "system", "fuzz", "fuzz_parser.py")
     session.chdir(tmp)  # crash-* artefacts land here
-    session.run(
+    output = session.run(
         "python",
         target,
         corpus,
@@ -297,7 +333,18 @@ def fuzz_parser(session: nox.Session) -> None:
             "LD_PRELOAD": os.path.join(atheris_dir, "asan_with_fuzzer.so"),
             "ASAN_OPTIONS": "detect_leaks=0:quarantine_size_mb=16:abort_on_error=1",
         },
+        silent=not verbose,  # on failure nox prints the whole output anyway
     )
+    crashes = len(glob.glob(os.path.join(tmp, "crash-*")) + glob.glob(os.path.join(tmp, "timeout-*")))
+    if verbose:
+        return
+    log = os.path.join(tmp, "fuzz-parser.log")
+    with open(log, "w") as f:
+        f.write(str(output))
+    session.log(_fuzz_summary(str(output), seconds, crashes))
+    session.log(f"libFuzzer's output: {log} (or run with -- -verbose)")
+    if crashes:
+        session.error(f"{crashes} crash/timeout inputs in {tmp}")
 
 
 @nox.session(python=None)

@@ -20,7 +20,8 @@ import picows
 
 _logger = sphinx_logging.getLogger(__name__)
 
-project = "picows"
+# The distribution is picows-ng; the import package it documents is picows.
+project = "picows-ng"
 author = "picows developers"
 copyright = "picows developers"
 release = picows.__version__
@@ -47,7 +48,7 @@ autodoc_preserve_defaults = True
 autoclass_content = "class"
 
 html_theme = "furo"
-html_title = f"picows {release}"
+html_title = f"picows-ng {release}"
 html_static_path: list[str] = []
 
 # Doctests run against the same installed package. ``run_with_echo_server(main)``

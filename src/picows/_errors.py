@@ -30,10 +30,14 @@ __all__ = [
 
 
 class WSError(RuntimeError):
-    """Base class of picows' WebSocket errors (a ``RuntimeError``, as in picows 1.15).
+    """Base class of picows' WebSocket errors; a ``RuntimeError``, as in picows 1.15.
 
-    Attributes (kept on every WSError for code written for picows 1.15; set
-    by :class:`WSHandshakeError`, None otherwise):
+    So ``except RuntimeError`` (code written for 1.15) and ``except WSError``
+    (code written for 2.x) both catch every picows error. The attributes of
+    1.15 are kept on every WSError: :class:`WSHandshakeError` sets the first
+    three, :class:`WSProtocolError` sets ``close_code``; they are None otherwise.
+
+    Attributes:
         raw_header: bytes of the HTTP response head up to (not including) the
             blank line, or None.
         raw_body: bytes received after the blank line, or None.
@@ -59,7 +63,10 @@ class WSError(RuntimeError):
 class WSHandshakeError(WSError):
     """:func:`ws_connect`'s opening handshake failed: the server's answer is not a valid upgrade.
 
-    ``raw_header``, ``raw_body`` and ``response`` describe what the server sent.
+    ``raw_header``, ``raw_body`` and ``response`` (see :class:`WSError`)
+    describe what the server sent; the subclasses say what was wrong with it.
+    A redirect that cannot be followed (too many, no ``Location``, ``wss://``
+    to ``ws://``) is a plain :class:`WSError`.
     """
 
     def __init__(
@@ -123,7 +130,8 @@ class WSProtocolError(WSError):
     closed the connection because the peer broke the protocol. A listener may
     raise it from ``on_ws_connected`` or ``on_ws_frame`` to close the connection
     with ``code`` and ``message`` as the CLOSE reason (whatever
-    ``disconnect_on_exception`` says).
+    ``disconnect_on_exception`` says); on the client ``wait_disconnected``
+    then raises it.
 
     Attributes:
         code: the close code (a :class:`WSCloseCode`, or an int for 3000-4999).

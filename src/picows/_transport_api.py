@@ -85,9 +85,11 @@ async def wait_disconnected(self: WSTransport) -> None:
     """Wait until the socket is closed and ``on_ws_disconnected`` has returned.
 
     Shielded: cancelling the waiter does not affect the connection. On the
-    client it re-raises the first exception raised by a listener callback,
-    or a :class:`WSError` (with ``close_code``) describing the protocol
-    violation that ended the connection. On the server it returns normally.
+    client it re-raises the first exception raised by a listener callback
+    (including a :class:`WSProtocolError` raised to close the connection), or
+    a :class:`WSProtocolError` (``code``, alias ``close_code``) describing the
+    protocol violation of the peer that ended the connection. On the server it
+    returns normally.
     """
     _check_thread(self, "wait_disconnected")
     conn = self._protocol

@@ -66,11 +66,12 @@ class WSAutoPingStrategy(enum.IntEnum):
 
 
 class WSCloseInfo:
-    """One side's CLOSE frame: its close code and its reason as text.
+    """One side's CLOSE frame: its close code and its reason as text (see :class:`WSCloseHandshake`).
 
-    ``code`` is :attr:`WSCloseCode.NO_INFO` when the frame carried no code (a
-    plain ``int`` for codes 3000-4999 that are not members); ``reason`` is
-    ``""`` when it carried none.
+    Attributes:
+        code: the close code: a :class:`WSCloseCode`, :attr:`WSCloseCode.NO_INFO`
+            when the frame carried none, a plain ``int`` for codes 3000-4999.
+        reason: the reason (UTF-8 decoded), ``""`` when the frame carried none.
     """
 
     __slots__ = ("code", "reason")

@@ -25,6 +25,7 @@ import pytest
 
 import picows
 from support.backends import compiled_unavailable_reason
+from support.tls import generate_tls_certs
 
 IS_PYPY = platform.python_implementation() == "PyPy"
 #: Seconds for one expected output of a child (PyPy starts and JITs slowly).
@@ -260,6 +261,7 @@ def test_help(command: str) -> None:
             "URL",
             "--header",
             "--proxy",
+            "--cafile",
             "--insecure",
             "--max-frame-size",
             "--close-timeout",
@@ -292,6 +294,16 @@ def test_help(command: str) -> None:
         ),
         pytest.param(["ws://127.0.0.1:9/", "--close-timeout", "-1"], ["--close-timeout"], id="close-timeout"),
         pytest.param(["demo", "--duration", "0"], ["--duration"], id="demo-duration"),
+        pytest.param(["wss://127.0.0.1:9/", "--cafile", "no.pem"], ["--cafile", "no.pem"], id="cafile-missing"),
+        pytest.param(["wss://127.0.0.1:9/", "--cafile", "."], ["--cafile", "directory"], id="cafile-directory"),
+        pytest.param(
+            ["wss://127.0.0.1:9/", "--cafile", "/dev/null"], ["--cafile", "no certificate"], id="cafile-not-pem"
+        ),
+        pytest.param(
+            ["wss://127.0.0.1:9/", "--cafile", "ca.pem", "--insecure"],
+            ["--insecure", "not allowed with", "--cafile"],
+            id="cafile-and-insecure",
+        ),
     ],
 )
 def test_usage_errors(args: list[str], needles: list[str], tmp_path: Path) -> None:
@@ -432,9 +444,24 @@ def test_tls_insecure(tls_echo_url: str) -> None:
 
 
 def test_tls_verification_failure(tls_echo_url: str) -> None:
-    """The test CA is not trusted: without --insecure the handshake fails with one line."""
+    """The test CA is not trusted: without --cafile or --insecure the handshake fails with one line."""
     proc = run_cli(tls_echo_url, input="never sent\n")
-    assert_one_line_error(proc, f"cannot connect to {tls_echo_url}", "certificate", "--insecure", code=1)
+    assert_one_line_error(
+        proc, f"cannot connect to {tls_echo_url}", "certificate", "--cafile", "--insecure", code=1
+    )
+
+
+def test_tls_cafile(tls_echo_url: str, tls_certs) -> None:  # type: ignore[no-untyped-def]
+    """--cafile trusts the test CA: the certificate (and the host name) are verified, and pass."""
+    interactive_echo(tls_echo_url, "--cafile", tls_certs.ca_file)
+
+
+def test_tls_cafile_of_another_ca(tls_echo_url: str, tmp_path: Path) -> None:
+    """--cafile replaces the trusted CAs: a CA that did not sign the server's certificate fails it."""
+    other = generate_tls_certs(tmp_path / "other-pki")
+    proc = run_cli(tls_echo_url, "--cafile", other.ca_file, input="never sent\n")
+    assert_one_line_error(proc, f"cannot connect to {tls_echo_url}", "certificate", code=1)
+
 
 
 # ------------------------------------------------------------------- serve ---

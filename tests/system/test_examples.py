@@ -53,6 +53,8 @@ TESTED = {
     "echo_server.py",
     "fragmented_messages.py",
     "graceful_shutdown.py",
+    "picows_1_15_style_client.py",
+    "picows_2_3_style_client.py",
     "reconnecting_client.py",
     "roundtrip_time.py",
     "slow_client_backpressure.py",
@@ -315,6 +317,131 @@ async def test_roundtrip_time(app_ping: bool) -> None:
         times = await bounded(example("roundtrip_time").run(url_of(server), 3, app_ping))
     assert len(times) == 3
     assert all(isinstance(t, float) and t > 0 for t in times)
+
+
+# ------------------------------------- code written for the published picows ---
+
+
+class ClosesFirst(picows.WSListener):
+    """Answers the first message by starting the closing handshake; records the CLOSE it gets back."""
+
+    def __init__(self, answers: list[tuple[int, bytes | None]]) -> None:
+        self.answers = answers
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        if frame.msg_type == WSMsgType.CLOSE:
+            self.answers.append((frame.get_close_code(), frame.get_close_message()))
+            transport.disconnect()
+        else:
+            transport.send_close(WSCloseCode.GOING_AWAY, b"restarting")
+
+
+class SendsBinary(picows.WSListener):
+    """Answers every message with a BINARY frame (which the 2.3-style client refuses)."""
+
+    def __init__(self, answers: list[tuple[int, bytes | None]]) -> None:
+        self.answers = answers
+
+    def on_ws_frame(self, transport: Any, frame: Any) -> None:
+        if frame.msg_type == WSMsgType.CLOSE:
+            self.answers.append((frame.get_close_code(), frame.get_close_message()))
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+        else:
+            transport.send(WSMsgType.BINARY, b"\x00\x01")
+
+
+@contextlib.asynccontextmanager
+async def compat_peer() -> Any:
+    """A server for the compatibility examples: echo on /, 403 on /private, and the two listeners above."""
+    from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
+
+    answers: list[tuple[int, bytes | None]] = []
+    echo = example("echo_server")
+
+    def route(request: Any) -> Any:
+        if request.path == b"/closes-first":
+            return ClosesFirst(answers)
+        if request.path == b"/binary":
+            return SendsBinary(answers)
+        if request.path == b"/private":
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(403, b"no"), None)
+        return echo.EchoListener()
+
+    server = await picows.ws_create_server(route, HOST, 0)
+    async with server:
+        yield url_of(server), answers
+
+
+async def test_picows_1_15_style_client() -> None:
+    run = example("picows_1_15_style_client").run
+    async with compat_peer() as (url, answers):
+        result = await bounded(run(url, [b"one", b"\x00\xff", b""]))
+        assert result.echoes == [b"one", b"\x00\xff", b""]
+        assert result.close_code == WSCloseCode.OK  # the server echoed our CLOSE
+        assert result.rejected is None
+
+        # The server closes first: the client echoes its CLOSE by hand.
+        result = await bounded(run(url + "closes-first", [b"hello"]))
+        assert result.close_code == WSCloseCode.GOING_AWAY
+        assert answers == [(WSCloseCode.GOING_AWAY, b"restarting")]
+
+        # A refused upgrade is caught as a RuntimeError; its raw_header has the status line.
+        result = await bounded(run(url + "private", [b"never sent"]))
+        assert result.rejected == "HTTP/1.1 403 Forbidden"
+
+
+async def test_picows_2_3_style_client() -> None:
+    run = example("picows_2_3_style_client").run
+    async with compat_peer() as (url, answers):
+        outcome = await bounded(run(url, ["one", "ünïcode ✓"]))
+        assert outcome.echoes == ["one", "ünïcode ✓"]
+        assert outcome.error is None and outcome.rejected_status is None
+        assert outcome.subprotocol is None  # read from the response the factory was given
+        handshake = outcome.close_handshake
+        assert handshake is not None and not handshake.recv_then_sent
+        assert handshake.sent == picows.WSCloseInfo(WSCloseCode.OK, "done")
+        assert handshake.recv == picows.WSCloseInfo(WSCloseCode.OK, "done")  # echoed by the server
+
+        # WSProtocolError raised by on_ws_frame closes with its code; wait_disconnected raises it.
+        outcome = await bounded(run(url + "binary", ["send me binary"]))
+        assert outcome.error == "closed with 1003: this client only takes text"
+        assert outcome.close_handshake is not None
+        assert outcome.close_handshake.sent == picows.WSCloseInfo(
+            WSCloseCode.UNSUPPORTED_DATA, "this client only takes text"
+        )
+        assert answers == [(WSCloseCode.UNSUPPORTED_DATA, b"this client only takes text")]
+
+
+async def test_picows_2_3_style_client_refused() -> None:
+    """A non-101 answer is a WSInvalidStatusError (a WSError, so 1.15 code still catches it)."""
+    async with compat_peer() as (url, _):
+        outcome = await bounded(example("picows_2_3_style_client").run(url + "private", ["never sent"]))
+    assert outcome.rejected_status == 403
+
+
+def test_compat_examples_as_processes() -> None:
+    """Both scripts, run the way a reader would, against the echo server process."""
+    with server_process(EXAMPLES / "echo_server.py") as url:
+        for script, expected in (
+            ("picows_1_15_style_client.py", ["echo: b'hello'", "closed with 1000"]),
+            (
+                "picows_2_3_style_client.py",
+                [
+                    "echo: hello",
+                    "sent CLOSE: WSCloseInfo(code=<WSCloseCode.OK: 1000>, reason='done'), "
+                    "received CLOSE: WSCloseInfo(code=<WSCloseCode.OK: 1000>, reason='done')",
+                ],
+            ),
+        ):
+            result = subprocess.run(
+                [sys.executable, str(EXAMPLES / script), url, "hello"],
+                capture_output=True,
+                text=True,
+                timeout=PROCESS_TIMEOUT,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines() == expected
 
 
 # ------------------------------------------------------------ Cython client ---

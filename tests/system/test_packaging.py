@@ -43,6 +43,11 @@ ROOT = REPO_ROOT
 CYTHON_SRC = ROOT / "src" / "picows" / "_cython"
 SUBPROCESS_TIMEOUT = 600.0  # seconds; a build with compilation takes ~1 minute here
 SKIP_REASON = "run by the nox session 'packaging' (set PICOWS_TEST_PACKAGING=1)"
+#: The distribution's name on PyPI; the import package stays ``picows`` (a drop-in for the
+#: published picows, which is a different distribution of the same import name).
+DIST_NAME = "picows-ng"
+#: The name in archive file names and in ``.dist-info`` (PEP 427/625 normalisation).
+DIST_FILE_NAME = "picows_ng"
 
 pytestmark = pytest.mark.packaging
 
@@ -173,6 +178,9 @@ async def main():
     print(f"echo: {echoed}")
     print(f"backend: {picows.BACKEND}")
     print(f"location: {os.path.dirname(picows.__file__)}")
+    from importlib import metadata
+    dist = metadata.distribution("picows-ng")
+    print(f"distribution: {dist.metadata['Name']} {dist.version}")
 
 asyncio.run(main())
 """
@@ -201,8 +209,8 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
         pytest.fail(f"no source tree at {ROOT}: the packaging tests build from a checkout")
     out = tmp_path_factory.mktemp("dist")
     run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
-    sdists = list(out.glob("picows-*.tar.gz"))
-    wheels = list(out.glob("picows-*.whl"))
+    sdists = list(out.glob(f"{DIST_FILE_NAME}-*.tar.gz"))
+    wheels = list(out.glob(f"{DIST_FILE_NAME}-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
     return Dists(sdists[0], wheels[0])
 
@@ -223,6 +231,8 @@ def install_and_smoke(
     smoke = run([python, "-I", "-c", SMOKE], cwd=directory, env=clean_env()).stdout
     values = dict(line.split(": ", 1) for line in smoke.splitlines() if ": " in line)
     assert values.get("echo") == "smoke test", smoke
+    # Installed under our distribution name, with the version picows reports.
+    assert values.get("distribution") == f"{DIST_NAME} {project_version()}", smoke
     location = values["location"]
     assert Path(location).resolve().is_relative_to(venv.resolve()), f"picows imported from {location}"
     version = run([python, "-I", "-m", "picows", "--version"], cwd=directory, env=clean_env()).stdout.strip()
@@ -238,7 +248,7 @@ def extension_files(files: list[str]) -> list[str]:
 
 
 def test_sdist_contents(dists: Dists) -> None:
-    prefix = f"picows-{project_version()}/"
+    prefix = f"{DIST_FILE_NAME}-{project_version()}/"
     with tarfile.open(dists.sdist) as tar:
         names = {m.name for m in tar.getmembers() if m.isfile()}
     assert all(n.startswith(prefix) for n in names), sorted(names)[:5]
@@ -264,9 +274,12 @@ def test_sdist_contents(dists: Dists) -> None:
 def test_wheel_contents(dists: Dists) -> None:
     with zipfile.ZipFile(dists.wheel) as whl:
         names = set(whl.namelist())
-    dist_info = f"picows-{project_version()}.dist-info/"
+        metadata = whl.read(f"{DIST_FILE_NAME}-{project_version()}.dist-info/METADATA").decode()
+    dist_info = f"{DIST_FILE_NAME}-{project_version()}.dist-info/"
     top_level = {n.split("/", 1)[0] + "/" for n in names}
+    # The distribution is picows-ng; what it installs is the import package picows.
     assert top_level == {"picows/", dist_info}, f"unexpected top-level entries: {sorted(top_level)}"
+    assert f"Name: {DIST_NAME}\n" in metadata, metadata[:300]
     required = {
         "picows/py.typed",
         "picows/__main__.py",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import ssl
 from typing import Any
 
@@ -25,8 +26,9 @@ CLOSE_TIMEOUT = 10.0
 NORMAL_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
 _USAGE = f"""\
-{PROG} [-h] [--version] URL [--header 'NAME: VALUE'] [--proxy URL] [--insecure]
-                        [--max-frame-size N] [--close-timeout SECONDS] [--debug]
+{PROG} [-h] [--version] URL [--header 'NAME: VALUE'] [--proxy URL]
+                        [--cafile PATH | --insecure] [--max-frame-size N]
+                        [--close-timeout SECONDS] [--debug]
        {PROG} {{{",".join(COMMANDS)}}} [-h] ..."""
 
 _DESCRIPTION = """\
@@ -79,10 +81,21 @@ def parser() -> Parser:
         help="extra header for the upgrade request (repeatable)",
     )
     p.add_argument(
-        "--proxy", metavar="URL", help="http://, socks4:// or socks5:// proxy (user:password@ allowed)"
+        "--proxy",
+        metavar="URL",
+        help="http://, https://, socks4:// or socks5:// proxy (user:password@ allowed)",
     )
-    p.add_argument(
-        "--insecure", "-k", action="store_true", help="wss://: do not verify the server's TLS certificate"
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--cafile",
+        metavar="PATH",
+        help="wss://: trust the CA certificate(s) in this PEM file (instead of the system's CAs)",
+    )
+    trust.add_argument(
+        "--insecure",
+        "-k",
+        action="store_true",
+        help="wss://: do not verify the server's TLS certificate (for self-signed test servers)",
     )
     p.add_argument(
         "--max-frame-size",
@@ -164,8 +177,15 @@ class PrintingListener(picows.WSListener):
             out(f"< (binary) {len(payload)} bytes")
 
 
-def _ssl_context(insecure: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
+def _ssl_context(cafile: str | None, insecure: bool) -> ssl.SSLContext:
+    """The client's TLS context: the system's CAs, only those of ``--cafile``, or no verification."""
+    try:
+        ctx = ssl.create_default_context(cafile=cafile)
+    except ssl.SSLError as exc:  # a file without a PEM certificate
+        raise UsageError(f"cannot load --cafile {cafile!r}: {exc.strerror or exc}") from None
+    except OSError as exc:  # missing, unreadable, a directory (PyPy leaves strerror empty)
+        detail = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UsageError(f"cannot load --cafile {cafile!r}: {detail}") from None
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -177,11 +197,12 @@ async def _connect(args: argparse.Namespace) -> tuple[picows.WSTransport, Printi
     if args.max_frame_size is not None:
         kwargs["max_frame_size"] = args.max_frame_size
     where = f"{args.url} (through the --proxy)" if args.proxy else args.url
+    ssl_context = _ssl_context(args.cafile, args.insecure)
     try:
         transport, listener = await picows.ws_connect(
             lambda: PrintingListener(args.url),
             args.url,
-            ssl_context=_ssl_context(args.insecure),
+            ssl_context=ssl_context,
             extra_headers=args.header or None,
             proxy=args.proxy,
             **kwargs,
@@ -197,7 +218,8 @@ async def _connect(args: argparse.Namespace) -> tuple[picows.WSTransport, Printi
         raise Failure(f"cannot connect to {where}: {exc}") from None
     except ssl.SSLCertVerificationError as exc:
         raise Failure(
-            f"cannot connect to {where}: {exc.verify_message or exc} (--insecure skips verification)"
+            f"cannot connect to {where}: {exc.verify_message or exc} "
+            "(--cafile PATH trusts a private CA; --insecure skips verification)"
         ) from None
     except OSError as exc:
         raise Failure(f"cannot connect to {where}: {os_error_text(exc)}") from None
