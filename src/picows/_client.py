@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import socket
 import ssl as ssl_module
+import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
@@ -378,6 +379,11 @@ class _Attempt:
         transport: asyncio.BaseTransport = tunnel_transport
         if ssl is not None:
             self.stage = f"the TLS handshake with {target.host}:{target.port} through {via}"
+            if proxy_ssl is not None and self.net is STOCK and sys.version_info < (3, 11):
+                raise NotImplementedError(
+                    "wss:// through an https:// proxy runs TLS inside TLS, which asyncio supports from "
+                    "Python 3.11 on (use an http:// proxy, or Python >= 3.11)"
+                )
             tls = await self.net.start_tls(loop, tunnel_transport, tunnel, ssl, server_hostname=target.host)
             if tls is None:
                 raise ConnectionError(f"the connection to {via} closed during the TLS handshake")

@@ -90,10 +90,10 @@ cdef class WSListener:
         """A data or control frame was received.
 
         ``frame`` is valid only during this call. Incoming CLOSE frames are
-        delivered here too; picows does not answer them itself (see the
-        graceful-shutdown guide: echo CLOSE, then ``transport.disconnect()``).
-        PING frames are answered automatically and not delivered while auto-pong
-        is enabled.
+        delivered here too; picows answers them itself only with
+        ``auto_close=True`` (else see the graceful-shutdown guide: echo CLOSE,
+        then ``transport.disconnect()``). PING frames are answered automatically
+        and not delivered while auto-pong is enabled.
         """
 
     cpdef on_ws_disconnected(self, WSTransport transport):
@@ -134,8 +134,9 @@ cdef class WSTransport:
     sent, every send method is a silent no-op.
 
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
-    (False on the server side); ``is_secure`` is True when the connection runs
-    over TLS.
+    (False on the server side); ``is_secure`` is True for a ``wss://``
+    connection (on the client: the URL's scheme, even through an ``https://``
+    proxy that a ``ws://`` connection also reaches over TLS).
     """
 
     def __cinit__(self, *args, **kwargs):

@@ -79,10 +79,10 @@ class WSListener:
         """A data or control frame was received.
 
         ``frame`` is valid only during this call. Incoming CLOSE frames are
-        delivered here too; picows does not answer them itself (see the
-        graceful-shutdown guide: echo CLOSE, then ``transport.disconnect()``).
-        PING frames are answered automatically and not delivered while auto-pong
-        is enabled.
+        delivered here too; picows answers them itself only with
+        ``auto_close=True`` (else see the graceful-shutdown guide: echo CLOSE,
+        then ``transport.disconnect()``). PING frames are answered automatically
+        and not delivered while auto-pong is enabled.
         """
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
@@ -123,8 +123,9 @@ class WSTransport:
     sent, every send method is a silent no-op.
 
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
-    (False on the server side); ``is_secure`` is True when the connection runs
-    over TLS.
+    (False on the server side); ``is_secure`` is True for a ``wss://``
+    connection (on the client: the URL's scheme, even through an ``https://``
+    proxy that a ``ws://`` connection also reaches over TLS).
     """
 
     __slots__ = (
