@@ -97,7 +97,8 @@ class WSUpgradeRequest:
     """The HTTP upgrade request of a connection.
 
     On the server it is what the client sent (passed to ``ws_listener_factory``
-    for routing); on the client it is what picows sent. Available afterwards as
+    for routing), with the client's address in ``remote_address``; on the
+    client it is what picows sent. Available afterwards as
     :attr:`WSTransport.request`.
     """
 
@@ -115,10 +116,7 @@ class WSUpgradeRequest:
         self.path = path
         self.version = version
         self.headers = headers
-        #: On the server, the address of the client that sent the request, as
-        #: ``transport.get_extra_info("peername")`` gives it (e.g. ``("127.0.0.1", 53211)``;
-        #: a 4-tuple for IPv6); None when the transport does not know it, and on the client.
-        self.remote_address = remote_address
+        self.remote_address = remote_address  # the client's "peername" (server side only)
 
     def __repr__(self) -> str:
         return f"WSUpgradeRequest(method={self.method!r}, path={self.path!r}, version={self.version!r})"
