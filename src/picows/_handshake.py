@@ -14,7 +14,7 @@ checked only when the factory wants to upgrade.
 from __future__ import annotations
 
 import base64
-import binascii
+import functools
 import hashlib
 import http
 import inspect
@@ -66,6 +66,10 @@ _REPLACEABLE_REQUEST_HEADERS = frozenset(("host", "authorization", "user-agent")
 SUPPORTED_VERSIONS = ("13", "8", "7")
 _SUPPORTED_VERSIONS_HEADER = ", ".join(SUPPORTED_VERSIONS)
 _STATUS_LINE_VERSION = re.compile(rb"HTTP/1\.[0-9]")
+# A request target: visible ASCII only (RFC 7230 3.1.1, RFC 3986).
+_REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Strict base64 of 16 bytes: 21 characters, one whose low 4 bits are unused (so zero), padding.
+_WEBSOCKET_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
 # Statuses whose response never has a body (RFC 7230 3.3.3).
 _NO_BODY_STATUSES = frozenset((204, 304))
 
@@ -77,6 +81,7 @@ def compute_accept_key(key: str | bytes) -> str:
     return base64.b64encode(hashlib.sha1(key + _WS_GUID).digest()).decode("ascii")
 
 
+@functools.cache
 def default_user_agent() -> str:
     """``picows/<version> Python/<version>``: the User-Agent of ws_connect's upgrade request."""
     from . import __version__  # here: the package imports this module before it sets __version__
@@ -90,7 +95,8 @@ def looks_like_tls(data: bytes | bytearray) -> bool:
 
 
 def _shown(value: bytes, limit: int = 40) -> str:
-    return decode(value[:limit])
+    """Received bytes quoted in a message: cut short, printable ASCII (others escaped as in a bytes repr)."""
+    return repr(value[:limit])[2:-1]
 
 
 class WSUpgradeRequest:
@@ -475,10 +481,10 @@ class ClientUpgrade:
 def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
     parts = start.split(b" ", 2)
     if len(parts) < 2 or not _STATUS_LINE_VERSION.fullmatch(parts[0]):
-        raise HeadError(f"malformed status line {_shown(start)!r}")
+        raise HeadError(f"malformed status line '{_shown(start)}'")
     code = parts[1]
     if len(code) != 3 or not code.isdigit():
-        raise HeadError(f"malformed status code {_shown(code)!r}")
+        raise HeadError(f"malformed status code '{_shown(code)}'")
     try:
         return parts[0], http.HTTPStatus(int(code))
     except ValueError:
@@ -576,7 +582,7 @@ class ServerUpgrade:
         self._buf += data
         if self._request is not None:
             return None  # an async factory is running: these are the first frames
-        if looks_like_tls(self._buf):
+        if len(self._buf) >= 2 and looks_like_tls(self._buf):
             return self._bad_request("this server speaks plain HTTP, but the client started a TLS handshake")
         end = self._buf.find(b"\r\n\r\n")
         if end < 0 or end > MAX_HANDSHAKE_HEAD_SIZE:
@@ -603,12 +609,12 @@ class ServerUpgrade:
         start, headers = parse_head(head)
         parts = start.split(b" ")
         if len(parts) != 3:
-            raise HeadError(f"malformed request line {_shown(start)!r}")
+            raise HeadError(f"malformed request line '{_shown(start)}'")
         method, target, version = parts
         if method != b"GET":
             raise HeadError(f"method must be GET, got {_shown(method, 20)}")
-        if not target or any(c <= 0x20 or c >= 0x7F for c in target):
-            raise HeadError(f"malformed request target {_shown(target)!r}")
+        if _REQUEST_TARGET.fullmatch(target) is None:
+            raise HeadError(f"malformed request target '{_shown(target)}'")
         if version != b"HTTP/1.1":
             raise HeadError(f"HTTP version must be HTTP/1.1, got {_shown(version, 20)}")
         if len(headers.getall("Host", [])) != 1:
@@ -681,9 +687,8 @@ class ServerUpgrade:
 
     def _bad_request(self, reason: str) -> ServerUpgradeResult:
         self._logger.info("rejecting malformed upgrade request: %s", reason)
-        return self._refuse(
-            WSUpgradeResponse.create_error_response(http.HTTPStatus.BAD_REQUEST, reason.encode() + b"\n")
-        )
+        body = reason.encode("ascii", "backslashreplace") + b"\n"  # reasons quote received bytes escaped
+        return self._refuse(WSUpgradeResponse.create_error_response(http.HTTPStatus.BAD_REQUEST, body))
 
     def _refuse(self, response: WSUpgradeResponse) -> ServerUpgradeResult:
         """A non-101 answer: it says the connection closes, and nothing after the request is kept."""
@@ -710,17 +715,6 @@ def _upgrade_problem(headers: CIMultiDict[str]) -> tuple[str, list[tuple[str, st
     keys = headers.getall("Sec-WebSocket-Key", [])
     if len(keys) != 1:
         return "need exactly one Sec-WebSocket-Key header", None
-    if not _is_valid_key(keys[0]):
+    if _WEBSOCKET_KEY.fullmatch(keys[0]) is None:
         return "Sec-WebSocket-Key must be 16 bytes in base64", None
     return None
-
-
-def _is_valid_key(key: str) -> bool:
-    """Strict base64 of exactly 16 bytes: 24 characters, canonical (re-encoding gives the same text)."""
-    if len(key) != 24 or not key.isascii():
-        return False
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except (ValueError, binascii.Error):
-        return False
-    return len(raw) == 16 and base64.b64encode(raw).decode("ascii") == key

@@ -14,6 +14,7 @@ responses alike:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
@@ -37,8 +38,9 @@ MAX_HEADERS = 128
 
 #: RFC 7230 ``tchar``: the characters of a token (a header name, a method, ...).
 TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 # Bytes never allowed in a header value: controls except HTAB, and DEL (obs-text, >= 0x80, is allowed).
-_BAD_VALUE_BYTES = frozenset(range(0x20)) - {0x09} | {0x7F}
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 #: ``extra_headers`` arguments: a mapping or an iterable of ``(str, str)`` pairs.
 ExtraHeaders = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
@@ -79,10 +81,10 @@ def parse_head(raw: bytes) -> tuple[bytes, CIMultiDict[str]]:
             raise HeadError(f"header line without a colon: {_shown(line)}")
         if name[-1:] in (b" ", b"\t"):
             raise HeadError(f"whitespace before the colon: {_shown(line)}")
-        if not name or any(c not in TOKEN_CHARS for c in name):
+        if _TOKEN.fullmatch(name) is None:
             raise HeadError(f"invalid header name: {_shown(line)}")
         value = value.strip(b" \t")
-        if any(c in _BAD_VALUE_BYTES for c in value):
+        if _BAD_VALUE_BYTE.search(value) is not None:
             raise HeadError(f"control character in the value of header {decode(name)!r}")
         headers.add(decode(name), decode(value))
     return lines[0], headers
