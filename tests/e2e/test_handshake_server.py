@@ -833,7 +833,8 @@ async def test_tls_client_on_a_plain_server_is_answered_at_once(tls_certs: TLSCe
             await asyncio.wait_for(
                 picows.ws_connect(CollectingListener, wss, ssl_context=client_ssl_context(tls_certs)), TIMEOUT
             )
-        assert "WRONG_VERSION_NUMBER" in str(info.value) or "wrong version number" in str(info.value)
+        # OpenSSL's words for "the answer is not a TLS record" (they vary between versions)
+        assert info.value.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
         await collect_garbage()
 
 
