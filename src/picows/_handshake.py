@@ -34,7 +34,16 @@ from ._errors import (
     WSInvalidStatusError,
     WSInvalidUpgradeError,
 )
-from ._http import ExtraHeaders, HeadError, decode, format_head, header_tokens, normalize_headers, parse_head
+from ._http import (
+    ExtraHeaders,
+    HeadError,
+    decode,
+    decode_chunked,
+    format_head,
+    header_tokens,
+    normalize_headers,
+    parse_head,
+)
 from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 from ._listener import check_listener
 
@@ -72,6 +81,7 @@ _REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
 _WEBSOCKET_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
 # Statuses whose response never has a body (RFC 7230 3.3.3).
 _NO_BODY_STATUSES = frozenset((204, 304))
+_CHUNKED = -1
 
 
 def compute_accept_key(key: str | bytes) -> str:
@@ -327,7 +337,7 @@ class ClientUpgrade:
         self._head: bytes | None = None
         self._response: WSUpgradeResponse | None = None
         self._error: WSHandshakeError | None = None
-        self._body_needed = 0
+        self._body_needed = 0  # of a non-101 response; _CHUNKED: until the end of its chunked encoding
 
     def feed(self, data: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         """Feed received bytes.
@@ -356,6 +366,17 @@ class ClientUpgrade:
             if result is not None:
                 return result
         # Collecting the body of a non-101 response.
+        if self._body_needed == _CHUNKED:
+            try:
+                chunked = decode_chunked(self._buf)
+            except HeadError:
+                self._body_needed = MAX_HANDSHAKE_BODY_SIZE  # malformed: the body ends with the connection
+            else:
+                if chunked is not None:
+                    raise self._final_error(*chunked)
+                if len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
+                    raise self._final_error()
+                return None
         if self._body_needed <= len(self._buf) or len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
             raise self._final_error()
         return None
@@ -436,12 +457,15 @@ class ClientUpgrade:
                 f"the server selected a subprotocol that was not offered: {chosen}",
             )
 
-    def _final_error(self) -> WSHandshakeError:
+    def _final_error(self, end: int | None = None, decoded: bytes | None = None) -> WSHandshakeError:
+        """The non-101 error, with the body: ``raw_body`` as received, ``response.body`` decoded."""
         assert self._error is not None
-        body = bytes(self._buf[: min(self._body_needed, MAX_HANDSHAKE_BODY_SIZE)])
-        self._error.raw_body = body
+        if end is None:
+            end = MAX_HANDSHAKE_BODY_SIZE if self._body_needed == _CHUNKED else self._body_needed
+        raw = bytes(self._buf[: min(end, MAX_HANDSHAKE_BODY_SIZE)])
+        self._error.raw_body = raw
         if self._response is not None:
-            self._response.body = body
+            self._response.body = raw if decoded is None else decoded
         return self._error
 
     def _tls_error(self) -> WSInvalidMessageError:
@@ -495,6 +519,8 @@ def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:
     """The body size a non-101 response announces; MAX_HANDSHAKE_BODY_SIZE: until the connection ends."""
     if status < 200 or status in _NO_BODY_STATUSES:
         return 0
+    if header_tokens(headers, "Transfer-Encoding")[-1:] == ["chunked"]:
+        return _CHUNKED  # a server that keeps the connection open after its error page
     lengths = headers.getall("Content-Length", [])
     if len(lengths) == 1 and lengths[0].isdigit() and lengths[0].isascii():
         return int(lengths[0])

@@ -26,6 +26,7 @@ __all__ = [
     "ExtraHeaders",
     "HeadError",
     "decode",
+    "decode_chunked",
     "encode",
     "format_head",
     "header_tokens",
@@ -88,6 +89,44 @@ def parse_head(raw: bytes) -> tuple[bytes, CIMultiDict[str]]:
             raise HeadError(f"control character in the value of header {decode(name)!r}")
         headers.add(decode(name), decode(value))
     return lines[0], headers
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def decode_chunked(data: bytes | bytearray) -> tuple[int, bytes] | None:
+    """A complete ``Transfer-Encoding: chunked`` body at the start of ``data`` (RFC 7230 4.1).
+
+    Returns ``(end, body)``: where the encoding ends in ``data`` and the
+    decoded body; None while it is incomplete. Raises :class:`HeadError` when
+    it is malformed. Chunk extensions and trailers are skipped.
+    """
+    body = bytearray()
+    pos = 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size_field = bytes(data[pos:eol]).split(b";", 1)[0].strip(b" \t")
+        if _CHUNK_SIZE.fullmatch(size_field) is None:
+            raise HeadError("malformed chunk size")
+        size = int(size_field, 16)
+        pos = eol + 2
+        if size == 0:
+            break
+        if len(data) < pos + size + 2:
+            return None
+        if data[pos + size : pos + size + 2] != b"\r\n":
+            raise HeadError("chunk not followed by CRLF")
+        body += data[pos : pos + size]
+        pos += size + 2
+    while True:  # trailer fields, up to an empty line
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        if eol == pos:
+            return eol + 2, bytes(body)
+        pos = eol + 2
 
 
 def format_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytearray:

@@ -11,6 +11,7 @@ import struct
 from typing import Any
 
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 
 import picows
@@ -444,6 +445,38 @@ async def test_error_response_without_length_ends_at_close() -> None:
     assert exc.response is not None
     assert exc.response.status == 503
     assert exc.raw_body == b"come back later"
+
+
+async def test_chunked_error_page_on_a_kept_alive_connection() -> None:
+    """aiohttp answers 403 with a chunked body and keeps the connection open: the error comes at its end."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=403)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"no access ")
+        await response.write(b"for you")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        with pytest.raises(picows.WSInvalidStatusError) as info:
+            # a long handshake timeout: only the end of the chunked body can end the wait in time
+            await run_bounded(picows.ws_connect(CollectingListener, f"ws://127.0.0.1:{port}/", websocket_handshake_timeout=60))
+        await collect_garbage()
+    finally:
+        await runner.cleanup()
+    exc = info.value
+    assert str(exc) == "expected upgrade response with status 101 Switching Protocols, but received 403 Forbidden"
+    assert exc.response is not None and exc.response.body == b"no access for you"
+    assert exc.raw_body is not None and exc.raw_body.endswith(b"0\r\n\r\n")
 
 
 async def test_server_closing_before_response_is_ws_error_or_connection_error() -> None:

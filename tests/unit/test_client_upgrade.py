@@ -273,6 +273,50 @@ def test_non_101_status(data: bytes, status: str, body: bytes) -> None:
         assert exc.response.body == body
 
 
+CHUNKED_HEAD = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+# A non-101 with a chunked body from a server that keeps the connection open: the error is raised
+# when the encoding ends. (id, body bytes after the head, raw_body, response.body)
+CHUNKED = [
+    ("two-chunks", b"4\r\nNot \r\n5\r\nFound\r\n0\r\n\r\n", None, b"Not Found"),
+    ("empty", b"0\r\n\r\n", None, b""),
+    ("hex-sizes-and-extensions", b"A;name=value\r\n0123456789\r\nf \r\nabcdefghijklmno\r\n0\r\n\r\n", None,
+     b"0123456789abcdefghijklmno"),
+    ("trailers", b"2\r\nok\r\n0\r\nX-Checksum: 1\r\nX-More: 2\r\n\r\n", None, b"ok"),
+    ("bytes-after-the-end", b"2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n", b"2\r\nok\r\n0\r\n\r\n", b"ok"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("body, raw_body, decoded", [c[1:] for c in CHUNKED], ids=[c[0] for c in CHUNKED])
+def test_non_101_with_a_chunked_body(body: bytes, raw_body: bytes | None, decoded: bytes) -> None:
+    data = CHUNKED_HEAD + body
+    for points in cut_points(len(data)):
+        exc = feed_until_error(new_upgrade(), cut(data, points))
+        assert type(exc) is WSInvalidStatusError, points
+        assert str(exc) == STATUS_MESSAGE + "404 Not Found"
+        assert exc.raw_body == (body if raw_body is None else raw_body)
+        assert exc.response is not None and exc.response.body == decoded
+
+
+@pytest.mark.parametrize(
+    "body", [b"zz\r\nab\r\n0\r\n\r\n", b"2\r\nokX0\r\n\r\n", b"12345678901234567\r\n"], ids=["bad-size", "no-crlf", "size-too-long"]
+)
+def test_malformed_chunked_body_ends_with_the_connection(body: bytes) -> None:
+    upgrade = new_upgrade()
+    assert upgrade.feed(CHUNKED_HEAD + body) is None
+    exc = upgrade.connection_lost_error()
+    assert type(exc) is WSInvalidStatusError
+    assert exc.raw_body == body and exc.response is not None and exc.response.body == body
+
+
+def test_incomplete_chunked_body_then_the_end() -> None:
+    upgrade = new_upgrade()
+    assert upgrade.feed(CHUNKED_HEAD + b"4\r\nNot \r\n") is None
+    exc = upgrade.connection_lost_error()
+    assert type(exc) is WSInvalidStatusError
+    assert exc.raw_body == b"4\r\nNot \r\n"
+
+
 def test_every_rejection_is_a_handshake_error() -> None:
     assert issubclass(WSInvalidUpgradeError, WSInvalidHeaderError)
     for cls in (WSInvalidMessageError, WSInvalidStatusError, WSInvalidHeaderError):

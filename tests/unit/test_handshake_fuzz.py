@@ -5,7 +5,8 @@ deleted or replaced - ``ServerUpgrade`` and ``ClientUpgrade``:
 
 * raise nothing but the documented errors (a ``WSError`` for an oversized
   request head, a ``WSHandshakeError`` subclass on the client);
-* reach the same outcome however the bytes are split into reads.
+* reach the same outcome however the bytes are split into reads (for a
+  non-101 answer, the same body too).
 
 ``PICOWS_FUZZ_EXAMPLES`` sets the number of examples per property (default 300).
 """
@@ -19,7 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from picows import WSError, WSHandshakeError, WSListener
+from picows import WSError, WSHandshakeError, WSInvalidStatusError, WSListener
 from support.frames import client_frame, server_frame
 from support.http import RFC_KEY, accept_key
 from support.internals import ClientUpgrade, RoutePending, ServerUpgrade, parse_url
@@ -44,6 +45,7 @@ RESPONSE = (
     b"Sec-WebSocket-Accept: {accept}\r\nServer: x\r\n\r\n" + server_frame(0x1, b"first")
 )
 NOT_101 = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nNot Found"
+NOT_101_CHUNKED = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nNot \r\n5\r\nFound\r\n0\r\n\r\n"
 # Bytes that matter to an HTTP parser: separators, whitespace, controls, TLS record starts.
 INTERESTING = [b"\r\n", b"\r", b"\n", b" ", b"\t", b":", b",", b"\x00", b"\x7f", b"\x16\x03", b"\xff", b"="]
 
@@ -124,19 +126,22 @@ def client_outcome(template: bytes, split: list[int]) -> tuple[Any, ...]:
         try:
             result = upgrade.feed(data[a:b])
         except WSHandshakeError as exc:
-            return ("rejected", type(exc), str(exc))
+            if isinstance(exc, WSInvalidStatusError):  # then raw_body is the body, complete
+                assert exc.response is not None
+                return ("rejected", type(exc), str(exc), exc.raw_body, exc.response.body)
+            return ("rejected", type(exc), str(exc))  # raw_body: whatever followed the head so far
         if result is not None:
             response, leftover = result
             return ("upgraded", int(response.status), leftover + data[b:])
     exc = upgrade.connection_lost_error()
     assert isinstance(exc, WSHandshakeError)
-    return ("lost", type(exc), str(exc))
+    return ("lost", type(exc), str(exc), exc.raw_body)
 
 
 @FUZZ
 @given(st.data())
 def test_client_upgrade_outcome_does_not_depend_on_reads(data: st.DataObject) -> None:
-    template = data.draw(st.one_of(mutated(RESPONSE), mutated(NOT_101), st.binary(max_size=300)))
+    template = data.draw(st.one_of(mutated(RESPONSE), mutated(NOT_101), mutated(NOT_101_CHUNKED), st.binary(max_size=300)))
     split = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(template) + 30)), max_size=6))))
     whole = client_outcome(template, [])
     assert client_outcome(template, split) == whole
