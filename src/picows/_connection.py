@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ._closing import CLOSING_SLOTS, Closing
 from ._errors import WSError
-from ._handshake import ClientUpgrade, ServerUpgrade
+from ._handshake import ClientUpgrade, RoutePending, ServerUpgrade, ServerUpgradeResult
 from ._keepalive import Keepalive
-from ._limits import HANDSHAKE_READ_SIZE
+from ._limits import HANDSHAKE_READ_SIZE, MAX_HANDSHAKE_EARLY_DATA
 from ._listener import check_listener, returned_awaitable
 from ._types import PICOWS_DEBUG_LL
 
@@ -62,6 +62,7 @@ CONNECTION_SLOTS = (
     "_hs_buf",
     "_hs_view",
     "_handshake_timer",
+    "_route_task",
     "handshake_complete",
     "_logger",
     "_disconnected",
@@ -125,6 +126,7 @@ class Connection(Closing):
         _hs_buf: bytearray | None
         _hs_view: memoryview | None
         _handshake_timer: asyncio.TimerHandle | None
+        _route_task: asyncio.Future[Any] | None
         handshake_complete: asyncio.Future[None]
         _logger: AnyLogger
         _disconnected: asyncio.Future[None]
@@ -148,6 +150,7 @@ class Connection(Closing):
         self._hs_buf = bytearray(HANDSHAKE_READ_SIZE)
         self._hs_view = memoryview(self._hs_buf)
         self._handshake_timer = None
+        self._route_task = None
         #: Client only: result of the opening handshake (awaited by ws_connect, which may
         #: have given up already: its exception counts as retrieved).
         self.handshake_complete = loop.create_future()
@@ -179,7 +182,9 @@ class Connection(Closing):
             if ws_transport._log_debug:
                 logger.log(PICOWS_DEBUG_LL, "sent upgrade request:\n%s", upgrade.request_bytes)
         else:
-            self._server_upgrade = ServerUpgrade(self._listener_factory, self._listener_class, logger)
+            self._server_upgrade = ServerUpgrade(
+                self._listener_factory, self._listener_class, logger, stream.get_extra_info("peername")
+            )
             timeout = self._options.websocket_handshake_timeout
             if timeout is not None:
                 self._handshake_timer = self._loop.call_later(timeout, self._on_handshake_timeout)
@@ -193,6 +198,8 @@ class Connection(Closing):
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        if self._route_task is not None:
+            self._route_task.cancel()  # the client left while an async ws_listener_factory ran
         self._closing_lost()
         transport = self.transport
         if transport is None:
@@ -286,36 +293,74 @@ class Connection(Closing):
     def _server_handshake_data(self, data: bytes) -> None:
         upgrade = self._server_upgrade
         assert upgrade is not None
-        transport = self.transport
-        underlying = transport.underlying_transport
         try:
             result = upgrade.feed(data)
         except WSError as exc:
             self._logger.info("dropping connection: %s", exc)
             self._state = CLOSED
-            underlying.abort()
+            self.transport.underlying_transport.abort()
             return
         if result is None:
+            size = upgrade.early_data_size
+            if size > MAX_HANDSHAKE_EARLY_DATA >= size - len(data):
+                # An async factory runs and the client keeps sending: leave the rest in the socket.
+                self.transport.underlying_transport.pause_reading()
             return
+        if isinstance(result, RoutePending):
+            # The factory is a coroutine (function): await it within the handshake timeout.
+            task = self._route_task = asyncio.ensure_future(result.awaitable)
+            task.add_done_callback(self._route_done)
+            return
+        self._answer_upgrade(result)
+
+    def _route_done(self, task: asyncio.Future[Any]) -> None:
+        """The awaitable returned by ``ws_listener_factory`` finished (or was cancelled)."""
+        self._route_task = None
+        if task.cancelled():
+            return  # the connection was lost or timed out
+        exc = task.exception()
+        upgrade = self._server_upgrade
+        if self._state != HANDSHAKE or upgrade is None:
+            return
+        result = upgrade.route_failed(exc) if exc is not None else upgrade.route_finished(task.result())
+        self._answer_upgrade(result)
+
+    def _answer_upgrade(self, result: ServerUpgradeResult) -> None:
+        """Send the response to the upgrade request; then open the connection or close it."""
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None
+        transport = self.transport
+        underlying = transport.underlying_transport
         transport.request = result.request
         transport.response = result.response
         underlying.write(result.response_bytes)
+        if transport._log_debug:
+            self._logger.log(PICOWS_DEBUG_LL, "sent upgrade response:\n%s", result.response_bytes)
         if result.listener is None:
             self._state = CLOSED
             underlying.close()
             return
+        paused = len(result.leftover) > MAX_HANDSHAKE_EARLY_DATA  # see _server_handshake_data
         self._open(result.listener, result.leftover)
+        if paused and self._state == OPEN:
+            underlying.resume_reading()
 
     def _on_handshake_timeout(self) -> None:
         self._handshake_timer = None
         if self._state == HANDSHAKE and self.transport is not None:
-            self._logger.info(
-                "no upgrade request within websocket_handshake_timeout=%s s, disconnecting",
-                self._options.websocket_handshake_timeout,
-            )
+            if self._route_task is not None:
+                self._logger.info(
+                    "ws_listener_factory did not answer within websocket_handshake_timeout=%s s, "
+                    "disconnecting",
+                    self._options.websocket_handshake_timeout,
+                )
+                self._route_task.cancel()
+            else:
+                self._logger.info(
+                    "no upgrade request within websocket_handshake_timeout=%s s, disconnecting",
+                    self._options.websocket_handshake_timeout,
+                )
             self._state = CLOSED
             self.transport.underlying_transport.abort()
 

@@ -2,23 +2,50 @@
 
 Everything here runs once per connection, so it is plain Python shared by
 both backends. The backends' protocol objects feed received bytes to a
-:class:`ClientUpgrade` or :class:`ServerUpgrade` until it reports a result.
+:class:`ClientUpgrade` or :class:`ServerUpgrade` until it reports a result;
+neither object does I/O (the HTTP syntax itself is in ``_http.py``).
+
+The server routes every well-formed ``GET`` through ``ws_listener_factory``
+(picows 2.x), WebSocket upgrade or not, so one port can serve plain HTTP
+(a health check) next to WebSockets; the WebSocket-specific headers are
+checked only when the factory wants to upgrade.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+import functools
 import hashlib
 import http
+import inspect
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, Union
+import platform
+import re
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Callable
 
 from multidict import CIMultiDict
 
-from ._errors import WSError
+from ._errors import (
+    WSError,
+    WSHandshakeError,
+    WSInvalidHeaderError,
+    WSInvalidMessageError,
+    WSInvalidStatusError,
+    WSInvalidUpgradeError,
+)
+from ._http import (
+    ExtraHeaders,
+    HeadError,
+    decode,
+    decode_chunked,
+    format_head,
+    header_tokens,
+    normalize_headers,
+    parse_head,
+)
 from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
+from ._listener import check_listener
 
 if TYPE_CHECKING:
     from ._options import AnyLogger
@@ -26,10 +53,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClientUpgrade",
+    "ExtraHeaders",
+    "RoutePending",
     "ServerUpgrade",
+    "ServerUpgradeResult",
     "WSUpgradeRequest",
     "WSUpgradeResponse",
     "WSUpgradeResponseWithListener",
+    "compute_accept_key",
+    "normalize_headers",
 ]
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -37,9 +69,19 @@ _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _RESERVED_REQUEST_HEADERS = frozenset(
     ("upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-accept")
 )
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-ExtraHeaders = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
+# Request headers picows generates that a user's extra_headers replace (never duplicate).
+_REPLACEABLE_REQUEST_HEADERS = frozenset(("host", "authorization", "user-agent"))
+#: WebSocket versions a server accepts: 13 (RFC 6455) and the drafts 8 and 7, whose framing is the same.
+SUPPORTED_VERSIONS = ("13", "8", "7")
+_SUPPORTED_VERSIONS_HEADER = ", ".join(SUPPORTED_VERSIONS)
+_STATUS_LINE_VERSION = re.compile(rb"HTTP/1\.[0-9]")
+# A request target: visible ASCII only (RFC 7230 3.1.1, RFC 3986).
+_REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Strict base64 of 16 bytes: 21 characters, one whose low 4 bits are unused (so zero), padding.
+_WEBSOCKET_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
+# Statuses whose response never has a body (RFC 7230 3.3.3).
+_NO_BODY_STATUSES = frozenset((204, 304))
+_CHUNKED = -1
 
 
 def compute_accept_key(key: str | bytes) -> str:
@@ -49,102 +91,48 @@ def compute_accept_key(key: str | bytes) -> str:
     return base64.b64encode(hashlib.sha1(key + _WS_GUID).digest()).decode("ascii")
 
 
-def _decode(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
+@functools.cache
+def default_user_agent() -> str:
+    """``picows/<version> Python/<version>``: the User-Agent of ws_connect's upgrade request."""
+    from . import __version__  # here: the package imports this module before it sets __version__
+
+    return f"picows/{__version__} Python/{platform.python_version()}"
 
 
-def _encode(value: str) -> bytes:
-    return value.encode("utf-8", "surrogateescape")
+def looks_like_tls(data: bytes | bytearray) -> bool:
+    """Whether ``data`` starts like a TLS record (an alert or a handshake), never like HTTP."""
+    return data[:1] in (b"\x15", b"\x16") and data[1:2] in (b"", b"\x03")
 
 
-def normalize_headers(extra_headers: ExtraHeaders, arg_name: str = "extra_headers") -> list[tuple[str, str]]:
-    """Validate a mapping or iterable of ``(str, str)`` pairs; return a list of pairs."""
-    if extra_headers is None:
-        return []
-    if isinstance(extra_headers, (str, bytes)):
-        raise TypeError(f"{arg_name} must be a mapping or an iterable of (str, str) pairs")
-    items: Iterable[Any] = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
-    result = []
-    try:
-        for item in items:
-            name, value = item
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise TypeError(
-                    f"{arg_name}: header names and values must be str, got "
-                    f"({type(name).__name__}, {type(value).__name__})"
-                )
-            if not name or any(c not in _TOKEN_CHARS for c in _encode(name)):
-                raise ValueError(f"{arg_name}: invalid header name {name!r}")
-            if "\r" in value or "\n" in value or "\0" in value:
-                raise ValueError(f"{arg_name}: header {name!r} has a value with CR, LF or NUL")
-            result.append((name, value))
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(arg_name):
-            raise
-        raise TypeError(f"{arg_name} must be a mapping or an iterable of (str, str) pairs") from exc
-    return result
-
-
-def _header_tokens(headers: CIMultiDict[str], name: str) -> list[str]:
-    """Comma-separated tokens of every ``name`` header, lower-cased."""
-    tokens: list[str] = []
-    for value in headers.getall(name, ()):
-        tokens.extend(t.strip().lower() for t in value.split(","))
-    return [t for t in tokens if t]
-
-
-def _parse_head(raw: bytes, *, is_request: bool) -> tuple[list[bytes], CIMultiDict[str]]:
-    """Split an HTTP head (without the blank line) into start-line parts and headers.
-
-    Raises ValueError with a short reason for malformed input. Whitespace
-    between a header name and the colon is rejected in requests (RFC 7230
-    3.2.4: a server MUST answer 400, it is a request-smuggling vector) and
-    tolerated in responses.
-    """
-    lines = raw.split(b"\r\n")
-    start = lines[0]
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines[1:]:
-        if not line:
-            raise ValueError("empty header line")
-        if line[0] in b" \t":
-            raise ValueError("obsolete header line folding is not supported")
-        name, sep, value = line.partition(b":")
-        if not is_request:
-            name = name.rstrip(b" \t")
-        if not sep or not name or any(c not in _TOKEN_CHARS for c in name):
-            raise ValueError(f"malformed header line {line[:60]!r}")
-        headers.add(_decode(name), _decode(value.strip(b" \t")))
-    return start.split(b" ", 2), headers
-
-
-def _format_head(start_line: str, headers: Iterable[tuple[str, str]]) -> bytearray:
-    out = bytearray(_encode(start_line))
-    out += b"\r\n"
-    for name, value in headers:
-        out += _encode(name)
-        out += b": "
-        out += _encode(value)
-        out += b"\r\n"
-    out += b"\r\n"
-    return out
+def _shown(value: bytes, limit: int = 40) -> str:
+    """Received bytes quoted in a message: cut short, printable ASCII (others escaped as in a bytes repr)."""
+    return repr(value[:limit])[2:-1]
 
 
 class WSUpgradeRequest:
     """The HTTP upgrade request of a connection.
 
     On the server it is what the client sent (passed to ``ws_listener_factory``
-    for routing); on the client it is what picows sent. Available afterwards as
+    for routing), with the client's address in ``remote_address``; on the
+    client it is what picows sent. Available afterwards as
     :attr:`WSTransport.request`.
     """
 
-    __slots__ = ("method", "path", "version", "headers")
+    __slots__ = ("method", "path", "version", "headers", "remote_address")
 
-    def __init__(self, method: bytes, path: bytes, version: bytes, headers: CIMultiDict[str]) -> None:
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        version: bytes,
+        headers: CIMultiDict[str],
+        remote_address: Any = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.version = version
         self.headers = headers
+        self.remote_address = remote_address  # the client's "peername" (server side only)
 
     def __repr__(self) -> str:
         return f"WSUpgradeRequest(method={self.method!r}, path={self.path!r}, version={self.version!r})"
@@ -191,6 +179,25 @@ class WSUpgradeResponse:
         return WSUpgradeResponse(b"HTTP/1.1", http.HTTPStatus.SWITCHING_PROTOCOLS, headers, None)
 
     @staticmethod
+    def create_ok_response(
+        body: bytes | None = None,
+        extra_headers: ExtraHeaders = None,
+    ) -> WSUpgradeResponse:
+        """A ``200 OK`` response, to serve plain HTTP (e.g. a health check) on a WebSocket port.
+
+        Return it from ``ws_listener_factory`` as
+        ``WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"ok"), None)``;
+        the connection is closed after it is sent.
+
+        :param body: optional body (bytes); ``Content-Length`` is set to its size.
+        :param extra_headers: mapping or iterable of ``(str, str)`` pairs;
+            ``Content-Type`` defaults to ``text/plain; charset=utf-8`` unless given here.
+        """
+        headers: CIMultiDict[str] = CIMultiDict(normalize_headers(extra_headers))
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return _ending_response(http.HTTPStatus.OK, headers, body)
+
+    @staticmethod
     def create_error_response(
         status: http.HTTPStatus | int,
         body: bytes | None = None,
@@ -206,17 +213,10 @@ class WSUpgradeResponse:
         st = _as_status(status, "status")
         if st < 400:
             raise ValueError(f"status must be >= 400 for an error response, got {int(st)}")
-        if body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
-            raise TypeError(f"body must be bytes or None, got {type(body).__name__}")
         headers: CIMultiDict[str] = CIMultiDict(normalize_headers(extra_headers))
         if body is not None:
-            body = bytes(body)
             headers.setdefault("Content-Type", "text/plain")
-            headers["Content-Length"] = str(len(body))
-        else:
-            headers["Content-Length"] = "0"
-        headers.setdefault("Connection", "close")
-        return WSUpgradeResponse(b"HTTP/1.1", st, headers, body)
+        return _ending_response(st, headers, body)
 
     @staticmethod
     def create_redirect_response(
@@ -239,14 +239,12 @@ class WSUpgradeResponse:
             raise ValueError("location must not contain CR or LF")
         headers: CIMultiDict[str] = CIMultiDict(normalize_headers(extra_headers))
         headers["Location"] = location
-        headers["Content-Length"] = "0"
-        headers.setdefault("Connection", "close")
-        return WSUpgradeResponse(b"HTTP/1.1", st, headers, None)
+        return _ending_response(st, headers, None)
 
     def to_bytes(self) -> bytes:
         """The response as it is sent on the wire."""
         start = f"{self.version.decode('ascii')} {int(self.status)} {self.status.phrase}"
-        out = _format_head(start, self.headers.items())
+        out = format_head(start, self.headers.items())
         if self.body:
             out += self.body
         return bytes(out)
@@ -261,12 +259,26 @@ def _as_status(status: http.HTTPStatus | int, arg: str) -> http.HTTPStatus:
         raise ValueError(f"{arg}: {status} is not a known HTTP status") from None
 
 
+def _ending_response(
+    status: http.HTTPStatus, headers: CIMultiDict[str], body: bytes | None
+) -> WSUpgradeResponse:
+    """A response after which the connection closes: its body, Content-Length, ``Connection: close``."""
+    if body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"body must be bytes or None, got {type(body).__name__}")
+    if body is not None:
+        body = bytes(body)
+    headers["Content-Length"] = str(len(body or b""))
+    headers.setdefault("Connection", "close")
+    return WSUpgradeResponse(b"HTTP/1.1", status, headers, body)
+
+
 class WSUpgradeResponseWithListener:
-    """What ``ws_listener_factory`` returns to answer an upgrade with a custom response.
+    """What ``ws_listener_factory`` returns to answer a request with a custom response.
 
     A ``101`` response needs a listener (the connection is upgraded); any other
-    response (error or redirect) must come with ``listener=None`` and the
-    connection is closed after the response is sent.
+    response (``200`` from :meth:`WSUpgradeResponse.create_ok_response`, an
+    error, a redirect) must come with ``listener=None``, and the connection is
+    closed after it is sent.
     """
 
     __slots__ = ("response", "listener")
@@ -289,7 +301,13 @@ class WSUpgradeResponseWithListener:
 
 
 class ClientUpgrade:
-    """Builds the upgrade request and checks the server's response for one connection attempt."""
+    """Builds the upgrade request and checks the server's response for one connection attempt.
+
+    Every rejected response raises a :class:`WSHandshakeError` subclass
+    carrying ``raw_header``, ``raw_body`` and ``response`` (None when the head
+    could not be parsed); for a non-101 status it is a
+    :class:`WSInvalidStatusError` whose ``response`` the redirect logic reads.
+    """
 
     def __init__(self, url: WSParsedURL, extra_headers: ExtraHeaders) -> None:
         self.url = url
@@ -300,6 +318,7 @@ class ClientUpgrade:
         headers["Connection"] = "Upgrade"
         headers["Sec-WebSocket-Version"] = "13"
         headers["Sec-WebSocket-Key"] = self.key
+        headers["User-Agent"] = default_user_agent()
         if url.user_info is not None:
             creds = f"{url.user_info[0]}:{url.user_info[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
@@ -307,33 +326,36 @@ class ClientUpgrade:
             lname = name.lower()
             if lname in _RESERVED_REQUEST_HEADERS:
                 raise ValueError(f"extra_headers: {name!r} is set by picows and cannot be overridden")
-            if lname in ("host", "authorization"):
+            if lname in _REPLACEABLE_REQUEST_HEADERS:
                 headers[name] = value  # the user's value replaces ours
             else:
                 headers.add(name, value)
         self.request = WSUpgradeRequest(b"GET", url.resource_name.encode("ascii"), b"HTTP/1.1", headers)
-        self.request_bytes = bytes(_format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
-        self.offered_protocols = _header_tokens(headers, "Sec-WebSocket-Protocol")
+        self.request_bytes = bytes(format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
+        self.offered_protocols = header_tokens(headers, "Sec-WebSocket-Protocol")
         self._buf = bytearray()
         self._head: bytes | None = None
         self._response: WSUpgradeResponse | None = None
-        self._error: WSError | None = None
-        self._body_needed = 0
+        self._error: WSHandshakeError | None = None
+        self._body_needed = 0  # of a non-101 response; _CHUNKED: until the end of its chunked encoding
 
     def feed(self, data: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         """Feed received bytes.
 
         Returns ``(response, leftover)`` once a valid 101 response has been
         received (``leftover`` are the bytes after it: the first frames), or None
-        while more bytes are needed. Raises :class:`WSError` for a rejected or
-        malformed response (for a non-101 response, once its body has arrived).
+        while more bytes are needed. Raises a :class:`WSHandshakeError` for a
+        rejected or malformed response (for a non-101 response, once its body
+        has arrived).
         """
         self._buf += data
         if self._head is None:
+            if len(self._buf) >= 2 and looks_like_tls(self._buf):
+                raise self._tls_error()
             end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
+            if end < 0 or end > MAX_HANDSHAKE_HEAD_SIZE:
                 if len(self._buf) > MAX_HANDSHAKE_HEAD_SIZE:
-                    raise WSError(
+                    raise WSInvalidMessageError(
                         f"upgrade response head exceeds {MAX_HANDSHAKE_HEAD_SIZE} bytes",
                         raw_header=bytes(self._buf[:MAX_HANDSHAKE_HEAD_SIZE]),
                     )
@@ -344,37 +366,39 @@ class ClientUpgrade:
             if result is not None:
                 return result
         # Collecting the body of a non-101 response.
+        if self._body_needed == _CHUNKED:
+            try:
+                chunked = decode_chunked(self._buf)
+            except HeadError:
+                self._body_needed = MAX_HANDSHAKE_BODY_SIZE  # malformed: the body ends with the connection
+            else:
+                if chunked is not None:
+                    raise self._final_error(*chunked)
+                if len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
+                    raise self._final_error()
+                return None
         if self._body_needed <= len(self._buf) or len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
             raise self._final_error()
         return None
 
     def _on_head(self, head: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         try:
-            parts, headers = _parse_head(head, is_request=False)
-            if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-                raise ValueError("malformed status line")
-            if len(parts[1]) != 3 or not parts[1].isdigit():
-                raise ValueError("malformed status code")
-            status = http.HTTPStatus(int(parts[1]))
-        except ValueError as exc:
-            raise WSError(
+            start, headers = parse_head(head)
+            version, status = _parse_status_line(start)
+        except HeadError as exc:
+            raise WSInvalidMessageError(
                 f"malformed upgrade response: {exc}", raw_header=head, raw_body=bytes(self._buf)
             ) from None
-        response = WSUpgradeResponse(parts[0], status, headers, None)
+        response = WSUpgradeResponse(version, status, headers, None)
         self._response = response
         if status != http.HTTPStatus.SWITCHING_PROTOCOLS:
-            self._error = WSError(
-                f"upgrade failed: server answered {int(status)} {status.phrase}",
+            self._error = WSInvalidStatusError(
+                "expected upgrade response with status 101 Switching Protocols, "
+                f"but received {int(status)} {status.phrase}",
                 raw_header=head,
                 response=response,
             )
-            try:
-                self._body_needed = int(headers.get("Content-Length", "-1"))
-            except ValueError:
-                self._body_needed = -1
-            if self._body_needed < 0:
-                # No length: the body ends when the server closes the connection.
-                self._body_needed = MAX_HANDSHAKE_BODY_SIZE
+            self._body_needed = _body_length(status, headers)
             return None
         self._check_101(response, head)
         leftover = bytes(self._buf)
@@ -382,46 +406,125 @@ class ClientUpgrade:
         return response, leftover
 
     def _check_101(self, response: WSUpgradeResponse, head: bytes) -> None:
-        def fail(reason: str) -> WSError:
-            return WSError(
-                f"invalid upgrade response: {reason}",
-                raw_header=head,
-                raw_body=bytes(self._buf),
-                response=response,
+        headers = response.headers
+        body = bytes(self._buf)
+
+        def invalid(cls: type[WSInvalidHeaderError], name: str, why: str) -> WSInvalidHeaderError:
+            values = headers.getall(name, [])
+            value = ", ".join(values) if values else None
+            return cls(f"invalid upgrade response: {why}", name, value, head, body, response)
+
+        if response.version != b"HTTP/1.1":
+            version = decode(response.version)
+            raise WSInvalidMessageError(
+                f"malformed upgrade response: a 101 response must be HTTP/1.1, got {version}",
+                head,
+                body,
+                response,
+            )
+        if "Transfer-Encoding" in headers:
+            why = "a 101 response cannot have Transfer-Encoding"
+            raise invalid(WSInvalidHeaderError, "Transfer-Encoding", why)
+        lengths = headers.getall("Content-Length", [])
+        if lengths and (len(lengths) > 1 or not lengths[0] or lengths[0].strip("0")):
+            why = f"a 101 response has no body, but Content-Length is {lengths}"
+            raise invalid(WSInvalidHeaderError, "Content-Length", why)
+        upgrade = header_tokens(headers, "Upgrade")
+        if upgrade != ["websocket"]:
+            raise invalid(WSInvalidUpgradeError, "Upgrade", f"Upgrade must be 'websocket', got {upgrade}")
+        connection = header_tokens(headers, "Connection")
+        if "upgrade" not in connection:
+            why = f"Connection must contain 'upgrade', got {connection}"
+            raise invalid(WSInvalidUpgradeError, "Connection", why)
+        accept = headers.getall("Sec-WebSocket-Accept", [])
+        if not accept:
+            raise invalid(WSInvalidHeaderError, "Sec-WebSocket-Accept", "Sec-WebSocket-Accept is missing")
+        if accept != [compute_accept_key(self.key)]:
+            raise invalid(
+                WSInvalidHeaderError,
+                "Sec-WebSocket-Accept",
+                f"wrong Sec-WebSocket-Accept {accept} (expected {compute_accept_key(self.key)!r})",
+            )
+        extensions = headers.getall("Sec-WebSocket-Extensions", [])
+        if extensions:
+            why = f"the server selected an extension that was not offered: {extensions}"
+            raise invalid(WSInvalidHeaderError, "Sec-WebSocket-Extensions", why)
+        chosen = header_tokens(headers, "Sec-WebSocket-Protocol")
+        if chosen and (len(chosen) != 1 or chosen[0] not in self.offered_protocols):
+            raise invalid(
+                WSInvalidHeaderError,
+                "Sec-WebSocket-Protocol",
+                f"the server selected a subprotocol that was not offered: {chosen}",
             )
 
-        headers = response.headers
-        if response.version != b"HTTP/1.1":
-            raise fail(f"HTTP version must be HTTP/1.1, got {response.version!r}")
-        if _header_tokens(headers, "Upgrade") != ["websocket"]:
-            raise fail(f"'Upgrade: websocket' missing (got {headers.getall('Upgrade', [])})")
-        if "upgrade" not in _header_tokens(headers, "Connection"):
-            raise fail(f"'Connection: Upgrade' missing (got {headers.getall('Connection', [])})")
-        accept = headers.getall("Sec-WebSocket-Accept", [])
-        if accept != [compute_accept_key(self.key)]:
-            raise fail(f"wrong Sec-WebSocket-Accept {accept}")
-        if "Sec-WebSocket-Extensions" in headers:
-            raise fail("the server selected an extension that was not offered")
-        chosen = _header_tokens(headers, "Sec-WebSocket-Protocol")
-        if chosen and (len(chosen) != 1 or chosen[0] not in self.offered_protocols):
-            raise fail(f"the server selected a subprotocol that was not offered: {chosen}")
-
-    def _final_error(self) -> WSError:
+    def _final_error(self, end: int | None = None, decoded: bytes | None = None) -> WSHandshakeError:
+        """The non-101 error, with the body: ``raw_body`` as received, ``response.body`` decoded."""
         assert self._error is not None
-        body = bytes(self._buf[:MAX_HANDSHAKE_BODY_SIZE])
-        self._error.raw_body = body
+        if end is None:
+            end = MAX_HANDSHAKE_BODY_SIZE if self._body_needed == _CHUNKED else self._body_needed
+        raw = bytes(self._buf[: min(end, MAX_HANDSHAKE_BODY_SIZE)])
+        self._error.raw_body = raw
         if self._response is not None:
-            self._response.body = body
+            self._response.body = raw if decoded is None else decoded
         return self._error
 
-    def connection_lost_error(self) -> WSError:
-        """The error to report when the connection ends before the handshake completed."""
+    def _tls_error(self) -> WSInvalidMessageError:
+        hint = "" if self.url.is_secure else ": it speaks TLS, use a wss:// URL"
+        return WSInvalidMessageError(
+            f"the server answered the upgrade request with a TLS record, not HTTP{hint}",
+            raw_header=bytes(self._buf[:MAX_HANDSHAKE_HEAD_SIZE]),
+        )
+
+    def connection_lost_error(self) -> WSHandshakeError:
+        """The error to report when the connection ends before the handshake completed.
+
+        Says what arrived before the end, and the likely cause when a plain
+        ``ws://`` connection reached a TLS server.
+        """
         if self._error is not None:
             return self._final_error()
-        return WSError(
-            "connection closed during the opening handshake",
-            raw_header=bytes(self._buf) if self._buf else None,
+        received = bytes(self._buf)
+        if looks_like_tls(received):
+            return self._tls_error()
+        if received:
+            return WSHandshakeError(
+                "connection closed during the opening handshake, after "
+                f"{len(received)} bytes of an incomplete upgrade response",
+                raw_header=received,
+            )
+        hint = (
+            ""
+            if self.url.is_secure
+            else " (a TLS server closes plain connections like this: does the URL need wss://?)"
         )
+        return WSHandshakeError(
+            f"connection closed during the opening handshake: the server closed it without answering{hint}"
+        )
+
+
+def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
+    parts = start.split(b" ", 2)
+    if len(parts) < 2 or not _STATUS_LINE_VERSION.fullmatch(parts[0]):
+        raise HeadError(f"malformed status line '{_shown(start)}'")
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit():
+        raise HeadError(f"malformed status code '{_shown(code)}'")
+    try:
+        return parts[0], http.HTTPStatus(int(code))
+    except ValueError:
+        raise HeadError(f"unknown status code {int(code)}") from None
+
+
+def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:
+    """The body size a non-101 response announces; MAX_HANDSHAKE_BODY_SIZE: until the connection ends."""
+    if status < 200 or status in _NO_BODY_STATUSES:
+        return 0
+    if header_tokens(headers, "Transfer-Encoding")[-1:] == ["chunked"]:
+        return _CHUNKED  # a server that keeps the connection open after its error page
+    lengths = headers.getall("Content-Length", [])
+    if len(lengths) == 1 and lengths[0].isdigit() and lengths[0].isascii():
+        return int(lengths[0])
+    return MAX_HANDSHAKE_BODY_SIZE
 
 
 # --------------------------------------------------------------------------
@@ -430,7 +533,7 @@ class ClientUpgrade:
 
 
 class ServerUpgradeResult:
-    """What the server protocol must do once the request head is complete."""
+    """What the server protocol must do once the request is answered."""
 
     __slots__ = ("response_bytes", "listener", "request", "response", "leftover")
 
@@ -444,124 +547,200 @@ class ServerUpgradeResult:
     ) -> None:
         self.response_bytes = response_bytes
         self.listener = listener  # None: send the response, then close
-        self.request = request
+        self.request = request  # None when the request was malformed (never routed)
         self.response = response
-        self.leftover = leftover
+        self.leftover = leftover  # bytes after the request: the first frames
 
 
-class _BadRequest(Exception):
-    def __init__(self, reason: str, extra_headers: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.extra_headers = extra_headers
+class RoutePending:
+    """``ws_listener_factory`` returned an awaitable: await it, then call ``ServerUpgrade.route_finished``."""
+
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self.awaitable = awaitable
 
 
 class ServerUpgrade:
-    """Reads and validates an upgrade request, then routes it through ``ws_listener_factory``."""
+    """Reads an HTTP request, routes it through ``ws_listener_factory`` and builds the answer.
+
+    * a malformed request (see ``_http.py`` and :meth:`_parse_request`) gets
+      400 and is never routed;
+    * every well-formed ``GET`` is routed; a non-101 answer (404 for None,
+      the factory's own 200/3xx/4xx, 500 when it raised) is sent and the
+      connection closed;
+    * a 101 is sent only when the request is a valid WebSocket upgrade
+      (else 400) and the listener is usable (else 500).
+
+    When the factory returns an awaitable, :meth:`feed` returns a
+    :class:`RoutePending`; bytes that arrive meanwhile are kept for the
+    listener, and the protocol finishes with :meth:`route_finished` or
+    :meth:`route_failed`.
+    """
 
     def __init__(
         self,
         listener_factory: Callable[[WSUpgradeRequest], Any],
         listener_class: type,
         logger: AnyLogger,
+        remote_address: Any = None,
     ) -> None:
         self._factory = listener_factory
         self._listener_class = listener_class
         self._logger = logger
+        self._remote_address = remote_address
         self._buf = bytearray()
+        self._request: WSUpgradeRequest | None = None  # set once the request is being routed
 
-    def feed(self, data: bytes) -> ServerUpgradeResult | None:
-        """Feed received bytes; returns a result once the request head is complete, else None.
+    @property
+    def early_data_size(self) -> int:
+        """Bytes received after the request head, kept while an async factory runs."""
+        return len(self._buf) if self._request is not None else 0
 
-        Raises :class:`WSError` when the head exceeds the size limit (the
-        connection should simply be dropped).
+    def feed(self, data: bytes) -> ServerUpgradeResult | RoutePending | None:
+        """Feed received bytes.
+
+        Returns None while the request head is incomplete (or while an async
+        factory runs), the result once the request is answered, or a
+        :class:`RoutePending`. Raises :class:`WSError` when the head exceeds
+        the size limit (the connection should simply be dropped).
         """
         self._buf += data
+        if self._request is not None:
+            return None  # an async factory is running: these are the first frames
+        if len(self._buf) >= 2 and looks_like_tls(self._buf):
+            return self._bad_request("this server speaks plain HTTP, but the client started a TLS handshake")
         end = self._buf.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or end > MAX_HANDSHAKE_HEAD_SIZE:
             if len(self._buf) > MAX_HANDSHAKE_HEAD_SIZE:
                 raise WSError(f"upgrade request head exceeds {MAX_HANDSHAKE_HEAD_SIZE} bytes")
             return None
-        if end > MAX_HANDSHAKE_HEAD_SIZE:
-            raise WSError(f"upgrade request head exceeds {MAX_HANDSHAKE_HEAD_SIZE} bytes")
         head = bytes(self._buf[:end])
-        leftover = bytes(self._buf[end + 4 :])
-        self._buf = bytearray()
+        del self._buf[: end + 4]
         try:
-            request, key = self._parse_request(head)
-        except _BadRequest as exc:
-            self._logger.info("rejecting malformed upgrade request: %s", exc.reason)
-            response = WSUpgradeResponse.create_error_response(
-                http.HTTPStatus.BAD_REQUEST, exc.reason.encode() + b"\n", exc.extra_headers
-            )
-            return ServerUpgradeResult(response.to_bytes(), None, None, response, b"")
-        return self._route(request, key, leftover)
-
-    @staticmethod
-    def _parse_request(head: bytes) -> tuple[WSUpgradeRequest, str]:
-        try:
-            parts, headers = _parse_head(head, is_request=True)
-        except ValueError as exc:
-            raise _BadRequest(str(exc)) from None
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or not parts[1]:
-            raise _BadRequest("malformed request line")
-        method, path, version = parts
-        request = WSUpgradeRequest(method, path, version, headers)
-        if method != b"GET":
-            raise _BadRequest(f"method must be GET, got {_decode(method)[:20]}")
-        if version != b"HTTP/1.1":
-            raise _BadRequest(f"HTTP version must be HTTP/1.1, got {_decode(version)[:20]}")
-        if len(headers.getall("Host", [])) != 1:
-            raise _BadRequest("need exactly one Host header")
-        if "websocket" not in _header_tokens(headers, "Upgrade"):
-            raise _BadRequest("missing 'Upgrade: websocket' header")
-        if "upgrade" not in _header_tokens(headers, "Connection"):
-            raise _BadRequest("'Connection' header must contain 'upgrade'")
-        if headers.getall("Sec-WebSocket-Version", []) != ["13"]:
-            raise _BadRequest(
-                "unsupported Sec-WebSocket-Version (need 13)", [("Sec-WebSocket-Version", "13")]
-            )
-        keys = headers.getall("Sec-WebSocket-Key", [])
-        if len(keys) != 1:
-            raise _BadRequest("need exactly one Sec-WebSocket-Key header")
-        try:
-            if len(base64.b64decode(keys[0], validate=True)) != 16:
-                raise ValueError
-        except (ValueError, binascii.Error):
-            raise _BadRequest("Sec-WebSocket-Key must be 16 bytes in base64") from None
-        return request, keys[0]
-
-    def _route(self, request: WSUpgradeRequest, key: str, leftover: bytes) -> ServerUpgradeResult:
+            request = self._parse_request(head)
+        except HeadError as exc:
+            return self._bad_request(str(exc))
+        self._request = request
         try:
             routed = self._factory(request)
         except Exception as exc:
-            self._logger.error("ws_listener_factory raised, answering 500", exc_info=True)
-            response = WSUpgradeResponse.create_error_response(
-                http.HTTPStatus.INTERNAL_SERVER_ERROR, str(exc).encode("utf-8", "replace")
-            )
-            return ServerUpgradeResult(response.to_bytes(), None, request, response, b"")
+            return self.route_failed(exc)
+        if not isinstance(routed, self._listener_class) and inspect.isawaitable(routed):
+            return RoutePending(routed)
+        return self.route_finished(routed)
 
-        if routed is None:
-            response = WSUpgradeResponse.create_error_response(http.HTTPStatus.NOT_FOUND, b"Not Found\n")
-            listener = None
+    def _parse_request(self, head: bytes) -> WSUpgradeRequest:
+        """A well-formed HTTP/1.1 GET request, or :class:`HeadError` with the reason."""
+        start, headers = parse_head(head)
+        parts = start.split(b" ")
+        if len(parts) != 3:
+            raise HeadError(f"malformed request line '{_shown(start)}'")
+        method, target, version = parts
+        if method != b"GET":
+            raise HeadError(f"method must be GET, got {_shown(method, 20)}")
+        if _REQUEST_TARGET.fullmatch(target) is None:
+            raise HeadError(f"malformed request target '{_shown(target)}'")
+        if version != b"HTTP/1.1":
+            raise HeadError(f"HTTP version must be HTTP/1.1, got {_shown(version, 20)}")
+        if len(headers.getall("Host", [])) != 1:
+            raise HeadError("need exactly one Host header")
+        if "Transfer-Encoding" in headers:
+            raise HeadError("Transfer-Encoding is not allowed: the request cannot have a body")
+        if headers.getall("Content-Length", ["0"]) != ["0"]:
+            raise HeadError("the request cannot have a body: Content-Length must be a single 0")
+        return WSUpgradeRequest(method, target, version, headers, self._remote_address)
+
+    # -- answers -------------------------------------------------------------------
+
+    def route_finished(self, routed: Any) -> ServerUpgradeResult:
+        """The answer for what ``ws_listener_factory`` returned (or its awaitable resolved to)."""
+        request = self._request
+        assert request is not None
+        if isinstance(routed, self._listener_class):
+            response, listener = WSUpgradeResponse.create_101_response(), routed
         elif isinstance(routed, WSUpgradeResponseWithListener):
             response, listener = routed.response, routed.listener
-        elif isinstance(routed, self._listener_class):
-            response, listener = WSUpgradeResponse.create_101_response(), routed
+        elif routed is None:
+            not_found = WSUpgradeResponse.create_error_response(http.HTTPStatus.NOT_FOUND, b"Not Found\n")
+            return self._refuse(not_found)
         else:
             self._logger.error(
                 "ws_listener_factory returned %r; expected a WSListener, a "
                 "WSUpgradeResponseWithListener or None, answering 500",
                 type(routed).__name__,
             )
-            response = WSUpgradeResponse.create_error_response(
-                http.HTTPStatus.INTERNAL_SERVER_ERROR, b"invalid ws_listener_factory result\n"
+            return self._server_error(b"invalid ws_listener_factory result\n")
+        if response.status != http.HTTPStatus.SWITCHING_PROTOCOLS:
+            return self._refuse(response)
+        problem = _upgrade_problem(request.headers)
+        if problem is not None:
+            reason, extra_headers = problem
+            self._logger.info("rejecting a request that is not a valid WebSocket upgrade: %s", reason)
+            return self._refuse(
+                WSUpgradeResponse.create_error_response(
+                    http.HTTPStatus.BAD_REQUEST, reason.encode() + b"\n", extra_headers
+                )
             )
-            listener = None
-
-        if listener is not None:
-            response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
-        else:
-            leftover = b""
+        if not isinstance(listener, self._listener_class):
+            self._logger.error(
+                "ws_listener_factory returned a 101 response with a listener of type %r, "
+                "not a WSListener, answering 500",
+                type(listener).__name__,
+            )
+            return self._server_error(b"invalid ws_listener_factory result\n")
+        try:
+            check_listener(listener)
+        except TypeError as exc:
+            self._logger.error(
+                "ws_listener_factory returned a listener picows cannot use, answering 500: %s", exc
+            )
+            return self._server_error(b"invalid ws_listener_factory result\n")
+        key = request.headers["Sec-WebSocket-Key"]
+        response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
+        leftover = bytes(self._buf)
+        self._buf = bytearray()
         return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover)
 
+    def route_failed(self, exc: BaseException) -> ServerUpgradeResult:
+        """The answer when ``ws_listener_factory`` (or its awaitable) raised: 500 with the exception text."""
+        self._logger.error("ws_listener_factory raised, answering 500", exc_info=exc)
+        return self._server_error(str(exc).encode("utf-8", "replace"))
+
+    def _server_error(self, body: bytes) -> ServerUpgradeResult:
+        status = http.HTTPStatus.INTERNAL_SERVER_ERROR
+        return self._refuse(WSUpgradeResponse.create_error_response(status, body))
+
+    def _bad_request(self, reason: str) -> ServerUpgradeResult:
+        self._logger.info("rejecting malformed upgrade request: %s", reason)
+        body = reason.encode("ascii", "backslashreplace") + b"\n"  # reasons quote received bytes escaped
+        return self._refuse(WSUpgradeResponse.create_error_response(http.HTTPStatus.BAD_REQUEST, body))
+
+    def _refuse(self, response: WSUpgradeResponse) -> ServerUpgradeResult:
+        """A non-101 answer: it says the connection closes, and nothing after the request is kept."""
+        headers = response.headers
+        headers["Connection"] = "close"
+        if "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(response.body or b""))
+        self._buf = bytearray()
+        return ServerUpgradeResult(response.to_bytes(), None, self._request, response, b"")
+
+
+def _upgrade_problem(headers: CIMultiDict[str]) -> tuple[str, list[tuple[str, str]] | None] | None:
+    """Why a well-formed request is not a valid WebSocket upgrade (and headers for the 400), or None."""
+    if "websocket" not in header_tokens(headers, "Upgrade"):
+        return "not a WebSocket upgrade request: 'Upgrade: websocket' is missing", None
+    if "upgrade" not in header_tokens(headers, "Connection"):
+        return "not a WebSocket upgrade request: the 'Connection' header must contain 'upgrade'", None
+    versions = headers.getall("Sec-WebSocket-Version", [])
+    if len(versions) != 1 or versions[0] not in SUPPORTED_VERSIONS:
+        return (
+            f"unsupported Sec-WebSocket-Version (supported: {_SUPPORTED_VERSIONS_HEADER})",
+            [("Sec-WebSocket-Version", _SUPPORTED_VERSIONS_HEADER)],
+        )
+    keys = headers.getall("Sec-WebSocket-Key", [])
+    if len(keys) != 1:
+        return "need exactly one Sec-WebSocket-Key header", None
+    if _WEBSOCKET_KEY.fullmatch(keys[0]) is None:
+        return "Sec-WebSocket-Key must be 16 bytes in base64", None
+    return None

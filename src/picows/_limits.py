@@ -15,6 +15,7 @@ __all__ = [
     "LINGER_TIMEOUT",
     "MAX_FRAME_SIZE_LIMIT",
     "MAX_HANDSHAKE_BODY_SIZE",
+    "MAX_HANDSHAKE_EARLY_DATA",
     "MAX_HANDSHAKE_HEAD_SIZE",
     "MAX_READ_SIZE",
     "MIN_FREE_SPACE",
@@ -69,3 +70,6 @@ HANDSHAKE_READ_SIZE = 4096
 MAX_HANDSHAKE_HEAD_SIZE = 16 * 1024
 #: Upper bound for the body of a non-101 handshake response kept in WSError.raw_body.
 MAX_HANDSHAKE_BODY_SIZE = 64 * 1024
+#: Bytes a server keeps from a client while an async ws_listener_factory runs (the
+#: first frames); beyond this, reading pauses until the factory has answered.
+MAX_HANDSHAKE_EARLY_DATA = 64 * 1024

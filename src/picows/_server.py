@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ws_create_server"]
 
-#: What ``ws_listener_factory`` may return (see ws_create_server).
+#: What ``ws_listener_factory`` may return (see ws_create_server), or an awaitable of it.
 RouteResult = Union["WSListener", "WSUpgradeResponseWithListener", None]
+Router = Callable[["WSUpgradeRequest"], Union[RouteResult, Awaitable[RouteResult]]]
 
 
 async def ws_create_server(
-    ws_listener_factory: Callable[[WSUpgradeRequest], RouteResult],
+    ws_listener_factory: Router,
     host: str | list[str] | None = None,
     port: int | None = None,
     *,
@@ -46,25 +48,31 @@ async def ws_create_server(
 ) -> asyncio.Server:
     """Start a WebSocket server; a thin layer over :meth:`asyncio.loop.create_server`.
 
-    For every connection picows reads the upgrade request (at most 16 KiB of
-    headers), validates it, answers a malformed one with ``400 Bad Request``,
-    and passes a valid one as :class:`WSUpgradeRequest` to
-    ``ws_listener_factory(request)``, which routes by returning:
+    For every connection picows reads the HTTP request (at most 16 KiB of
+    head), answers a malformed one with ``400 Bad Request``, and passes every
+    well-formed ``GET`` (a WebSocket upgrade or not) as :class:`WSUpgradeRequest`
+    to ``ws_listener_factory(request)``, which routes by returning:
 
-    * a :class:`WSListener`: the connection is upgraded (standard 101);
+    * a :class:`WSListener`: the connection is upgraded (standard 101), if the
+      request is a valid WebSocket upgrade (else ``400``);
     * a :class:`WSUpgradeResponseWithListener`: that response is sent (a 101
-      with extra headers, or an error/redirect with ``listener=None``);
+      with extra headers; or a 200 from
+      :meth:`WSUpgradeResponse.create_ok_response`, an error or a redirect,
+      with ``listener=None``);
     * ``None``: ``404 Not Found``;
     * or it raises: ``500 Internal Server Error`` with the exception text.
 
-    Non-101 responses are followed by a disconnect; so is a client that has not
-    completed the upgrade within ``websocket_handshake_timeout`` seconds.
+    The factory may be a coroutine function (or return an awaitable): it is
+    awaited within ``websocket_handshake_timeout``. Non-101 responses carry
+    ``Connection: close`` and are followed by a disconnect; so is a client
+    that has not been answered within ``websocket_handshake_timeout`` seconds.
 
     :param host: as for :meth:`asyncio.loop.create_server`.
     :param port: as for :meth:`asyncio.loop.create_server`.
     :param disconnect_on_exception: see :func:`ws_connect`.
-    :param websocket_handshake_timeout: seconds a client has to send a valid
-        upgrade request (slow-loris protection); None: no limit.
+    :param websocket_handshake_timeout: seconds from accepting a connection to
+        answering its request, an async ``ws_listener_factory`` included
+        (slow-loris protection); None: no limit.
     :param logger_name: see :func:`ws_connect` (default ``picows.server``).
     :param enable_auto_ping: see :func:`ws_connect` (defaults 20 s / 20 s here).
     :param auto_ping_idle_timeout: see :func:`ws_connect`.

@@ -88,11 +88,21 @@ SERVER_CASES = [
     pytest.param(_req(drop=("host",)), False, id="no-host"),
     pytest.param(_req(headers=[("Host", "other.example")]), False, id="two-hosts"),
     pytest.param(_space_before_colon, False, id="space-before-colon"),
+    pytest.param(
+        lambda port, key: upgrade_request(port, key=key).replace(b"\r\nUpgrade: websocket", b"\r\nUpgrade:\r\n websocket"),
+        False,
+        id="obsolete-line-folding",
+    ),  # fmt: skip
+    pytest.param(_req(headers=[("Transfer-Encoding", "chunked")]), False, id="transfer-encoding"),
+    pytest.param(_req(headers=[("Content-Length", "4")]), False, id="content-length-4"),
+    pytest.param(_req(headers=[("Content-Length", "0")]), True, id="content-length-0"),
     pytest.param(_req(version="HTTP/1.0"), False, id="http-1.0"),
     pytest.param(_req(method="POST"), False, id="method-post"),
     pytest.param(_req(drop=("upgrade",)), False, id="no-upgrade"),
     pytest.param(_req(replace={"Connection": "keep-alive"}), False, id="connection-without-upgrade"),
-    pytest.param(_req(replace={"Sec-WebSocket-Version": "8"}), False, id="version-8"),
+    pytest.param(_req(replace={"Sec-WebSocket-Version": "8"}), True, id="version-8"),  # hybi-08: same framing
+    pytest.param(_req(replace={"Sec-WebSocket-Version": "7"}), True, id="version-7"),
+    pytest.param(_req(replace={"Sec-WebSocket-Version": "14"}), False, id="version-14"),
     pytest.param(_req(drop=("sec-websocket-version",)), False, id="no-version"),
     pytest.param(_req(drop=("sec-websocket-key",)), False, id="no-key"),
     pytest.param(_req(headers=[("Sec-WebSocket-Key", new_key())]), False, id="two-keys"),
@@ -120,9 +130,9 @@ async def test_server_handshake(request_builder: Request, accepted: bool) -> Non
                 raw = head + await read_until_eof(reader)  # the server answers, then closes
                 resp = RawResponse(raw)
                 assert resp.header("sec-websocket-accept") is None
-                if b"sec-websocket-version: 8" in request.lower():
+                if b"sec-websocket-version: 14" in request.lower():
                     # RFC 6455 4.4: tell the client which versions are supported
-                    assert resp.tokens("sec-websocket-version") == ["13"], raw
+                    assert resp.tokens("sec-websocket-version") == ["13", "8", "7"], raw
                 return
             resp = RawResponse(head)
             assert (resp.version, resp.status) == (b"HTTP/1.1", 101), resp.raw
@@ -210,6 +220,11 @@ CLIENT_CASES = [
     pytest.param(_resp(upgrade=None), False, id="missing-upgrade"),
     pytest.param(_resp(upgrade=b"h2c"), False, id="upgrade-not-websocket"),
     pytest.param(_resp(connection=None), False, id="missing-connection"),
+    pytest.param(lambda a: _resp()(a).replace(b"Upgrade: websocket", b"Upgrade : websocket"), False,
+                 id="space-before-colon"),  # fmt: skip
+    pytest.param(_resp(extra=b"Transfer-Encoding: chunked\r\n"), False, id="transfer-encoding"),
+    pytest.param(_resp(extra=b"Content-Length: 2\r\n"), False, id="content-length-2"),
+    pytest.param(_resp(extra=b"Content-Length: 0\r\n"), True, id="content-length-0"),
 ]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import http
+import platform
 import socket
 import struct
 from typing import Any
 
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict
 
 import picows
@@ -20,6 +22,7 @@ from support.http import accept_key
 from support.listeners import CollectingListener, EchoListener
 from support.net import collect_garbage, free_port, read_http_head, read_until_eof, run_bounded, tcp_server
 from support.servers import ws_server
+from support.tls import TLSCerts, server_ssl_context
 
 
 def _parse_request(head: bytes) -> tuple[bytes, CIMultiDict[str]]:
@@ -167,6 +170,31 @@ async def test_extra_headers_repeated_name_from_pairs() -> None:
     assert headers.getall("X-Rep") == ["a", "b"]
 
 
+USER_AGENT = f"picows/{picows.__version__} Python/{platform.python_version()}"
+
+
+async def test_default_user_agent() -> None:
+    srv = _RecordingServer()
+    async with tcp_server(srv) as port:
+        transport, _ = await _connect(port)
+        await _close(transport)
+    _, headers = _parse_request(srv.heads[0])
+    assert headers.getall("User-Agent") == [USER_AGENT]
+
+
+@pytest.mark.parametrize("name", ["User-Agent", "user-agent"])
+@pytest.mark.parametrize("form", ["dict", "pairs"])
+async def test_user_agent_from_extra_headers_replaces_the_default(name: str, form: str) -> None:
+    extra: Any = {name: "my-bot/2.0"} if form == "dict" else [("X-Before", "1"), (name, "my-bot/2.0")]
+    srv = _RecordingServer()
+    async with tcp_server(srv) as port:
+        transport, _ = await _connect(port, extra_headers=extra)
+        await _close(transport)
+    _, headers = _parse_request(srv.heads[0])
+    assert headers.getall("User-Agent") == ["my-bot/2.0"]  # never two
+    assert srv.heads[0].lower().count(b"\r\nuser-agent:") == 1
+
+
 @pytest.mark.single_loop  # argument validation: fails before any I/O
 @pytest.mark.parametrize(
     "extra",
@@ -201,7 +229,10 @@ async def _assert_rejected(url: str, status: int, body: bytes | None) -> WSError
         await asyncio.wait_for(picows.ws_connect(CollectingListener, url), TIMEOUT)
     await collect_garbage()
     exc = info.value
-    assert not isinstance(exc, picows.WSInvalidURL)
+    assert type(exc) is picows.WSInvalidStatusError
+    assert isinstance(exc, RuntimeError)  # picows 1.15 code catches RuntimeError
+    phrase = http.HTTPStatus(status).phrase
+    assert str(exc) == f"expected upgrade response with status 101 Switching Protocols, but received {status} {phrase}"
     assert exc.response is not None
     assert isinstance(exc.response, WSUpgradeResponse)
     assert exc.response.status == status
@@ -302,27 +333,43 @@ def _response_for(case: str, key: bytes) -> bytes:
         extra = b"Content-Length: 0\r\n"
     elif case == "unexpected-extension":
         extra = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    elif case == "transfer-encoding":
+        extra = b"Transfer-Encoding: chunked\r\n"
+    elif case == "content-length-3":
+        extra = b"Content-Length: 3\r\n"
+    elif case == "space-before-colon":
+        ok["upgrade"] = b"Upgrade : websocket\r\n"
+    elif case == "obs-fold":
+        extra = b"X-Long: first\r\n folded\r\n"
+    elif case == "129-headers":
+        extra = b"X-Filler: 1\r\n" * 126
     else:
         raise AssertionError(case)
     return status + ok["upgrade"] + ok["connection"] + ok["accept"] + extra + b"\r\n"
 
 
-MALFORMED = [
-    "wrong-accept",
-    "missing-accept",
-    "missing-upgrade",
-    "upgrade-h2c",
-    "missing-connection",
-    "connection-keep-alive-only",
-    "http-1.0",
-    "garbage-status-line",
-    "non-numeric-status",
-    "status-200",
-    "unexpected-extension",
-]
+# case -> (the exception's exact class, .name for header errors, whether the response could be parsed)
+MALFORMED = {
+    "wrong-accept": (picows.WSInvalidHeaderError, "Sec-WebSocket-Accept", True),
+    "missing-accept": (picows.WSInvalidHeaderError, "Sec-WebSocket-Accept", True),
+    "missing-upgrade": (picows.WSInvalidUpgradeError, "Upgrade", True),
+    "upgrade-h2c": (picows.WSInvalidUpgradeError, "Upgrade", True),
+    "missing-connection": (picows.WSInvalidUpgradeError, "Connection", True),
+    "connection-keep-alive-only": (picows.WSInvalidUpgradeError, "Connection", True),
+    "unexpected-extension": (picows.WSInvalidHeaderError, "Sec-WebSocket-Extensions", True),
+    "transfer-encoding": (picows.WSInvalidHeaderError, "Transfer-Encoding", True),
+    "content-length-3": (picows.WSInvalidHeaderError, "Content-Length", True),
+    "status-200": (picows.WSInvalidStatusError, None, True),
+    "http-1.0": (picows.WSInvalidMessageError, None, True),
+    "garbage-status-line": (picows.WSInvalidMessageError, None, False),
+    "non-numeric-status": (picows.WSInvalidMessageError, None, False),
+    "space-before-colon": (picows.WSInvalidMessageError, None, False),
+    "obs-fold": (picows.WSInvalidMessageError, None, False),
+    "129-headers": (picows.WSInvalidMessageError, None, False),
+}
 
 
-@pytest.mark.parametrize("case", MALFORMED)
+@pytest.mark.parametrize("case", list(MALFORMED))
 async def test_malformed_101_response_is_ws_error(case: str) -> None:
     closed = asyncio.Event()
     created: list[int] = []
@@ -343,12 +390,15 @@ async def test_malformed_101_response_is_ws_error(case: str) -> None:
         with pytest.raises(WSError) as info:
             await asyncio.wait_for(picows.ws_connect(factory, f"ws://127.0.0.1:{port}/"), TIMEOUT)
         exc = info.value
-        assert not isinstance(exc, picows.WSInvalidURL)
+        error, name, parsed = MALFORMED[case]
+        assert type(exc) is error
+        assert isinstance(exc, picows.WSHandshakeError)
+        if name is not None:
+            assert exc.name == name  # type: ignore[attr-defined]
         # raw_header: the bytes before the blank line.
         assert exc.raw_header == sent[0][:-4]
         assert exc.close_code is None
-        if case not in ("garbage-status-line", "non-numeric-status"):
-            assert exc.response is not None
+        assert (exc.response is not None) == parsed
         # The connection is closed after a failed handshake.
         await asyncio.wait_for(closed.wait(), TIMEOUT)
         await collect_garbage()
@@ -397,6 +447,38 @@ async def test_error_response_without_length_ends_at_close() -> None:
     assert exc.raw_body == b"come back later"
 
 
+async def test_chunked_error_page_on_a_kept_alive_connection() -> None:
+    """aiohttp answers 403 with a chunked body and keeps the connection open: the error comes at its end."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=403)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"no access ")
+        await response.write(b"for you")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        with pytest.raises(picows.WSInvalidStatusError) as info:
+            # a long handshake timeout: only the end of the chunked body can end the wait in time
+            await run_bounded(picows.ws_connect(CollectingListener, f"ws://127.0.0.1:{port}/", websocket_handshake_timeout=60))
+        await collect_garbage()
+    finally:
+        await runner.cleanup()
+    exc = info.value
+    assert str(exc) == "expected upgrade response with status 101 Switching Protocols, but received 403 Forbidden"
+    assert exc.response is not None and exc.response.body == b"no access for you"
+    assert exc.raw_body is not None and exc.raw_body.endswith(b"0\r\n\r\n")
+
+
 async def test_server_closing_before_response_is_ws_error_or_connection_error() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_http_head(reader)
@@ -426,8 +508,62 @@ async def test_server_ending_the_connection_before_the_response(ending: str) -> 
     if ending == "reset":
         assert isinstance(info.value, ConnectionResetError)
     else:
-        assert isinstance(info.value, WSError)
-        assert str(info.value) == "connection closed during the opening handshake"
+        assert type(info.value) is picows.WSHandshakeError
+        assert str(info.value) == (
+            "connection closed during the opening handshake: the server closed it without answering "
+            "(a TLS server closes plain connections like this: does the URL need wss://?)"
+        )
+
+
+async def test_server_ending_the_connection_in_the_middle_of_the_response() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_head(reader)
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgr")
+        await writer.drain()
+        writer.close()
+
+    async with tcp_server(handler) as port:
+        with pytest.raises(picows.WSHandshakeError) as info:
+            await _connect(port)
+        await collect_garbage()
+    assert str(info.value) == (
+        "connection closed during the opening handshake, after 38 bytes of an incomplete upgrade response"
+    )
+    assert info.value.raw_header == b"HTTP/1.1 101 Switching Protocols\r\nUpgr"
+
+
+# ---------------------------------------------------------------- ws:// to a TLS server
+
+
+async def test_plain_client_on_a_tls_server_says_so(tls_certs: TLSCerts) -> None:
+    """A real TLS server drops the plain request; the error suggests wss://."""
+    async with ws_server(lambda r: EchoListener(), ssl=server_ssl_context(tls_certs)) as url:
+        plain = url.replace("wss://", "ws://")
+        with pytest.raises(WSError) as info:
+            await asyncio.wait_for(picows.ws_connect(CollectingListener, plain), TIMEOUT)
+        await collect_garbage()
+    assert isinstance(info.value, picows.WSHandshakeError)
+    assert "wss://" in str(info.value)
+    assert "TLS" in str(info.value)
+
+
+async def test_plain_client_getting_a_tls_alert_says_so() -> None:
+    """A TLS server that answers the plain request with an alert record: named as TLS at once."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_head(reader)
+        writer.write(b"\x15\x03\x03\x00\x02\x02\x46")  # TLS: fatal alert, protocol_version
+        await read_until_eof(reader)
+
+    async with tcp_server(handler) as port:
+        with pytest.raises(picows.WSInvalidMessageError) as info:
+            await _connect(port)
+        await collect_garbage()
+    assert str(info.value) == (
+        "the server answered the upgrade request with a TLS record, not HTTP: it speaks TLS, use a wss:// URL"
+    )
+    assert info.value.raw_header is not None and len(info.value.raw_header) >= 2
+    assert b"\x15\x03\x03\x00\x02\x02\x46".startswith(info.value.raw_header)
 
 
 # ---------------------------------------------------------------- lenient parsing

@@ -21,7 +21,11 @@ from picows import _limits as limits  # the buffer and linger policy (buffer-pol
 # Shared (per-connection) modules, used by both backends.
 from picows import _types as shared_types  # test_parity: the enums are shared objects
 from picows._errors import ProtocolViolation  # the parser's error (differential, parity)
-from picows._handshake import ClientUpgrade, ServerUpgrade  # sans-I/O upgrade objects (unit tables, fuzz)
+from picows._handshake import (  # sans-I/O upgrade objects (unit tables, fuzz)
+    ClientUpgrade,
+    RoutePending,
+    ServerUpgrade,
+)
 from picows._limits import DEFAULT_MAX_FRAME_SIZE
 from picows._options import ConnectionOptions  # what ws_connect/ws_create_server pass to a protocol
 from picows._url import WSParsedURL, parse_url, resolve_redirect  # URL tables
@@ -33,6 +37,7 @@ __all__ = [
     "ConnectionOptions",
     "WSParsedURL",
     "ProtocolViolation",
+    "RoutePending",
     "ServerUpgrade",
     "active_backend_package",
     "aiofastnet_available",

@@ -331,6 +331,59 @@ def test_create_redirect_response_rejects_non_3xx(status: int) -> None:
         WSUpgradeResponse.create_redirect_response(status, "/x")
 
 
+def test_create_ok_response_defaults() -> None:
+    resp = WSUpgradeResponse.create_ok_response()
+    assert resp.status is http.HTTPStatus.OK
+    assert resp.version == b"HTTP/1.1"
+    assert resp.body is None
+    assert list(resp.headers.items()) == [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", "0"),
+        ("Connection", "close"),
+    ]
+
+
+@pytest.mark.parametrize("body", [b"ok", bytearray(b"ok"), memoryview(b"ok")], ids=["bytes", "bytearray", "memoryview"])
+def test_create_ok_response_with_body(body: object) -> None:
+    resp = WSUpgradeResponse.create_ok_response(body)  # type: ignore[arg-type]
+    assert resp.body == b"ok" and type(resp.body) is bytes
+    assert resp.headers["Content-Length"] == "2"
+    assert resp.to_bytes() == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\nok"
+    )
+
+
+def test_create_ok_response_extra_headers() -> None:
+    resp = WSUpgradeResponse.create_ok_response(
+        b'{"ok": true}', extra_headers=[("content-type", "application/json"), ("Cache-Control", "no-store")]
+    )
+    assert resp.headers.getall("Content-Type") == ["application/json"]  # given: replaces the default
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["Content-Length"] == "12"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"body": "ok"}, TypeError, "body must be bytes or None, got str"),
+        ({"extra_headers": {"X": 1}}, TypeError, "extra_headers: header names and values must be str, got (str, int)"),
+    ],
+    ids=["str-body", "non-str-header"],
+)
+def test_create_ok_response_refuses(kwargs: dict, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        WSUpgradeResponse.create_ok_response(**kwargs)
+    assert str(info.value) == message
+
+
+def test_upgrade_request_remote_address() -> None:
+    request = WSUpgradeRequest(b"GET", b"/", b"HTTP/1.1", CIMultiDict())
+    assert request.remote_address is None
+    request = WSUpgradeRequest(b"GET", b"/", b"HTTP/1.1", CIMultiDict(), ("::1", 443, 0, 0))
+    assert request.remote_address == ("::1", 443, 0, 0)
+
+
 # ---------------------------------------------------------------- WSUpgradeResponseWithListener
 
 
@@ -355,6 +408,17 @@ def test_response_with_listener_error_must_have_none(status: int) -> None:
     rwl = WSUpgradeResponseWithListener(resp, None)
     assert rwl.listener is None
     assert rwl.response is resp
+
+
+@pytest.mark.parametrize("status", [200, 204, 302])
+def test_response_with_listener_non_error_statuses(status: int) -> None:
+    resp = WSUpgradeResponse.create_ok_response() if status == 200 else WSUpgradeResponse(
+        b"HTTP/1.1", http.HTTPStatus(status), CIMultiDict()
+    )
+    rwl = WSUpgradeResponseWithListener(resp, None)
+    assert rwl.response is resp and rwl.listener is None
+    with pytest.raises(ValueError, match=f"^a {status} response must have listener=None$"):
+        WSUpgradeResponseWithListener(resp, WSListener())
 
 
 def test_response_with_listener_redirect_with_none() -> None:
