@@ -56,7 +56,7 @@ class TLSCerts:
     rogue_key_file: str
 
 
-_OPENSSL_CONFIG = """\
+_OPENSSL_CONFIG = f"""\
 [req]
 distinguished_name = dn_ca
 prompt = no
@@ -85,7 +85,7 @@ authorityKeyIdentifier = keyid, issuer
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:%s
+subjectAltName = DNS:{WRONG_HOST_NAME}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
 
@@ -95,7 +95,7 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
-""" % WRONG_HOST_NAME
+"""
 
 
 def _openssl(openssl: str, *args: str, cwd: Path) -> None:
