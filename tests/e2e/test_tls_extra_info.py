@@ -63,6 +63,21 @@ class _Listener(CollectingListener, EchoListener):
         EchoListener.on_ws_frame(self, transport, frame)
 
 
+async def test_the_tls_path_is_the_one_in_use(tls_certs: TLSCerts, tls_path: str) -> None:
+    """The harness really switches transports (tests/conftest.py): the TLS paths are not just names."""
+    async with picows_server(_Listener, ssl=server_ssl_context(tls_certs)) as srv:
+        transport, _listener = await asyncio.wait_for(
+            picows.ws_connect(CollectingListener, srv.url, ssl_context=client_ssl_context(tls_certs)), TIMEOUT
+        )
+        try:
+            server_transport = (await srv.next_listener()).transport
+            for t in (transport, server_transport):
+                module = type(t.underlying_transport).__module__
+                assert module.startswith("aiofastnet") is (tls_path == "aiofastnet"), module
+        finally:
+            await finish(transport)
+
+
 @pytest.mark.parametrize("mutual", [False, True], ids=["server-auth", "mutual-auth"])
 @pytest.mark.parametrize("route", ROUTES)
 async def test_extra_info_describes_the_websockets_tls_session(tls_certs: TLSCerts, route: str, mutual: bool) -> None:
