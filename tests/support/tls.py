@@ -16,6 +16,8 @@ import picows.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import ssl
@@ -32,6 +34,7 @@ __all__ = [
     "generate_tls_certs",
     "mutual_tls_server_context",
     "server_ssl_context",
+    "spki_sha256",
     "tls_certs",
 ]
 
@@ -169,6 +172,21 @@ def _issue(openssl: str, directory: Path, name: str, subject: str, extensions: s
         "-extfile", "openssl.cnf", "-extensions", extensions, "-out", f"{name}.pem",
         cwd=directory,
     )  # fmt: skip
+
+
+def spki_sha256(cert_file: str) -> str:
+    """Base64 of the SHA-256 of a certificate's public key (SPKI, DER): what browsers pin."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    pem = subprocess.run(
+        [openssl, "x509", "-in", cert_file, "-pubkey", "-noout"],
+        capture_output=True, check=True, timeout=_OPENSSL_TIMEOUT,
+    ).stdout  # fmt: skip
+    der = subprocess.run(
+        [openssl, "pkey", "-pubin", "-outform", "DER"], input=pem, capture_output=True, check=True,
+        timeout=_OPENSSL_TIMEOUT,
+    ).stdout  # fmt: skip
+    return base64.b64encode(hashlib.sha256(der).digest()).decode("ascii")
 
 
 def _random_serial() -> str:
