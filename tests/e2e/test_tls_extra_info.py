@@ -80,20 +80,25 @@ async def test_the_tls_path_is_the_one_in_use(tls_certs: TLSCerts, tls_path: str
 
 @pytest.mark.parametrize("mutual", [False, True], ids=["server-auth", "mutual-auth"])
 @pytest.mark.parametrize("route", ROUTES)
-async def test_extra_info_describes_the_websockets_tls_session(tls_certs: TLSCerts, route: str, mutual: bool) -> None:
+async def test_extra_info_describes_the_websockets_tls_session(
+    tls_certs: TLSCerts, route: str, mutual: bool
+) -> None:
     server_ctx = mutual_tls_server_context(tls_certs) if mutual else server_ssl_context(tls_certs)
     client_ctx = client_ssl_context(tls_certs, cert="client" if mutual else None)
     # The proxy shows another certificate (for WRONG_HOST_NAME): verified against the CA, name not checked.
     proxy_client_ctx = client_ssl_context(tls_certs)
     proxy_client_ctx.check_hostname = False
     proxy_server_ctx = server_ssl_context(tls_certs, wrong_name=True) if route == "https-proxy" else None
-    async with picows_server(_Listener, ssl=server_ctx) as srv, connect_proxy(ssl_context=proxy_server_ctx) as proxy:
+    proxy_cm = connect_proxy(ssl_context=proxy_server_ctx)
+    async with picows_server(_Listener, ssl=server_ctx) as srv, proxy_cm as proxy:
         kwargs: dict[str, Any] = {"ssl_context": client_ctx}
         if route != "direct":
             kwargs["proxy"] = proxy.url
         if route == "https-proxy":
             kwargs["proxy_ssl_context"] = proxy_client_ctx
-        transport, listener = await asyncio.wait_for(picows.ws_connect(CollectingListener, srv.url, **kwargs), TIMEOUT)
+        transport, listener = await asyncio.wait_for(
+            picows.ws_connect(CollectingListener, srv.url, **kwargs), TIMEOUT
+        )
         try:
             server_listener = await srv.next_listener()
             server_transport = server_listener.transport

@@ -81,7 +81,9 @@ async def test_server_certificate_is_refused(tls_certs: TLSCerts, case: str, hos
 @pytest.mark.loop_errors_ok(HANDSHAKE_FAILED)
 @pytest.mark.parametrize("tls_version", ["1.2", "1.3"])
 @pytest.mark.parametrize("client_cert", [None, "rogue"], ids=["no-client-cert", "untrusted-client-cert"])
-async def test_client_certificate_is_refused(tls_certs: TLSCerts, client_cert: str | None, tls_version: str) -> None:
+async def test_client_certificate_is_refused(
+    tls_certs: TLSCerts, client_cert: str | None, tls_version: str
+) -> None:
     """The server's alert (certificate required / unknown CA) never reaches the client as such: every
     transport swallows it. TLS 1.2 verifies the client inside the handshake, which then fails with a
     ConnectionResetError; TLS 1.3 verifies it after the client's side of the handshake completed, so the
@@ -253,6 +255,7 @@ async def test_client_stalling_the_tls_handshake_hits_ssl_handshake_timeout(tls_
 )
 @pytest.mark.loop_errors_ok(HANDSHAKE_FAILED)
 async def test_client_stalling_the_tls_handshake_hits_websocket_handshake_timeout(tls_certs: TLSCerts) -> None:
-    async with picows_server(EchoListener, ssl=server_ssl_context(tls_certs), websocket_handshake_timeout=0.3) as srv:
+    ctx = server_ssl_context(tls_certs)
+    async with picows_server(EchoListener, ssl=ctx, websocket_handshake_timeout=0.3) as srv:
         # 10x the handshake timeout: far more than it needs, far less than the 60 s default of the TLS layer
         assert await run_bounded(_stall_mid_tls_handshake(srv.port), timeout=3.0) == b""

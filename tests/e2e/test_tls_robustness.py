@@ -50,7 +50,9 @@ from support.tls import TLSCerts, client_ssl_context, server_ssl_context
 async def _connect_to_openssl_server(peer: OpenSSLPeer, port: int, tls_certs: TLSCerts) -> tuple[Any, Any]:
     """picows client -> ``openssl s_server``; the test answers the upgrade through the tool's stdin."""
     connecting = asyncio.ensure_future(
-        picows.ws_connect(CollectingListener, f"wss://127.0.0.1:{port}/", ssl_context=client_ssl_context(tls_certs))
+        picows.ws_connect(
+            CollectingListener, f"wss://127.0.0.1:{port}/", ssl_context=client_ssl_context(tls_certs)
+        )
     )
     start = peer.output.find(b"GET / HTTP/1.1")
     if start < 0:
@@ -85,7 +87,9 @@ async def _client_frame_at_openssl_server(peer: OpenSSLPeer, payload: bytes) -> 
     raise AssertionError(f"no frame with {payload!r} from the client")
 
 
-async def _exchange_with_openssl_server(peer: OpenSSLPeer, transport: Any, listener: CollectingListener, tag: bytes) -> None:
+async def _exchange_with_openssl_server(
+    peer: OpenSSLPeer, transport: Any, listener: CollectingListener, tag: bytes
+) -> None:
     """One frame each way between a picows client and ``s_server``."""
     peer.send(server_frame(WSMsgType.TEXT, b"server " + tag))
     assert await listener.get() == (WSMsgType.TEXT, True, False, b"server " + tag)
@@ -97,7 +101,8 @@ async def _openssl_client_upgrade(peer: OpenSSLPeer, port: int) -> int:
     """``s_client`` -> picows server: send the upgrade request, wait for the 101; returns where it ended."""
     await peer.read_until(b"---\n")  # the session report is printed: TLS is up
     peer.send(upgrade_request(port))
-    start = await peer.read_until(b"HTTP/1.1 101 Switching Protocols\r\n") - len(b"HTTP/1.1 101 Switching Protocols\r\n")
+    status_line = b"HTTP/1.1 101 Switching Protocols\r\n"
+    start = await peer.read_until(status_line) - len(status_line)
     return await peer.read_until(b"\r\n\r\n", start)
 
 

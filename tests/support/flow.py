@@ -148,9 +148,9 @@ async def run_slow_consumer(
     async with server:
         scheme = "wss" if server_kwargs.get("ssl") is not None else "ws"
         url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        client_listener = SlowConsumer if producer_role == "server" else Producer
         transport, client = await asyncio.wait_for(
-            picows.ws_connect(SlowConsumer if producer_role == "server" else Producer, url, **(client_kwargs or {})),
-            TIMEOUT,
+            picows.ws_connect(client_listener, url, **(client_kwargs or {})), TIMEOUT
         )
         (consumer_side if producer_role == "server" else producer_side).append(client)  # type: ignore[arg-type]
         for _ in range(1000):

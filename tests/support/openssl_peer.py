@@ -125,7 +125,10 @@ async def _running(args: list[str]) -> AsyncIterator[OpenSSLPeer]:
 
 @contextlib.asynccontextmanager
 async def openssl_server(tls_certs: TLSCerts, tls_version: str) -> AsyncIterator[tuple[OpenSSLPeer, int]]:
-    """``openssl s_server`` for one connection on 127.0.0.1 (free port), TLS ``tls_version``; yields (peer, port)."""
+    """``openssl s_server`` for one connection on 127.0.0.1 (any free port), TLS ``tls_version``.
+
+    Yields ``(peer, port)``.
+    """
     args = [
         "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", _VERSION_FLAG[tls_version], "-state",
         "-cert", tls_certs.cert_file, "-key", tls_certs.key_file,
