@@ -62,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Every test that uses TLS certificates runs on both transport paths: the event loop's own
 # TLS transport and aiofastnet's (skipped, saying why, where aiofastnet cannot be installed).
+# "aiofastnet" makes use_aiofastnet=None mean True for the whole test, on either backend: the
+# plain (ws://) connections of such a test run on aiofastnet's transports too.
 TLS_PATHS = [
     pytest.param("stock", id="stock-tls"),
     pytest.param(
@@ -86,11 +88,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def tls_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def tls_path(request: pytest.FixtureRequest) -> str:
     """The TLS transport path of a TLS test: "stock" or "aiofastnet" (what ``use_aiofastnet=None`` means)."""
-    path: str = getattr(request, "param", "stock")
-    force_net_layer(monkeypatch, path == "aiofastnet")
-    return path
+    return getattr(request, "param", "stock")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def _apply_tls_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The parametrization above passes "tls_path" directly (the fixture function does not run), so
+    # the choice is applied here, for every test that has one: use_aiofastnet=None then means it.
+    callspec = getattr(request.node, "callspec", None)
+    path = callspec.params.get("tls_path") if callspec is not None else None
+    if path is not None:
+        force_net_layer(monkeypatch, path == "aiofastnet")
 
 
 @pytest.fixture

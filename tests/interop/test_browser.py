@@ -5,8 +5,11 @@ A tiny HTTP server (asyncio streams, in the test's loop) serves
 to the reference echo server, which greets it with a message in three
 fragments and a PING; the page then exchanges text, binary, empty and large
 (1 MiB+) messages and closes with a code and reason, and POSTs its results
-back to the HTTP server. Skipped, with the reason, only when Chromium is not
-installed (Debian: ``apt-get install chromium``).
+back to the HTTP server. Over ws:// and over wss:// (every TLS path): Chromium
+accepts exactly the test server's public key (``--ignore-certificate-errors-spki-list``
+with its SHA-256, no blanket "ignore certificate errors"), so a server that does
+not speak TLS, or presents another key, fails the test. Skipped, with the reason,
+only when Chromium is not installed (Debian: ``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import picows
 from picows import WSFrame, WSMsgType, WSTransport
 from support import TIMEOUT
 from support.conformance import server_app
+from support.tls import TLSCerts, server_ssl_context, spki_sha256
 
 PAGE = Path(__file__).resolve().parent / "browser" / "interop.html"
 BROWSER_TIMEOUT = 50.0  # a cold start of Chromium on a busy 2-CPU machine (the test itself is capped at 60 s)
@@ -54,10 +58,13 @@ def greeting_listener_class() -> Any:
         def __init__(self) -> None:
             super().__init__(max_message_size=64 * 1024 * 1024)
             self.pongs: list[bytes] = []
+            self.tls_version: str | None = None
             Greeting.instances.append(self)
 
         def on_ws_connected(self, transport: WSTransport) -> None:
             super().on_ws_connected(transport)
+            ssl_object = transport.underlying_transport.get_extra_info("ssl_object")
+            self.tls_version = ssl_object.version() if ssl_object is not None else None
             parts = ["greeting ", "in fragments", " \u2713"]
             for i, part in enumerate(parts):
                 msg_type = WSMsgType.TEXT if i == 0 else WSMsgType.CONTINUATION
@@ -110,20 +117,24 @@ async def page_server(ws_url: str, result: asyncio.Future[dict[str, Any]]) -> An
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
 
 
-async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Path) -> None:
+async def _run_chromium(chromium: str, tmp_path: Path, tls_certs: TLSCerts | None) -> tuple[dict[str, Any], Any]:
+    """Chromium's page against a greeting picows server (wss:// with ``tls_certs``); (report, server listener)."""
     listener_class = greeting_listener_class()
+    tls: dict[str, Any] = {"ssl": server_ssl_context(tls_certs)} if tls_certs else {}
     # the options of the reference server's start_server(), with the greeting listener
     server = await picows.ws_create_server(
         lambda request: listener_class(), "127.0.0.1", 0, max_frame_size=64 * 1024 * 1024,
-        check_fragment_order=True, enable_auto_pong=False,
+        check_fragment_order=True, enable_auto_pong=False, **tls,
     )  # fmt: skip
+    # trust exactly this server key, nothing else (the page itself is served over http://)
+    pin = [f"--ignore-certificate-errors-spki-list={spki_sha256(tls_certs.cert_file)}"] if tls_certs else []
     result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     async with server:
-        ws_url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        ws_url = f"{'wss' if tls_certs else 'ws'}://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         async with page_server(ws_url, result) as page_url:
             log = (tmp_path / "chromium.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
-                chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", page_url,
+                chromium, *CHROMIUM_FLAGS, *pin, f"--user-data-dir={tmp_path / 'profile'}", page_url,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
             try:
@@ -144,7 +155,25 @@ async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Pa
                         proc.kill()
                         await asyncio.wait_for(proc.wait(), TIMEOUT)
                 log.close()
-    report = result.result()
+    (listener,) = listener_class.instances
+    return result.result(), listener
+
+
+async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Path) -> None:
+    report, listener = await _run_chromium(chromium, tmp_path, None)
+    _check_report(report, listener)
+    assert listener.tls_version is None
+
+
+async def test_chromium_websocket_with_picows_server_over_wss(
+    chromium: str, tmp_path: Path, tls_certs: TLSCerts
+) -> None:
+    report, listener = await _run_chromium(chromium, tmp_path, tls_certs)
+    _check_report(report, listener)
+    assert listener.tls_version == "TLSv1.3"  # Chromium negotiates TLS 1.3 when the server offers it
+
+
+def _check_report(report: dict[str, Any], listener: Any) -> None:
     assert report["ok"], report
     assert report["steps"] == [
         "fragmented-greeting",
@@ -159,7 +188,6 @@ async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Pa
         "bye from the browser",
         True,
     )
-    (listener,) = listener_class.instances
     assert listener.pongs == [b"are you there"]  # the browser answered the PING
     assert listener.messages == 5
     assert listener.close_code_received == 4000

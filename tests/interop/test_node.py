@@ -3,8 +3,10 @@
 ``tests/interop/node/peer.js`` is the Node side (``ws`` pinned in ``tests/interop/node/package.json``,
 installed once per session with ``npm ci`` into ``tests/interop/node/node_modules`` if
 missing). Exchanged both ways: text, binary, empty, fragmented, large (1 MiB+)
-messages, ping/pong with payloads, and a closing handshake with code and reason.
-Skipped, with the reason, only when ``node``/``npm`` are not installed.
+messages, ping/pong with payloads, and a closing handshake with code and reason;
+over ws:// and over wss:// (Node verifying picows' certificate against the test
+CA, and picows verifying Node's; on every TLS path). Skipped, with the reason,
+only when ``node``/``npm`` are not installed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from support import TIMEOUT
 from support.conformance import server_app
 from support.listeners import SnapshotListener
 from support.servers import connect
+from support.tls import TLSCerts, client_ssl_context, server_ssl_context
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 NPM_TIMEOUT = 300.0
@@ -72,12 +75,14 @@ async def read_json_line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
     return result
 
 
-async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
+async def _node_client_with_picows_server(node_peer: list[str], tls_certs: TLSCerts | None) -> None:
     """``ws`` client -> the reference echo server (reassembles and echoes whole messages)."""
-    server = await server_app().start_server("127.0.0.1", 0, max_message_size=64 * 1024 * 1024)
+    tls: dict[str, Any] = {"ssl": server_ssl_context(tls_certs)} if tls_certs else {}
+    server = await server_app().start_server("127.0.0.1", 0, max_message_size=64 * 1024 * 1024, **tls)
     async with server:
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        async with node_process([*node_peer, "client", url]) as proc:
+        scheme, ca = ("wss", [tls_certs.ca_file]) if tls_certs else ("ws", [])
+        url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        async with node_process([*node_peer, "client", url, *ca]) as proc:
             result = await read_json_line(proc)
             assert result["ok"], result
             assert result["steps"] == [
@@ -88,10 +93,27 @@ async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
             assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
 
 
-async def test_picows_client_with_node_server(node_peer: list[str]) -> None:
-    async with node_process([*node_peer, "server"]) as proc:
+async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
+    await _node_client_with_picows_server(node_peer, None)
+
+
+async def test_node_client_with_picows_server_over_wss(node_peer: list[str], tls_certs: TLSCerts) -> None:
+    await _node_client_with_picows_server(node_peer, tls_certs)
+
+
+async def _picows_client_with_node_server(node_peer: list[str], tls_certs: TLSCerts | None) -> None:
+    cert_args = [tls_certs.cert_file, tls_certs.key_file] if tls_certs else []
+    async with node_process([*node_peer, "server", *cert_args]) as proc:
         port = (await read_json_line(proc))["port"]
-        transport, listener = await connect(SnapshotListener, f"ws://127.0.0.1:{port}/")
+        if tls_certs:
+            transport, listener = await connect(
+                SnapshotListener, f"wss://127.0.0.1:{port}/", ssl_context=client_ssl_context(tls_certs)
+            )
+            assert transport.is_secure
+        else:
+            transport, listener = await connect(SnapshotListener, f"ws://127.0.0.1:{port}/")
+        ssl_object = transport.underlying_transport.get_extra_info("ssl_object")
+        tls_version = ssl_object.version() if ssl_object is not None else None
 
         async def get() -> tuple[int, bool, bytes]:
             s = await listener.get(PEER_TIMEOUT)
@@ -153,4 +175,13 @@ async def test_picows_client_with_node_server(node_peer: list[str]) -> None:
             (binary, len(data), hashlib.sha1(data).hexdigest()) for binary, data in sent
         ]
         assert result["headers"]["sec-websocket-version"] == "13"
+        assert result["tls_version"] == tls_version  # Node saw the same TLS session (None over ws://)
         assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+
+
+async def test_picows_client_with_node_server(node_peer: list[str]) -> None:
+    await _picows_client_with_node_server(node_peer, None)
+
+
+async def test_picows_client_with_node_server_over_wss(node_peer: list[str], tls_certs: TLSCerts) -> None:
+    await _picows_client_with_node_server(node_peer, tls_certs)

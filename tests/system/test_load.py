@@ -21,6 +21,7 @@ import pytest
 import picows
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 from support import TIMEOUT
+from support.flow import check_slow_consumer, run_slow_consumer
 from support.frames import client_frame, close_payload, expect_close_then_eof, read_frame, server_frame
 from support.http import upgrade_request
 from support.listeners import CollectingListener, EchoListener, SnapshotListener
@@ -159,127 +160,12 @@ async def _run_clients(count: int) -> None:
 # A slow consumer: flow control end to end, bounded memory
 # ---------------------------------------------------------------------------
 
-PUSH_MESSAGES = 1500
-PUSH_SIZE = 8 * 1024
-HIGH_WATER = 64 * 1024
-
-
-class Producer(WSListener):
-    """Pushes PUSH_MESSAGES numbered messages as fast as the transport takes them, pausing on pause_writing."""
-
-    def __init__(self) -> None:
-        self.transport: WSTransport | None = None
-        self.next = 0
-        self.paused = False
-        self.pauses = 0
-        self.resumes = 0
-        self.max_buffered = 0
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-        transport.underlying_transport.set_write_buffer_limits(high=HIGH_WATER, low=HIGH_WATER // 4)
-        self.push()
-
-    def push(self) -> None:
-        assert self.transport is not None
-        while not self.paused and self.next < PUSH_MESSAGES:
-            payload = self.next.to_bytes(4, "big") * (PUSH_SIZE // 4)
-            self.transport.send(WSMsgType.BINARY, payload)
-            self.next += 1
-            buffered = self.transport.underlying_transport.get_write_buffer_size()
-            self.max_buffered = max(self.max_buffered, buffered)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-        self.pauses += 1
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self.resumes += 1
-        asyncio.get_running_loop().call_soon(self.push)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
-
-
-class SlowConsumer(WSListener):
-    """Queues what arrives; stops reading (pause_reading on the socket) while the queue is long."""
-
-    def __init__(self) -> None:
-        self.transport: WSTransport | None = None
-        self.queue: list[bytes] = []
-        self.max_queue = 0
-        self.reading_paused = False
-        self.read_pauses = 0
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
-            return
-        self.queue.append(frame.get_payload_as_bytes())
-        self.max_queue = max(self.max_queue, len(self.queue))
-        if len(self.queue) >= 64 and not self.reading_paused:
-            self.reading_paused = True
-            self.read_pauses += 1
-            transport.underlying_transport.pause_reading()
-
-    async def consume(self) -> list[int]:
-        """Take a few messages per loop iteration; resume reading once the queue is short."""
-        got: list[int] = []
-        for _ in range(PUSH_MESSAGES * 100):
-            if len(got) == PUSH_MESSAGES:
-                return got
-            await asyncio.sleep(0.0005 if self.queue else 0.002)
-            for payload in self.queue[:4]:
-                seq = int.from_bytes(payload[:4], "big")
-                assert payload == seq.to_bytes(4, "big") * (PUSH_SIZE // 4)
-                got.append(seq)
-            del self.queue[:4]
-            if self.reading_paused and len(self.queue) <= 8:
-                self.reading_paused = False
-                assert self.transport is not None
-                self.transport.underlying_transport.resume_reading()
-        raise AssertionError(f"consumer got only {len(got)} messages")
-
-
 @pytest.mark.parametrize("producer_role", ["server", "client"])
 async def test_slow_consumer_flow_control(producer_role: str) -> None:
     """The producer sees pause_writing/resume_writing and never buffers much more than the high-water
-    mark; the consumer's queue stays bounded; every message arrives, in order."""
-    consumer_side: list[SlowConsumer] = []
-    producer_side: list[Producer] = []
-
-    def server_factory(request: Any) -> WSListener:
-        lst: WSListener = Producer() if producer_role == "server" else SlowConsumer()
-        (producer_side if producer_role == "server" else consumer_side).append(lst)  # type: ignore[arg-type]
-        return lst
-
-    server = await picows.ws_create_server(server_factory, "127.0.0.1", 0)
-    async with server:
-        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        transport, client = await asyncio.wait_for(
-            picows.ws_connect(SlowConsumer if producer_role == "server" else Producer, url), TIMEOUT
-        )
-        (consumer_side if producer_role == "server" else producer_side).append(client)
-        for _ in range(1000):
-            if consumer_side and producer_side:
-                break
-            await asyncio.sleep(0.001)
-        consumer, producer = consumer_side[0], producer_side[0]
-        got = await asyncio.wait_for(consumer.consume(), TIMEOUT * 6)
-        assert got == list(range(PUSH_MESSAGES))
-        assert producer.pauses >= 1 and producer.resumes == producer.pauses
-        assert consumer.read_pauses >= 1
-        frame_size = PUSH_SIZE + 14
-        assert producer.max_buffered <= HIGH_WATER + frame_size, producer.max_buffered
-        reads = 256 * 1024 // frame_size + 1  # one read after pause_reading may still bring this many
-        assert consumer.max_queue <= 64 + reads, consumer.max_queue
-        transport.send_close(picows.WSCloseCode.OK)
-        await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)
+    mark; the consumer's queue stays bounded; every message arrives, in order (wss://: test_tls_flow_control)."""
+    producer, consumer = await run_slow_consumer(producer_role)
+    check_slow_consumer(producer, consumer)
 
 
 # ---------------------------------------------------------------------------

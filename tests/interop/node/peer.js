@@ -1,16 +1,22 @@
 // Node.js WebSocket peer (the `ws` package) for tests/interop/test_node.py.
 //
-//   node peer.js client URL   connect to a picows server, run the exchange below,
-//                             print one JSON line with the results, exit 0 if all passed
-//   node peer.js server       listen on 127.0.0.1 (free port), print {"port": N}; for the
+//   node peer.js client URL [CA_FILE]
+//                             connect to a picows server, run the exchange below,
+//                             print one JSON line with the results, exit 0 if all passed;
+//                             for a wss:// URL, trust only the CA in CA_FILE (and verify)
+//   node peer.js server [CERT_FILE KEY_FILE]
+//                             listen on 127.0.0.1 (free port), print {"port": N}; for the
 //                             one connection: greet (text, fragmented binary, ping), echo
 //                             whole messages, record pings/pongs, print the results when
-//                             the connection closes, exit 0
+//                             the connection closes, exit 0; with a certificate and key,
+//                             over TLS (wss://), reporting the TLS version it negotiated
 //
 // Everything is bounded: the process exits by itself after DEADLINE_MS.
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
+const https = require('https');
 const WebSocket = require('ws');
 
 const DEADLINE_MS = 60000;
@@ -41,8 +47,10 @@ function same(a, b) {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
-async function runClient(url) {
-  const ws = new WebSocket(url, OPTIONS);
+async function runClient(url, caFile) {
+  const tls = caFile ? { ca: fs.readFileSync(caFile), rejectUnauthorized: true } : {};
+  const ws = new WebSocket(url, { ...OPTIONS, ...tls });
+  ws.on('error', (err) => fail(err));
   await nextEvent(ws, 'open');
   const steps = [];
   async function roundtrip(name, data, isBinary, sendParts) {
@@ -79,11 +87,19 @@ async function runClient(url) {
   process.exit(0);
 }
 
-function runServer() {
-  const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, ...OPTIONS });
-  wss.on('listening', () => emit({ port: wss.address().port }));
+function runServer(certFile, keyFile) {
+  let wss;
+  if (certFile) {
+    const server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) });
+    wss = new WebSocket.Server({ server, ...OPTIONS });
+    server.listen(0, '127.0.0.1', () => emit({ port: server.address().port }));
+  } else {
+    wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, ...OPTIONS });
+    wss.on('listening', () => emit({ port: wss.address().port }));
+  }
   wss.on('connection', (ws, req) => {
-    const seen = { messages: [], pings: [], pongs: [], headers: req.headers };
+    const tlsVersion = req.socket.getProtocol ? req.socket.getProtocol() : null;
+    const seen = { messages: [], pings: [], pongs: [], headers: req.headers, tls_version: tlsVersion };
     ws.on('message', (data, isBinary) => {
       seen.messages.push({ binary: isBinary, size: data.length, sha1: crypto.createHash('sha1').update(data).digest('hex') });
       ws.send(data, { binary: isBinary });  // echo the whole message
@@ -105,11 +121,11 @@ function runServer() {
   });
 }
 
-const [mode, url] = process.argv.slice(2);
+const [mode, ...args] = process.argv.slice(2);
 if (mode === 'client') {
-  runClient(url).catch(fail);
+  runClient(args[0], args[1]).catch(fail);
 } else if (mode === 'server') {
-  runServer();
+  runServer(args[0], args[1]);
 } else {
-  fail(`usage: node peer.js client URL | server (got ${mode})`);
+  fail(`usage: node peer.js client URL [CA_FILE] | server [CERT_FILE KEY_FILE] (got ${mode})`);
 }
