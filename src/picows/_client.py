@@ -275,6 +275,15 @@ class _Attempt:
                 transport, protocol = await self._create_connection(loop, protocol_factory, target, ssl, sock)
             except ssl_module.SSLError as exc:
                 raise _with_tls_hint(exc, where) from exc
+            except ConnectionResetError as exc:
+                if ssl is None:
+                    raise
+                # The peer hung up during the TLS handshake: a plain server answering our
+                # ClientHello with an HTTP error and a close looks like this.
+                raise ConnectionResetError(
+                    exc.errno, f"{exc.strerror or 'connection reset'} during the TLS handshake with {where} "
+                    "(a plain ws:// server, or one that refused our TLS parameters or certificate?)"
+                ) from exc
         elif self.proxy_url.scheme in ("http", "https"):
             transport, protocol = await self._through_connect_proxy(loop, protocol_factory, target, ssl)
         else:

@@ -96,6 +96,10 @@ async def ws_create_server(
     check_loop_kwargs("ws_create_server", kwargs, CREATE_SERVER)
     options = ConnectionOptions.from_arguments(locals(), "server")
     net = select_net_layer(use_aiofastnet, _backend.BACKEND, kwargs.get("ssl") is not None)
+    if kwargs.get("ssl") is not None and options.websocket_handshake_timeout is not None:
+        # The TLS handshake is part of the opening: a client stalling it is cut as one
+        # stalling the upgrade request would be (not after asyncio's 60 s default).
+        kwargs.setdefault("ssl_handshake_timeout", options.websocket_handshake_timeout)
     protocol_class = _backend.impl.WSProtocol
 
     def protocol_factory() -> Any:

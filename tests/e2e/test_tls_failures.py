@@ -23,7 +23,7 @@ import picows
 from picows import WSMsgType
 from support import TIMEOUT
 from support.listeners import CollectingListener, EchoListener
-from support.net import Hung, collect_garbage, expect_eof, open_raw, read_until_eof, run_bounded, tcp_server
+from support.net import collect_garbage, expect_eof, open_raw, read_until_eof, run_bounded, tcp_server
 from support.servers import finish, picows_server
 from support.tls import (
     TLSCerts,
@@ -177,12 +177,6 @@ async def test_picows_tls_client_on_a_plain_picows_server(tls_certs: TLSCerts) -
         assert isinstance(info.value, (ConnectionResetError, ssl.SSLError)), repr(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="src gap: a reset during the client's TLS handshake is raised bare; ws_connect could name the stage "
-    "as its timeout message does ('the TLS handshake with HOST:PORT (a plain ws:// server?)')",
-)
 @pytest.mark.loop_errors_ok(HANDSHAKE_FAILED)
 async def test_picows_tls_client_on_a_plain_picows_server_names_tls(tls_certs: TLSCerts) -> None:
     async with picows_server(EchoListener, websocket_handshake_timeout=0.3) as srv:
@@ -246,13 +240,6 @@ async def test_client_stalling_the_tls_handshake_hits_ssl_handshake_timeout(tls_
         await _served(srv.url, ssl_context=client_ssl_context(tls_certs))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Hung,
-    reason="src gap: ws_create_server's websocket_handshake_timeout starts after the TLS handshake, so a client "
-    "stalling the TLS handshake is held for the transport's ssl_handshake_timeout (60 s by default); proposed: "
-    "pass ssl_handshake_timeout=websocket_handshake_timeout when ssl is given and the caller did not set it",
-)
 @pytest.mark.loop_errors_ok(HANDSHAKE_FAILED)
 async def test_client_stalling_the_tls_handshake_hits_websocket_handshake_timeout(tls_certs: TLSCerts) -> None:
     ctx = server_ssl_context(tls_certs)
