@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from . import _backend
+from ._deflate import PerMessageDeflateOption
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
@@ -60,6 +61,7 @@ async def ws_connect(
     auto_close: bool = False,
     close_timeout: float | None = 10,
     read_buffer_init_size: int = 4096,
+    permessage_deflate: PerMessageDeflateOption = None,
     zero_copy_unsafe_ssl_write: bool = False,
     **kwargs: Any,
 ) -> tuple[WSTransport, ListenerT]:
@@ -120,6 +122,11 @@ async def ws_connect(
         None: wait forever.
     :param read_buffer_init_size: initial size of the receive buffer (at least
         2048; it grows with the data received).
+    :param permessage_deflate: offer the permessage-deflate extension (RFC
+        7692): True for the defaults, a :class:`PerMessageDeflate` to choose the
+        offer and the compression settings, None/False (default) for no
+        compression (received RSV1 bits are then passed through untouched).
+        What was agreed is :attr:`WSTransport.permessage_deflate`.
     :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
     :param kwargs: passed to :meth:`asyncio.loop.create_connection` (e.g.
         ``local_addr``); unknown names raise TypeError before any I/O.
@@ -147,6 +154,8 @@ async def ws_connect(
     normalize_headers(extra_headers)  # validate early, before connecting
     check_proxy_url(proxy, proxy_ssl_context)
     options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
+    if options.permessage_deflate is not None:
+        ClientUpgrade(parse_url(url), extra_headers, options.permessage_deflate)  # header conflicts, early
     target = parse_url(url)
     attempt = _Attempt(
         ws_listener_factory,
@@ -242,7 +251,7 @@ class _Attempt:
 
     async def _connect(self, target: WSParsedURL) -> tuple[Any, Any]:
         loop = asyncio.get_running_loop()
-        upgrade = ClientUpgrade(target, self.extra_headers)
+        upgrade = ClientUpgrade(target, self.extra_headers, self.options.permessage_deflate)
         ssl: ssl_module.SSLContext | None = None
         if target.is_secure:
             ssl = self.ssl_context if self.ssl_context is not None else ssl_module.create_default_context()

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 from multidict import CIMultiDict
 
+from ._deflate_negotiation import accept_response, answer_offers, build_offer
 from ._errors import WSError
 from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 
 if TYPE_CHECKING:
+    from ._deflate import DeflateAgreement, PerMessageDeflate
     from ._options import AnyLogger
     from ._url import WSParsedURL
 
@@ -291,8 +293,13 @@ class WSUpgradeResponseWithListener:
 class ClientUpgrade:
     """Builds the upgrade request and checks the server's response for one connection attempt."""
 
-    def __init__(self, url: WSParsedURL, extra_headers: ExtraHeaders) -> None:
+    def __init__(
+        self, url: WSParsedURL, extra_headers: ExtraHeaders, deflate: PerMessageDeflate | None = None
+    ) -> None:
         self.url = url
+        self._deflate = deflate
+        #: The permessage-deflate agreement, once a 101 accepted our offer.
+        self.deflate_agreement: DeflateAgreement | None = None
         self.key = base64.b64encode(os.urandom(16)).decode("ascii")
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Host"] = url.host_header
@@ -309,8 +316,14 @@ class ClientUpgrade:
                 raise ValueError(f"extra_headers: {name!r} is set by picows and cannot be overridden")
             if lname in ("host", "authorization"):
                 headers[name] = value  # the user's value replaces ours
+            elif lname == "sec-websocket-extensions" and deflate is not None:
+                raise ValueError("extra_headers: Sec-WebSocket-Extensions is set by picows with permessage_deflate")
             else:
                 headers.add(name, value)
+        if deflate is not None:
+            headers["Sec-WebSocket-Extensions"] = build_offer(deflate)
+        # Extensions the user offers through extra_headers are the user's to check.
+        self._user_extensions = deflate is None and "Sec-WebSocket-Extensions" in headers
         self.request = WSUpgradeRequest(b"GET", url.resource_name.encode("ascii"), b"HTTP/1.1", headers)
         self.request_bytes = bytes(_format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
         self.offered_protocols = _header_tokens(headers, "Sec-WebSocket-Protocol")
@@ -400,8 +413,14 @@ class ClientUpgrade:
         accept = headers.getall("Sec-WebSocket-Accept", [])
         if accept != [compute_accept_key(self.key)]:
             raise fail(f"wrong Sec-WebSocket-Accept {accept}")
-        if "Sec-WebSocket-Extensions" in headers:
-            raise fail("the server selected an extension that was not offered")
+        extensions = headers.getall("Sec-WebSocket-Extensions", [])
+        if extensions and not self._user_extensions:
+            if self._deflate is None:
+                raise fail("the server selected an extension that was not offered")
+            try:
+                self.deflate_agreement = accept_response(self._deflate, extensions)
+            except ValueError as exc:
+                raise fail(f"Sec-WebSocket-Extensions: {exc}") from None
         chosen = _header_tokens(headers, "Sec-WebSocket-Protocol")
         if chosen and (len(chosen) != 1 or chosen[0] not in self.offered_protocols):
             raise fail(f"the server selected a subprotocol that was not offered: {chosen}")
@@ -432,7 +451,7 @@ class ClientUpgrade:
 class ServerUpgradeResult:
     """What the server protocol must do once the request head is complete."""
 
-    __slots__ = ("response_bytes", "listener", "request", "response", "leftover")
+    __slots__ = ("response_bytes", "listener", "request", "response", "leftover", "deflate_agreement")
 
     def __init__(
         self,
@@ -441,12 +460,14 @@ class ServerUpgradeResult:
         request: WSUpgradeRequest | None,
         response: WSUpgradeResponse,
         leftover: bytes,
+        deflate_agreement: DeflateAgreement | None = None,
     ) -> None:
         self.response_bytes = response_bytes
         self.listener = listener  # None: send the response, then close
         self.request = request
         self.response = response
         self.leftover = leftover
+        self.deflate_agreement = deflate_agreement  # permessage-deflate accepted in the 101
 
 
 class _BadRequest(Exception):
@@ -464,8 +485,10 @@ class ServerUpgrade:
         listener_factory: Callable[[WSUpgradeRequest], Any],
         listener_class: type,
         logger: AnyLogger,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         self._factory = listener_factory
+        self._deflate = deflate
         self._listener_class = listener_class
         self._logger = logger
         self._buf = bytearray()
@@ -559,9 +582,15 @@ class ServerUpgrade:
             )
             listener = None
 
+        agreement = None
         if listener is not None:
             response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
+            # A response that names extensions itself is the application's negotiation.
+            if self._deflate is not None and "Sec-WebSocket-Extensions" not in response.headers:
+                agreement = answer_offers(self._deflate, request.headers.getall("Sec-WebSocket-Extensions", []))
+                if agreement is not None:
+                    response.headers["Sec-WebSocket-Extensions"] = agreement.header
         else:
             leftover = b""
-        return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover)
+        return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover, agreement)
 

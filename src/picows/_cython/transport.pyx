@@ -10,9 +10,10 @@ from libc.string cimport memcpy
 
 from .frames cimport WSFrame, check_control, first_byte, mask_copy, mask_inplace, opcode_of, write_header
 from .includes cimport system
-from .includes.python cimport PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
+from .includes.python cimport PyBUF_READ, PyMemoryView_FromMemory, PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
 
 import os
+import zlib
 
 from .. import _limits, _rules, _transport_api
 from .._transport_api import wrong_thread
@@ -25,6 +26,8 @@ cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
 cdef int OP_CLOSE = _rules.OP_CLOSE
 cdef int OP_PING = _rules.OP_PING
 cdef int OP_PONG = _rules.OP_PONG
+cdef int OP_CONTINUATION = _rules.OP_CONTINUATION
+cdef int Z_SYNC_FLUSH = zlib.Z_SYNC_FLUSH
 cdef Py_ssize_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
 cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
 cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
@@ -134,7 +137,8 @@ cdef class WSTransport:
 
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
     (False on the server side); ``is_secure`` is True when the connection runs
-    over TLS.
+    over TLS. ``permessage_deflate`` is the :class:`DeflateAgreement` when
+    the permessage-deflate extension was negotiated, else None.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -172,6 +176,17 @@ cdef class WSTransport:
         self._write_pending = True
         self._check_closing = not type(underlying_transport).__module__.startswith("asyncio.")
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
+        self.permessage_deflate = None
+        self._deflate = None
+        self._compressor = None
+        self._msg_compressor = None
+        self._mid_message = False
+        self._write_paused = False
+
+    def set_deflate(self, state):
+        """permessage-deflate was agreed (called by picows before ``on_ws_connected``)."""
+        self._deflate = state
+        self.permessage_deflate = state.agreement
 
     # -- sending (per frame) ---------------------------------------------------
 
@@ -255,7 +270,8 @@ cdef class WSTransport:
             wrong_thread(method)
         return 0
 
-    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
+    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
+               compress=None):
         """Send one frame.
 
         :param msg_type: frame type; a CLOSE sent this way also counts as the closing frame.
@@ -265,9 +281,16 @@ cdef class WSTransport:
         :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
         :param rsv2: the RSV2 bit (for user-implemented extensions).
         :param rsv3: the RSV3 bit (for user-implemented extensions).
+        :param compress: with permessage-deflate agreed, whether to compress this
+            message: None (the connection's policy: messages whose first frame
+            has at least ``compress_threshold`` bytes), True or False. Decided on
+            the first frame of a message; its CONTINUATION frames follow that
+            choice. ``rsv1=True`` means the payload is already compressed by the
+            caller: it is sent as is. Ignored without permessage-deflate.
         """
         cdef Py_buffer view
         cdef int release
+        cdef object deflated
         self._check_thread("send")
         if self.is_close_frame_sent:
             return
@@ -278,14 +301,62 @@ cdef class WSTransport:
                 check_control(view.len, fin)
                 if opcode == OP_CLOSE:
                     self.is_close_frame_sent = True
+            else:
+                self._mid_message = not fin
             if self.is_disconnected:
                 return
+            if self._deflate is not None and opcode < FIRST_CONTROL_OPCODE:
+                deflated = self._deflate_frame(opcode, <const char*>view.buf, view.len, fin, rsv1, compress)
+                if deflated is not None:
+                    self._send_frame(first_byte(opcode, fin, opcode != OP_CONTINUATION or rsv1, rsv2, rsv3),
+                                     PyBytes_AS_STRING(deflated), PyBytes_GET_SIZE(deflated))
+                    return
             self._send_frame(first_byte(opcode, fin, rsv1, rsv2, rsv3), <const char*>view.buf, view.len)
             if opcode == OP_CLOSE:
                 self._protocol._close_sent(PyBytes_FromStringAndSize(<const char*>view.buf, view.len))
         finally:
             if release:
                 PyBuffer_Release(&view)
+
+    cdef object _deflate_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1,
+                               compress):
+        """The compressed payload of a data frame under permessage-deflate, or None to send it as is."""
+        cdef bytes data
+        state = self._deflate
+        if opcode == OP_CONTINUATION:
+            compressor = self._msg_compressor
+            if compressor is None:  # the message is sent uncompressed
+                return None
+        else:
+            self._msg_compressor = None
+            if compress is None:
+                compress = size >= state.compress_threshold
+            if not compress or rsv1 or not state.can_compress:
+                return None
+            if state.keep_compressor:
+                compressor = self._compressor
+                if compressor is None:
+                    compressor = self._compressor = state.new_compressor()
+            elif fin:
+                return state.compress_message(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
+            else:
+                compressor = state.new_compressor()
+        try:
+            data = compressor.compress(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
+            data += compressor.flush(Z_SYNC_FLUSH)
+        except BaseException:
+            # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
+            self._compressor = self._msg_compressor = None
+            raise
+        if fin:
+            self._msg_compressor = None
+            return data[:PyBytes_GET_SIZE(data) - 4]
+        self._msg_compressor = compressor
+        return data
+
+    def _write_frame(self, bytes frame):
+        """Write a frame built elsewhere (broadcast: one unmasked frame for many server connections)."""
+        self._write_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame))
 
     cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=True,
                                     bint rsv1=False, bint rsv2=False, bint rsv3=False):
@@ -306,6 +377,8 @@ cdef class WSTransport:
             raise ValueError(f"msg_size must be >= 0, got {msg_size}")
         if opcode >= FIRST_CONTROL_OPCODE:
             _check_external_control(opcode, msg_size, fin)
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
         if self.is_client_side:
@@ -386,3 +459,4 @@ cdef class WSTransport:
         self.is_disconnected = True
         self._fd = -1
         self._release_write_buffer()
+        self._compressor = self._msg_compressor = None  # release zlib memory

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import _transport_api
-from .._rules import FIRST_CONTROL_OPCODE, MAX_CONTROL_PAYLOAD_SIZE, OP_CLOSE, OP_PING, OP_PONG
+from .._rules import FIRST_CONTROL_OPCODE, MAX_CONTROL_PAYLOAD_SIZE, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG
 from .._transport_api import wrong_thread as _wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 from .frames import (
@@ -23,6 +24,7 @@ from .frames import (
 if TYPE_CHECKING:
     import asyncio
 
+    from .._deflate import DeflateAgreement, DeflateState
     from .._handshake import WSUpgradeRequest, WSUpgradeResponse
     from .._options import AnyLogger
 
@@ -124,7 +126,8 @@ class WSTransport:
 
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
     (False on the server side); ``is_secure`` is True when the connection runs
-    over TLS.
+    over TLS. ``permessage_deflate`` is the :class:`DeflateAgreement` when
+    the permessage-deflate extension was negotiated, else None.
     """
 
     __slots__ = (
@@ -140,6 +143,12 @@ class WSTransport:
         "_log_debug",
         "_write",
         "_thread_id",
+        "permessage_deflate",
+        "_deflate",
+        "_compressor",
+        "_msg_compressor",
+        "_mid_message",
+        "_write_paused",
     )
 
     underlying_transport: asyncio.Transport
@@ -147,6 +156,7 @@ class WSTransport:
     is_secure: bool
     is_close_frame_sent: bool
     is_disconnected: bool
+    permessage_deflate: DeflateAgreement | None
     # Set before the listener sees the transport (on_ws_connected); None only internally before that.
     request: WSUpgradeRequest
     response: WSUpgradeResponse
@@ -172,6 +182,17 @@ class WSTransport:
         self._write = underlying_transport.write
         # Transports are thread-affine: every method checks it runs on the loop's thread.
         self._thread_id = _get_ident()
+        self.permessage_deflate = None
+        self._deflate: DeflateState | None = None
+        self._compressor: Any = None  # ours, with context takeover
+        self._msg_compressor: Any = None  # of the compressed message being sent in fragments
+        self._mid_message = False  # a data message was begun with fin=False and not finished
+        self._write_paused = False  # the underlying transport is over its high watermark
+
+    def set_deflate(self, state: DeflateState) -> None:
+        """permessage-deflate was agreed (called by picows before ``on_ws_connected``)."""
+        self._deflate = state
+        self.permessage_deflate = state.agreement
 
     # -- sending (per frame) ---------------------------------------------------
 
@@ -183,6 +204,7 @@ class WSTransport:
         rsv1: bool = False,
         rsv2: bool = False,
         rsv3: bool = False,
+        compress: bool | None = None,
     ) -> None:
         """Send one frame.
 
@@ -193,6 +215,12 @@ class WSTransport:
         :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
         :param rsv2: the RSV2 bit (for user-implemented extensions).
         :param rsv3: the RSV3 bit (for user-implemented extensions).
+        :param compress: with permessage-deflate agreed, whether to compress this
+            message: None (the connection's policy: messages whose first frame
+            has at least ``compress_threshold`` bytes), True or False. Decided on
+            the first frame of a message; its CONTINUATION frames follow that
+            choice. ``rsv1=True`` means the payload is already compressed by the
+            caller: it is sent as is. Ignored without permessage-deflate.
         """
         if self._thread_id != _get_ident():
             _wrong_thread("send")
@@ -204,8 +232,12 @@ class WSTransport:
             check_control(len(payload), fin)
             if opcode == OP_CLOSE:
                 self.is_close_frame_sent = True
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
+        if self._deflate is not None and opcode < FIRST_CONTROL_OPCODE:
+            payload, rsv1 = self._deflate_frame(opcode, payload, fin, rsv1, compress)
         if self._log_debug:
             self._log_send(opcode, fin, rsv1, len(payload))
         self._write(
@@ -215,6 +247,43 @@ class WSTransport:
         )
         if opcode == OP_CLOSE:
             self._protocol._close_sent(bytes(payload))
+
+    def _deflate_frame(
+        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool, rsv1: bool, compress: bool | None
+    ) -> tuple[bytes | bytearray | memoryview, bool]:
+        """The payload to send and its RSV1 bit for a data frame under permessage-deflate."""
+        state = self._deflate
+        assert state is not None
+        if opcode == OP_CONTINUATION:
+            compressor = self._msg_compressor
+            if compressor is None:  # the message is sent uncompressed
+                return payload, rsv1
+        else:
+            self._msg_compressor = None
+            if compress is None:
+                compress = len(payload) >= state.compress_threshold
+            if not compress or rsv1 or not state.can_compress:
+                return payload, rsv1
+            if state.keep_compressor:
+                compressor = self._compressor
+                if compressor is None:
+                    compressor = self._compressor = state.new_compressor()
+            elif fin:
+                return state.compress_message(payload), True
+            else:
+                compressor = state.new_compressor()
+            rsv1 = True
+        try:
+            data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        except BaseException:
+            # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
+            self._compressor = self._msg_compressor = None
+            raise
+        if fin:
+            self._msg_compressor = None
+            return data[:-4], rsv1
+        self._msg_compressor = compressor
+        return data, rsv1
 
     def send_reuse_external_bytearray(
         self,
@@ -248,6 +317,8 @@ class WSTransport:
         n = len(buffer) - msg_offset
         if opcode >= FIRST_CONTROL_OPCODE:
             check_external_control(opcode, n, fin)
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
         key = random_mask_key() if self.is_client_side else None
@@ -284,6 +355,10 @@ class WSTransport:
             self._log_send(opcode, True, False, len(payload))
         key = random_mask_key() if self.is_client_side else None
         self._write(encode_frame(opcode, payload, True, False, key))
+
+    def _write_frame(self, frame: bytes) -> None:
+        """Write a frame built elsewhere (broadcast: one unmasked frame for many server connections)."""
+        self._write(frame)
 
     def _log_send(self, opcode: int, fin: bool, rsv1: bool, size: int) -> None:
         self._logger.log(
