@@ -486,7 +486,8 @@ cdef class FrameParser:
         frame.msg_type = _MSG_TYPES[opcode]
         frame.opcode = opcode
         frame.fin = fin
-        frame.rsv1 = (b0 & 0x40) != 0
+        # Under permessage-deflate RSV1 belongs to the extension: the payload is inflated.
+        frame.rsv1 = (b0 & 0x40) != 0 and self._deflate is None
         frame.rsv2 = (b0 & 0x20) != 0
         frame.rsv3 = (b0 & 0x10) != 0
         return frame

@@ -285,8 +285,8 @@ cdef class WSTransport:
             message: None (the connection's policy: messages whose first frame
             has at least ``compress_threshold`` bytes), True or False. Decided on
             the first frame of a message; its CONTINUATION frames follow that
-            choice. ``rsv1=True`` means the payload is already compressed by the
-            caller: it is sent as is. Ignored without permessage-deflate.
+            choice. The RSV1 bit belongs to the extension then: ``rsv1=True``
+            counts as ``compress=True``. Ignored without permessage-deflate.
         """
         cdef Py_buffer view
         cdef int release
@@ -306,11 +306,13 @@ cdef class WSTransport:
             if self.is_disconnected:
                 return
             if self._deflate is not None and opcode < FIRST_CONTROL_OPCODE:
+                # RSV1 belongs to the extension: set on the first frame of a message we compressed.
                 deflated = self._deflate_frame(opcode, <const char*>view.buf, view.len, fin, rsv1, compress)
                 if deflated is not None:
-                    self._send_frame(first_byte(opcode, fin, opcode != OP_CONTINUATION or rsv1, rsv2, rsv3),
+                    self._send_frame(first_byte(opcode, fin, opcode != OP_CONTINUATION, rsv2, rsv3),
                                      PyBytes_AS_STRING(deflated), PyBytes_GET_SIZE(deflated))
                     return
+                rsv1 = False
             self._send_frame(first_byte(opcode, fin, rsv1, rsv2, rsv3), <const char*>view.buf, view.len)
             if opcode == OP_CLOSE:
                 self._protocol._close_sent(PyBytes_FromStringAndSize(<const char*>view.buf, view.len))
@@ -330,8 +332,8 @@ cdef class WSTransport:
         else:
             self._msg_compressor = None
             if compress is None:
-                compress = size >= state.compress_threshold
-            if not compress or rsv1 or not state.can_compress:
+                compress = rsv1 or size >= state.compress_threshold
+            if not compress or not state.can_compress:
                 return None
             if state.keep_compressor:
                 compressor = self._compressor

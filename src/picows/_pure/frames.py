@@ -280,7 +280,8 @@ class FrameParser:
     was agreed (:meth:`set_deflate`): then RSV1 on a control or continuation
     frame is a violation (right after the control-frame checks), RSV1 on the
     first frame of a data message marks it compressed, and the frames of a
-    compressed message are delivered inflated, frame by frame.
+    compressed message are delivered inflated, frame by frame, with
+    ``rsv1=False`` (as if the message had not been compressed).
     """
 
     __slots__ = (
@@ -539,7 +540,8 @@ class FrameParser:
             frame.last_in_buffer = tail < 2 or not self._complete_frame_at(self._start)
         frame.msg_type = MSG_TYPE_BY_OPCODE[opcode]  # type: ignore[assignment]
         frame.fin = fin != 0
-        frame.rsv1 = (b0 & 0x40) != 0
+        # Under permessage-deflate RSV1 belongs to the extension: the payload is inflated.
+        frame.rsv1 = (b0 & 0x40) != 0 and self._deflate is None
         frame.rsv2 = (b0 & 0x20) != 0
         frame.rsv3 = (b0 & 0x10) != 0
         frame._mv = mv

@@ -219,8 +219,8 @@ class WSTransport:
             message: None (the connection's policy: messages whose first frame
             has at least ``compress_threshold`` bytes), True or False. Decided on
             the first frame of a message; its CONTINUATION frames follow that
-            choice. ``rsv1=True`` means the payload is already compressed by the
-            caller: it is sent as is. Ignored without permessage-deflate.
+            choice. The RSV1 bit belongs to the extension then: ``rsv1=True``
+            counts as ``compress=True``. Ignored without permessage-deflate.
         """
         if self._thread_id != _get_ident():
             _wrong_thread("send")
@@ -251,19 +251,24 @@ class WSTransport:
     def _deflate_frame(
         self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool, rsv1: bool, compress: bool | None
     ) -> tuple[bytes | bytearray | memoryview, bool]:
-        """The payload to send and its RSV1 bit for a data frame under permessage-deflate."""
+        """The payload to send and its RSV1 bit for a data frame under permessage-deflate.
+
+        RSV1 belongs to the extension then: it is set on the first frame of a
+        message we compressed, and ``rsv1=True`` from the caller (e.g. an echo
+        of a received frame's flags) counts as ``compress=True``.
+        """
         state = self._deflate
         assert state is not None
         if opcode == OP_CONTINUATION:
             compressor = self._msg_compressor
             if compressor is None:  # the message is sent uncompressed
-                return payload, rsv1
+                return payload, False
         else:
             self._msg_compressor = None
             if compress is None:
-                compress = len(payload) >= state.compress_threshold
-            if not compress or rsv1 or not state.can_compress:
-                return payload, rsv1
+                compress = rsv1 or len(payload) >= state.compress_threshold
+            if not compress or not state.can_compress:
+                return payload, False
             if state.keep_compressor:
                 compressor = self._compressor
                 if compressor is None:
@@ -272,18 +277,18 @@ class WSTransport:
                 return state.compress_message(payload), True
             else:
                 compressor = state.new_compressor()
-            rsv1 = True
         try:
             data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
         except BaseException:
             # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
             self._compressor = self._msg_compressor = None
             raise
+        first = opcode != OP_CONTINUATION
         if fin:
             self._msg_compressor = None
-            return data[:-4], rsv1
+            return data[:-4], first
         self._msg_compressor = compressor
-        return data, rsv1
+        return data, first
 
     def send_reuse_external_bytearray(
         self,
