@@ -5,7 +5,8 @@ A tiny HTTP server (asyncio streams, in the test's loop) serves
 to the reference echo server, which greets it with a message in three
 fragments and a PING; the page then exchanges text, binary, empty and large
 (1 MiB+) messages and closes with a code and reason, and POSTs its results
-back to the HTTP server. Skipped, with the reason, only when Chromium is not
+back to the HTTP server; once more with permessage-deflate agreed (Chromium
+offers it on every connection). Skipped, with the reason, only when Chromium is not
 installed (Debian: ``apt-get install chromium``).
 """
 
@@ -110,12 +111,13 @@ async def page_server(ws_url: str, result: asyncio.Future[dict[str, Any]]) -> An
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
 
 
-async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Path) -> None:
+async def run_page(chromium: str, tmp_path: Path, **server_kwargs: Any) -> tuple[dict[str, Any], Any]:
+    """Chromium runs the page against the reference server; returns its report and the server's listener."""
     listener_class = greeting_listener_class()
     # the options of the reference server's start_server(), with the greeting listener
     server = await picows.ws_create_server(
         lambda request: listener_class(), "127.0.0.1", 0, max_frame_size=64 * 1024 * 1024,
-        check_fragment_order=True, enable_auto_pong=False,
+        check_fragment_order=True, enable_auto_pong=False, **server_kwargs,
     )  # fmt: skip
     result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     async with server:
@@ -144,7 +146,11 @@ async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Pa
                         proc.kill()
                         await asyncio.wait_for(proc.wait(), TIMEOUT)
                 log.close()
-    report = result.result()
+    (listener,) = listener_class.instances
+    return result.result(), listener
+
+
+def check_report(report: dict[str, Any], listener: Any) -> None:
     assert report["ok"], report
     assert report["steps"] == [
         "fragmented-greeting",
@@ -159,7 +165,21 @@ async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Pa
         "bye from the browser",
         True,
     )
-    (listener,) = listener_class.instances
     assert listener.pongs == [b"are you there"]  # the browser answered the PING
     assert listener.messages == 5
     assert listener.close_code_received == 4000
+
+
+async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Path) -> None:
+    report, listener = await run_page(chromium, tmp_path)
+    check_report(report, listener)
+    assert listener.transport.permessage_deflate is None  # Chromium offered it; the server declined
+
+
+async def test_chromium_with_permessage_deflate(chromium: str, tmp_path: Path) -> None:
+    """The same exchange with the extension agreed: Chromium compresses, picows inflates, and back."""
+    report, listener = await run_page(chromium, tmp_path, permessage_deflate=True)
+    check_report(report, listener)
+    agreement = listener.transport.permessage_deflate
+    assert agreement is not None
+    assert "client_max_window_bits" in listener.transport.request.headers["Sec-WebSocket-Extensions"]

@@ -45,7 +45,7 @@ cdef class WSTransport:
         uint64_t _rng_state
         # permessage-deflate (None unless agreed) and broadcast bookkeeping
         readonly object permessage_deflate  # the DeflateAgreement
-        object _deflate                     # picows._deflate.DeflateState
+        readonly object _deflate            # picows._deflate.DeflateState (read by broadcast())
         object _compressor                  # ours, with context takeover
         object _msg_compressor              # of the compressed message being sent in fragments
         public bint _mid_message            # a data message was begun with fin=False and not finished
