@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._deflate import MAX_WBITS, MIN_ZLIB_WBITS, DeflateAgreement, PerMessageDeflate
+from ._deflate import MAX_WBITS, MIN_ZLIB_WBITS, SERVER_DEFAULT_WBITS, DeflateAgreement, PerMessageDeflate
 
 __all__ = ["EXTENSION", "accept_response", "answer_offers", "build_offer", "parse_extensions"]
 
@@ -145,11 +145,22 @@ def build_offer(options: PerMessageDeflate) -> str:
         flags.append(("client_no_context_takeover", None))
     if options.server_max_window_bits is not None:
         flags.append(("server_max_window_bits", options.server_max_window_bits))
-    if options.client_max_window_bits is True:
+    offered = _client_offer_bits(options)
+    if offered is True:
         flags.append(("client_max_window_bits", None))
-    elif options.client_max_window_bits is not None:
-        flags.append(("client_max_window_bits", int(options.client_max_window_bits)))
+    elif offered is not None:
+        flags.append(("client_max_window_bits", offered))
     return _format(flags)
+
+
+def _client_offer_bits(options: PerMessageDeflate) -> int | bool | None:
+    """What the client offers for client_max_window_bits: True (bare), a value, or None (not offered)."""
+    value = options.client_max_window_bits
+    if value is None or value is True:
+        return True
+    if value is False:
+        return None
+    return int(value)
 
 
 def accept_response(options: PerMessageDeflate, values: list[str]) -> DeflateAgreement | None:
@@ -176,7 +187,7 @@ def accept_response(options: PerMessageDeflate, values: list[str]) -> DeflateAgr
                 f"server_max_window_bits={server_bits} exceeds the offered {options.server_max_window_bits}"
             )
     client_bits = MAX_WBITS
-    offered_client_bits = options.client_max_window_bits
+    offered_client_bits = _client_offer_bits(options)
     if "client_max_window_bits" in params:
         value = params["client_max_window_bits"]
         if offered_client_bits is None:
@@ -186,8 +197,8 @@ def accept_response(options: PerMessageDeflate, values: list[str]) -> DeflateAgr
         client_bits = _WINDOW_VALUES[value]
         if offered_client_bits is not True and client_bits > offered_client_bits:
             raise ValueError(f"client_max_window_bits={client_bits} exceeds the offered {offered_client_bits}")
-    elif offered_client_bits is not None and offered_client_bits is not True:
-        client_bits = int(offered_client_bits)  # we said we would not use more
+    elif isinstance(offered_client_bits, int) and offered_client_bits is not True:
+        client_bits = offered_client_bits  # we said we would not use more
     return DeflateAgreement(
         server_no_context_takeover="server_no_context_takeover" in params,
         client_no_context_takeover=(
@@ -240,8 +251,8 @@ def _answer(options: PerMessageDeflate, params: dict[str, str | None]) -> Deflat
         server_bits = _WINDOW_VALUES[params["server_max_window_bits"]]  # type: ignore[index]
         if server_bits < MIN_ZLIB_WBITS:
             return None  # zlib cannot keep to an 8-bit window
-    if options.server_max_window_bits is not None:
-        server_bits = min(server_bits, options.server_max_window_bits)
+    own_limit = options.server_max_window_bits
+    server_bits = min(server_bits, SERVER_DEFAULT_WBITS if own_limit is None else own_limit)
     if "server_max_window_bits" in params or server_bits < MAX_WBITS:
         flags.append(("server_max_window_bits", server_bits))
 
@@ -251,7 +262,9 @@ def _answer(options: PerMessageDeflate, params: dict[str, str | None]) -> Deflat
         if value is not None:
             client_bits = _WINDOW_VALUES[value]
         limit = options.client_max_window_bits
-        if isinstance(limit, int) and limit is not True:
+        if limit is None:
+            client_bits = min(client_bits, SERVER_DEFAULT_WBITS)
+        elif not isinstance(limit, bool):
             client_bits = min(client_bits, limit)
         if value is not None or client_bits < MAX_WBITS:
             flags.append(("client_max_window_bits", client_bits))

@@ -154,7 +154,8 @@ async def test_websockets_client_with_unsupported_offer_falls_back() -> None:
     ]
     async with ws_server(lambda r: EchoListener(), permessage_deflate=True) as url:
         async with wsx_connect(url, compression=None, extensions=extensions, open_timeout=TIMEOUT) as ws:
-            assert ws.response.headers["Sec-WebSocket-Extensions"] == "permessage-deflate; server_max_window_bits=12"
+            answer = ws.response.headers["Sec-WebSocket-Extensions"]
+            assert answer == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
             await ws.send(compressible(4000))
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == compressible(4000)
 

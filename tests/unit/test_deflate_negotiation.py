@@ -10,6 +10,7 @@ from picows import DeflateAgreement, PerMessageDeflate
 from support.internals import DeflateState, accept_response, answer_offers, build_offer, parse_extensions
 
 DEFAULT = PerMessageDeflate()
+WIDE = PerMessageDeflate(server_max_window_bits=15, client_max_window_bits=False)
 STRICT = PerMessageDeflate(
     server_no_context_takeover=True,
     client_no_context_takeover=True,
@@ -64,60 +65,65 @@ def test_parse_extensions_rejects_bad_syntax(header: str) -> None:
 
 # ---------------------------------------------------------------- server: answering offers
 
+PMD = "permessage-deflate"
+S12 = "server_max_window_bits=12"  # the server's default window
 SERVER_TABLE = [
     # (server options, client header, answer header or None, (s_reset, c_reset, s_bits, c_bits))
-    (DEFAULT, "permessage-deflate", "permessage-deflate", (False, False, 15, 15)),
-    (DEFAULT, "permessage-deflate; client_max_window_bits", "permessage-deflate", (False, False, 15, 15)),
-    (DEFAULT, "permessage-deflate; client_max_window_bits=10",
-     "permessage-deflate; client_max_window_bits=10", (False, False, 15, 10)),
-    (DEFAULT, 'permessage-deflate; client_max_window_bits="9"',
-     "permessage-deflate; client_max_window_bits=9", (False, False, 15, 9)),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=12",
-     "permessage-deflate; server_max_window_bits=12", (False, False, 12, 15)),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=9",
-     "permessage-deflate; server_max_window_bits=9", (False, False, 9, 15)),
-    (DEFAULT, "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover", (True, True, 15, 15)),
-    (DEFAULT, "permessage-deflate; client_max_window_bits=8",
-     "permessage-deflate; client_max_window_bits=8", (False, False, 15, 8)),
+    (DEFAULT, PMD, f"{PMD}; {S12}", (False, False, 12, 15)),
+    (DEFAULT, f"{PMD}; client_max_window_bits", f"{PMD}; {S12}; client_max_window_bits=12", (False, False, 12, 12)),
+    (DEFAULT, f"{PMD}; client_max_window_bits=10",
+     f"{PMD}; {S12}; client_max_window_bits=10", (False, False, 12, 10)),
+    (DEFAULT, f'{PMD}; client_max_window_bits="9"',
+     f"{PMD}; {S12}; client_max_window_bits=9", (False, False, 12, 9)),
+    (DEFAULT, f"{PMD}; server_max_window_bits=12", f"{PMD}; {S12}", (False, False, 12, 15)),
+    (DEFAULT, f"{PMD}; server_max_window_bits=15", f"{PMD}; {S12}", (False, False, 12, 15)),
+    (DEFAULT, f"{PMD}; server_max_window_bits=9", f"{PMD}; server_max_window_bits=9", (False, False, 9, 15)),
+    (DEFAULT, f"{PMD}; server_no_context_takeover; client_no_context_takeover",
+     f"{PMD}; server_no_context_takeover; client_no_context_takeover; {S12}", (True, True, 12, 15)),
+    (DEFAULT, f"{PMD}; client_max_window_bits=8",
+     f"{PMD}; {S12}; client_max_window_bits=8", (False, False, 12, 8)),
     # An 8-bit server window cannot be produced by zlib: declined, the next offer is taken.
-    (DEFAULT, "permessage-deflate; server_max_window_bits=8", None, None),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=10",
-     "permessage-deflate; server_max_window_bits=10", (False, False, 10, 15)),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=8, permessage-deflate",
-     "permessage-deflate", (False, False, 15, 15)),
+    (DEFAULT, f"{PMD}; server_max_window_bits=8", None, None),
+    (DEFAULT, f"{PMD}; server_max_window_bits=8, {PMD}; server_max_window_bits=10",
+     f"{PMD}; server_max_window_bits=10", (False, False, 10, 15)),
+    (DEFAULT, f"{PMD}; server_max_window_bits=8, {PMD}", f"{PMD}; {S12}", (False, False, 12, 15)),
     # Invalid offers are declined one by one.
-    (DEFAULT, "permessage-deflate; foo", None, None),
-    (DEFAULT, "permessage-deflate; foo, permessage-deflate", "permessage-deflate", (False, False, 15, 15)),
-    (DEFAULT, "permessage-deflate; server_no_context_takeover; server_no_context_takeover", None, None),
-    (DEFAULT, "permessage-deflate; server_no_context_takeover=1", None, None),
-    (DEFAULT, "permessage-deflate; client_no_context_takeover=yes", None, None),
-    (DEFAULT, "permessage-deflate; server_max_window_bits", None, None),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=16", None, None),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=7", None, None),
-    (DEFAULT, "permessage-deflate; server_max_window_bits=08", None, None),
-    (DEFAULT, "permessage-deflate; client_max_window_bits=0x9", None, None),
-    (DEFAULT, "permessage-deflate; client_max_window_bits=16", None, None),
+    (DEFAULT, f"{PMD}; foo", None, None),
+    (DEFAULT, f"{PMD}; foo, {PMD}", f"{PMD}; {S12}", (False, False, 12, 15)),
+    (DEFAULT, f"{PMD}; server_no_context_takeover; server_no_context_takeover", None, None),
+    (DEFAULT, f"{PMD}; server_no_context_takeover=1", None, None),
+    (DEFAULT, f"{PMD}; client_no_context_takeover=yes", None, None),
+    (DEFAULT, f"{PMD}; server_max_window_bits", None, None),
+    (DEFAULT, f"{PMD}; server_max_window_bits=16", None, None),
+    (DEFAULT, f"{PMD}; server_max_window_bits=7", None, None),
+    (DEFAULT, f"{PMD}; server_max_window_bits=08", None, None),
+    (DEFAULT, f"{PMD}; client_max_window_bits=0x9", None, None),
+    (DEFAULT, f"{PMD}; client_max_window_bits=16", None, None),
     # Other extensions are skipped; an unparsable header declines everything.
-    (DEFAULT, "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits",
-     "permessage-deflate", (False, False, 15, 15)),
+    (DEFAULT, f"x-webkit-deflate-frame, {PMD}; client_max_window_bits",
+     f"{PMD}; {S12}; client_max_window_bits=12", (False, False, 12, 12)),
     (DEFAULT, "x-webkit-deflate-frame", None, None),
-    (DEFAULT, "permessage-deflate;", None, None),
+    (DEFAULT, f"{PMD};", None, None),
     (DEFAULT, "", None, None),
+    # Full windows when asked for: nothing to answer for parameters not offered.
+    (WIDE, PMD, PMD, (False, False, 15, 15)),
+    (WIDE, f"{PMD}; client_max_window_bits", PMD, (False, False, 15, 15)),
+    (WIDE, f"{PMD}; client_max_window_bits=11; server_max_window_bits=13",
+     f"{PMD}; server_max_window_bits=13; client_max_window_bits=11", (False, False, 13, 11)),
     # Our preferences: flags always answered, windows capped.
-    (STRICT, "permessage-deflate",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11",
+    (STRICT, PMD,
+     f"{PMD}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11",
      (True, True, 11, 15)),
-    (STRICT, "permessage-deflate; client_max_window_bits",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; "
+    (STRICT, f"{PMD}; client_max_window_bits",
+     f"{PMD}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; "
      "client_max_window_bits=10",
      (True, True, 11, 10)),
-    (STRICT, "permessage-deflate; client_max_window_bits=12; server_max_window_bits=9",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; "
+    (STRICT, f"{PMD}; client_max_window_bits=12; server_max_window_bits=9",
+     f"{PMD}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; "
      "client_max_window_bits=10",
      (True, True, 9, 10)),
-    (STRICT, "permessage-deflate; client_max_window_bits=9",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; "
+    (STRICT, f"{PMD}; client_max_window_bits=9",
+     f"{PMD}; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11; "
      "client_max_window_bits=9",
      (True, True, 11, 9)),
 ]
@@ -132,7 +138,7 @@ def test_server_answers(options: PerMessageDeflate, offer: str, answer: str | No
 
 def test_server_reads_every_header_line() -> None:
     agreement = answer_offers(DEFAULT, ["permessage-deflate; server_max_window_bits=8", "permessage-deflate"])
-    assert agreement is not None and agreement.header == "permessage-deflate"
+    assert agreement is not None and agreement.header == "permessage-deflate; server_max_window_bits=12"
 
 
 # ---------------------------------------------------------------- client: offer and answer
@@ -142,7 +148,7 @@ def test_server_reads_every_header_line() -> None:
     ("options", "offer"),
     [
         (DEFAULT, "permessage-deflate; client_max_window_bits"),
-        (PerMessageDeflate(client_max_window_bits=None), "permessage-deflate"),
+        (PerMessageDeflate(client_max_window_bits=True), "permessage-deflate; client_max_window_bits"),
         (PerMessageDeflate(client_max_window_bits=False), "permessage-deflate"),
         (STRICT, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
                  "server_max_window_bits=11; client_max_window_bits=10"),
@@ -189,7 +195,7 @@ def test_client_without_answer_has_no_agreement() -> None:
 @pytest.mark.parametrize(
     ("options", "answer", "reason"),
     [
-        (PerMessageDeflate(client_max_window_bits=None), "permessage-deflate; client_max_window_bits=10",
+        (PerMessageDeflate(client_max_window_bits=False), "permessage-deflate; client_max_window_bits=10",
          "not offered"),
         (DEFAULT, "permessage-deflate; client_max_window_bits", "needs a value"),
         (STRICT, "permessage-deflate; client_max_window_bits=12", "exceeds"),
@@ -219,7 +225,7 @@ CLIENT_GRID = [
         client_max_window_bits=c_bits,
     )
     for s_reset, c_reset, s_bits, c_bits in itertools.product(
-        (False, True), (False, True), (None, 9, 12, 15), (None, True, 9, 12, 15)
+        (False, True), (False, True), (None, 9, 12, 15), (None, True, False, 9, 12, 15)
     )
 ]
 SERVER_GRID = [
@@ -229,7 +235,9 @@ SERVER_GRID = [
         server_max_window_bits=s_bits,
         client_max_window_bits=c_bits,
     )
-    for s_reset, c_reset, s_bits, c_bits in itertools.product((False, True), (False, True), (None, 10), (None, 11))
+    for s_reset, c_reset, s_bits, c_bits in itertools.product(
+        (False, True), (False, True), (None, 10, 15), (None, False, 11)
+    )
 ]
 
 
@@ -245,7 +253,7 @@ def test_every_offer_and_answer_agree(server: PerMessageDeflate) -> None:
         # Each side keeps to what it asked for and what the other asked for.
         if client.server_max_window_bits is not None:
             assert answered.server_max_window_bits <= client.server_max_window_bits
-        if isinstance(client.client_max_window_bits, int) and client.client_max_window_bits is not True:
+        if not isinstance(client.client_max_window_bits, bool) and client.client_max_window_bits is not None:
             assert accepted.client_max_window_bits <= client.client_max_window_bits
         assert answered.server_no_context_takeover >= client.server_no_context_takeover
         assert answered.client_no_context_takeover >= server.client_no_context_takeover
