@@ -93,40 +93,29 @@ def broadcast(
     is_data = opcode < FIRST_CONTROL_OPCODE
     if not is_data and len(payload) > 125:
         raise ValueError(f"control frame payload must be <= 125 bytes, got {len(payload)}")
-    build_frame = _backend.impl.build_frame
-    plain_frame: bytes | None = None
-    compressed_frames: dict[Any, bytes] = {}
-    sent = 0
+    impl = _backend.impl
+    build_frame = impl.build_frame
+    compressed_frames: dict[Any, bytes | None] = {}
+
+    def compressed_frame(state: Any) -> bytes | None:
+        """The frame shared by connections with ``state``'s settings; None: it must use its own compressor."""
+        key = state.shared_key
+        if key is None:
+            return None
+        frame = compressed_frames.get(key)
+        if frame is None:
+            frame = compressed_frames[key] = build_frame(opcode, state.compress_message(payload), True, True, None)
+        return frame
+
     skipped: list[WSTransport] = []
-    for transport in transports:
-        if transport.is_close_frame_sent or transport.is_disconnected:
-            continue
-        if (is_data and transport._mid_message) or (skip_slow and transport._write_paused):
-            skipped.append(transport)
-            continue
-        if transport.is_client_side:
-            transport.send(opcode, payload, compress=compress)
-            sent += 1
-            continue
-        state = transport._deflate
-        if is_data and state is not None:
-            wanted = compress if compress is not None else len(payload) >= state.compress_threshold
-            if wanted and state.can_compress:
-                key = state.shared_key
-                if key is None:  # own context: only its compressor can continue it
-                    transport.send(opcode, payload, compress=True)
-                    sent += 1
-                    continue
-                frame = compressed_frames.get(key)
-                if frame is None:
-                    frame = compressed_frames[key] = build_frame(
-                        opcode, state.compress_message(payload), True, True, None
-                    )
-                transport._write_frame(frame)
-                sent += 1
-                continue
-        if plain_frame is None:
-            plain_frame = build_frame(opcode, payload, True, False, None)
-        transport._write_frame(plain_frame)
-        sent += 1
+    sent = impl.broadcast_loop(
+        transports,
+        opcode,
+        payload,
+        build_frame(opcode, payload, True, False, None),
+        compress,
+        skip_slow,
+        compressed_frame,
+        skipped,
+    )
     return BroadcastResult(sent, skipped)

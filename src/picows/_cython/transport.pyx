@@ -356,10 +356,6 @@ cdef class WSTransport:
         self._msg_compressor = compressor
         return data
 
-    def _write_frame(self, bytes frame):
-        """Write a frame built elsewhere (broadcast: one unmasked frame for many server connections)."""
-        self._write_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame))
-
     cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=True,
                                     bint rsv1=False, bint rsv2=False, bint rsv3=False):
         """Send ``msg_size`` bytes at ``msg_ptr`` as one frame, writing the header in place.
@@ -462,3 +458,52 @@ cdef class WSTransport:
         self._fd = -1
         self._release_write_buffer()
         self._compressor = self._msg_compressor = None  # release zlib memory
+
+
+def broadcast_loop(transports, int opcode, bytes payload, bytes plain_frame, compress, bint skip_slow,
+                   compressed_frame, list skipped):
+    """Write one message to each transport (the per-connection half of ``picows.broadcast``).
+
+    ``plain_frame`` is the unmasked frame of the message; ``compressed_frame(state)``
+    the one of a permessage-deflate setting shared without context takeover
+    (None: the connection compresses with its own context). Returns how many
+    got it; open connections passed over go to ``skipped``.
+    """
+    cdef WSTransport transport
+    cdef bint is_data = opcode < FIRST_CONTROL_OPCODE
+    cdef Py_ssize_t sent = 0
+    cdef const char* plain = PyBytes_AS_STRING(plain_frame)
+    cdef Py_ssize_t plain_size = PyBytes_GET_SIZE(plain_frame)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload)
+    cdef unsigned long thread_id = PyThread_get_thread_ident()
+    for obj in transports:
+        if not isinstance(obj, WSTransport):
+            raise TypeError(f"transports must hold WSTransport objects, got {type(obj).__name__}")
+        transport = <WSTransport>obj
+        if transport.is_close_frame_sent or transport.is_disconnected:
+            continue
+        if (is_data and transport._mid_message) or (skip_slow and transport._write_paused):
+            skipped.append(transport)
+            continue
+        if transport._thread_id != thread_id:
+            wrong_thread("broadcast")
+        if transport.is_client_side:
+            transport.send(opcode, payload, compress=compress)  # masked with its own key
+            sent += 1
+            continue
+        state = transport._deflate
+        if is_data and state is not None:
+            wanted = (size >= state.compress_threshold) if compress is None else compress
+            if wanted and state.can_compress:
+                frame = compressed_frame(state)
+                if frame is None:
+                    transport.send(opcode, payload, compress=True)
+                else:
+                    transport._write_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame))
+                sent += 1
+                continue
+        if transport._log_debug:
+            transport._log_send(<uint8_t>(opcode | 0x80), size)
+        transport._write_raw(plain, plain_size)
+        sent += 1
+    return sent

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WSListener", "WSTransport"]
 
+# broadcast_loop (the per-connection part of picows.broadcast) is at the end of this module.
+
 Payload = Union[bytes, bytearray, memoryview, str, None]
 
 
@@ -361,10 +363,6 @@ class WSTransport:
         key = random_mask_key() if self.is_client_side else None
         self._write(encode_frame(opcode, payload, True, False, key))
 
-    def _write_frame(self, frame: bytes) -> None:
-        """Write a frame built elsewhere (broadcast: one unmasked frame for many server connections)."""
-        self._write(frame)
-
     def _log_send(self, opcode: int, fin: bool, rsv1: bool, size: int) -> None:
         self._logger.log(
             PICOWS_DEBUG_LL, "send %s fin=%s rsv1=%s payload_sz=%d", WSMsgType(opcode).name, fin, rsv1, size
@@ -379,3 +377,54 @@ class WSTransport:
     measure_roundtrip_time = _transport_api.measure_roundtrip_time
     notify_user_specific_pong_received = _transport_api.notify_user_specific_pong_received
 
+
+
+def broadcast_loop(
+    transports: Any,
+    opcode: int,
+    payload: bytes,
+    plain_frame: bytes,
+    compress: bool | None,
+    skip_slow: bool,
+    compressed_frame: Any,
+    skipped: list[WSTransport],
+) -> int:
+    """Write one message to each transport (the per-connection half of ``picows.broadcast``).
+
+    ``plain_frame`` is the unmasked frame of the message; ``compressed_frame(state)``
+    the one of a permessage-deflate setting shared without context takeover
+    (None: the connection compresses with its own context). Returns how many
+    got it; open connections passed over go to ``skipped``.
+    """
+    is_data = opcode < FIRST_CONTROL_OPCODE
+    sent = 0
+    for transport in transports:
+        if type(transport) is not WSTransport and not isinstance(transport, WSTransport):
+            raise TypeError(f"transports must hold WSTransport objects, got {type(transport).__name__}")
+        if transport.is_close_frame_sent or transport.is_disconnected:
+            continue
+        if (is_data and transport._mid_message) or (skip_slow and transport._write_paused):
+            skipped.append(transport)
+            continue
+        if transport._thread_id != _get_ident():
+            _wrong_thread("broadcast")
+        if transport.is_client_side:
+            transport.send(opcode, payload, compress=compress)  # masked with its own key
+            sent += 1
+            continue
+        state = transport._deflate
+        if is_data and state is not None:
+            wanted = (len(payload) >= state.compress_threshold) if compress is None else compress
+            if wanted and state.can_compress:
+                frame = compressed_frame(state)
+                if frame is None:
+                    transport.send(opcode, payload, compress=True)
+                else:
+                    transport._write(frame)
+                sent += 1
+                continue
+        if transport._log_debug:
+            transport._log_send(opcode, True, False, len(payload))
+        transport._write(plain_frame)
+        sent += 1
+    return sent
