@@ -33,13 +33,12 @@ import argparse
 import asyncio
 import base64
 import os
+import random
 import socket
 import sys
 import time
-from urllib.parse import urlsplit
-
-import random
 import zlib
+from urllib.parse import urlsplit
 
 from common import (
     LOOPS,

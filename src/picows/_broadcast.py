@@ -104,7 +104,8 @@ def broadcast(
             return None
         frame = compressed_frames.get(key)
         if frame is None:
-            frame = compressed_frames[key] = build_frame(opcode, state.compress_message(payload), True, True, None)
+            deflated = state.compress_message(payload)
+            frame = compressed_frames[key] = build_frame(opcode, deflated, True, True, None)
         return frame
 
     skipped: list[WSTransport] = []

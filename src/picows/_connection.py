@@ -335,7 +335,9 @@ class Connection(Closing):
         if agreement is not None:
             options = self._options
             assert options.permessage_deflate is not None
-            state = DeflateState(agreement, self._is_client_side, options.permessage_deflate, options.max_frame_size)
+            state = DeflateState(
+                agreement, self._is_client_side, options.permessage_deflate, options.max_frame_size
+            )
             self._parser.set_deflate(state)
             transport.set_deflate(state)
         self._hs_buf = self._hs_view = None

@@ -62,7 +62,7 @@ def _check_int(name: str, value: Any, low: int, high: int) -> int:
 
 
 class PerMessageDeflate:
-    """Options of the permessage-deflate extension (RFC 7692) for :func:`ws_connect` / :func:`ws_create_server`.
+    """Options of the permessage-deflate extension (RFC 7692) for ws_connect / ws_create_server.
 
     Pass ``permessage_deflate=PerMessageDeflate(...)`` (or ``True`` for the
     defaults). The four RFC parameters mean, by role:
@@ -123,8 +123,12 @@ class PerMessageDeflate:
         compress_threshold: int = 128,
         max_message_size: int | None = None,
     ) -> None:
-        self.server_no_context_takeover = _check_bool("server_no_context_takeover", server_no_context_takeover)
-        self.client_no_context_takeover = _check_bool("client_no_context_takeover", client_no_context_takeover)
+        self.server_no_context_takeover = _check_bool(
+            "server_no_context_takeover", server_no_context_takeover
+        )
+        self.client_no_context_takeover = _check_bool(
+            "client_no_context_takeover", client_no_context_takeover
+        )
         if server_max_window_bits is not None:
             _check_int("server_max_window_bits", server_max_window_bits, MIN_ZLIB_WBITS, MAX_WBITS)
         self.server_max_window_bits = server_max_window_bits
@@ -133,7 +137,9 @@ class PerMessageDeflate:
         self.client_max_window_bits: int | bool | None = client_max_window_bits
         self.compress_level = _check_int("compress_level", compress_level, 0, 9)
         self.mem_level = _check_int("mem_level", mem_level, 1, 9)
-        self.compress_threshold = _check_int("compress_threshold", compress_threshold, 0, MAX_FRAME_SIZE_LIMIT)
+        self.compress_threshold = _check_int(
+            "compress_threshold", compress_threshold, 0, MAX_FRAME_SIZE_LIMIT
+        )
         if max_message_size is not None:
             _check_int("max_message_size", max_message_size, 0, MAX_FRAME_SIZE_LIMIT)
         self.max_message_size = max_message_size
@@ -155,7 +161,9 @@ def resolve_option(value: Any) -> PerMessageDeflate | None:
         return PerMessageDeflate()
     if isinstance(value, PerMessageDeflate):
         return value
-    raise TypeError(f"permessage_deflate must be None, a bool or a PerMessageDeflate, got {type(value).__name__}")
+    raise TypeError(
+        f"permessage_deflate must be None, a bool or a PerMessageDeflate, got {type(value).__name__}"
+    )
 
 
 class DeflateAgreement:
@@ -284,7 +292,7 @@ class DeflateState:
 
     @property
     def shared_key(self) -> tuple[int, int, int] | None:
-        """Connections with equal keys get identical bytes for the same message (broadcast); None: own context."""
+        """Equal keys give identical bytes for the same message (broadcast); None: an own context."""
         if self.keep_compressor or not self.can_compress:
             return None
         return (self.compress_wbits, self.compress_level, self.mem_level)

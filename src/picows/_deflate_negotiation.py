@@ -17,7 +17,12 @@ EXTENSION = "permessage-deflate"
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _PARAMETERS = frozenset(
-    ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits")
+    (
+        "server_no_context_takeover",
+        "client_no_context_takeover",
+        "server_max_window_bits",
+        "client_max_window_bits",
+    )
 )
 #: ``1*DIGIT`` of RFC 7692 without leading zeros: "8" to "15".
 _WINDOW_VALUES = {str(n): n for n in range(8, 16)}
@@ -57,7 +62,7 @@ class _Scanner:
         if self.peek() != '"':
             return self.token()
         self.pos += 1
-        out = []
+        out: list[str] = []
         while self.pos < len(self.text):
             c = self.text[self.pos]
             self.pos += 1
@@ -196,7 +201,9 @@ def accept_response(options: PerMessageDeflate, values: list[str]) -> DeflateAgr
             raise ValueError("client_max_window_bits needs a value in an answer")
         client_bits = _WINDOW_VALUES[value]
         if offered_client_bits is not True and client_bits > offered_client_bits:
-            raise ValueError(f"client_max_window_bits={client_bits} exceeds the offered {offered_client_bits}")
+            raise ValueError(
+                f"client_max_window_bits={client_bits} exceeds the offered {offered_client_bits}"
+            )
     elif isinstance(offered_client_bits, int) and offered_client_bits is not True:
         client_bits = offered_client_bits  # we said we would not use more
     return DeflateAgreement(

@@ -317,7 +317,9 @@ class ClientUpgrade:
             if lname in ("host", "authorization"):
                 headers[name] = value  # the user's value replaces ours
             elif lname == "sec-websocket-extensions" and deflate is not None:
-                raise ValueError("extra_headers: Sec-WebSocket-Extensions is set by picows with permessage_deflate")
+                raise ValueError(
+                    "extra_headers: Sec-WebSocket-Extensions is set by picows with permessage_deflate"
+                )
             else:
                 headers.add(name, value)
         if deflate is not None:
@@ -587,7 +589,8 @@ class ServerUpgrade:
             response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
             # A response that names extensions itself is the application's negotiation.
             if self._deflate is not None and "Sec-WebSocket-Extensions" not in response.headers:
-                agreement = answer_offers(self._deflate, request.headers.getall("Sec-WebSocket-Extensions", []))
+                offers = request.headers.getall("Sec-WebSocket-Extensions", [])
+                agreement = answer_offers(self._deflate, offers)
                 if agreement is not None:
                     response.headers["Sec-WebSocket-Extensions"] = agreement.header
         else:

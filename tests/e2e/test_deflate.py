@@ -17,8 +17,7 @@ import pytest
 import picows
 from picows import PerMessageDeflate, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener
 from support import TIMEOUT
-from support.frames import CLOSE
-from support.frames import expect_close
+from support.frames import CLOSE, expect_close
 from support.listeners import CollectingListener
 from support.raw_ws import raw_ws_server
 from support.servers import ROLES, connect, finish, pair, picows_server, wait_disconnected_any
@@ -82,7 +81,7 @@ async def test_peer_context_takeover_is_followed(role: str) -> None:
         c = zlib.compressobj(6, zlib.DEFLATED, -15)
         noise = random.Random(1).randbytes(2000)  # compresses only by referring to an earlier message
         sizes = []
-        for i in range(4):
+        for _ in range(4):
             data = (c.compress(noise) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
             sizes.append(len(data))
             await peer.send(BINARY, data, rsv1=True)

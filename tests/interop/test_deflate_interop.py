@@ -18,15 +18,16 @@ from aiohttp import web
 from websockets.asyncio.client import connect as wsx_connect
 from websockets.asyncio.server import serve as wsx_serve
 from websockets.exceptions import ConnectionClosed
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
 
 from picows import PerMessageDeflate, WSMsgType
 from support import TIMEOUT
 from support.listeners import CollectingListener, EchoListener
+from support.node import PEER_TIMEOUT, node_command, node_process, read_json_line
 from support.servers import connect, finish, ws_server
-from test_node import PEER_TIMEOUT, node_peer, node_process, read_json_line
-
-__all__ = ["node_peer"]  # the session fixture, imported for the tests below
 
 SIZES = [0, 10, 256, 8192, 102400]
 
@@ -225,8 +226,13 @@ async def test_aiohttp_client_with_picows_server(server_options: str) -> None:
 # ---------------------------------------------------------------- Node's ws
 
 
-async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
-    deflate_peer = [node_peer[0], node_peer[1].replace("peer.js", "deflate_peer.js")]
+@pytest.fixture(scope="session")
+def deflate_peer() -> list[str]:
+    """The command that runs deflate_peer.js (``ws`` with perMessageDeflate)."""
+    return node_command("deflate_peer.js")
+
+
+async def test_node_client_with_picows_server(deflate_peer: list[str]) -> None:
     async with ws_server(lambda r: EchoListener(), permessage_deflate=True, max_frame_size=64 * 1024 * 1024) as url:
         async with node_process([*deflate_peer, "client", url]) as proc:
             result = await read_json_line(proc)
@@ -237,8 +243,7 @@ async def test_node_client_with_picows_server(node_peer: list[str]) -> None:
 
 
 @pytest.mark.parametrize("options", list(CLIENT_OPTIONS))
-async def test_picows_client_with_node_server(node_peer: list[str], options: str) -> None:
-    deflate_peer = [node_peer[0], node_peer[1].replace("peer.js", "deflate_peer.js")]
+async def test_picows_client_with_node_server(deflate_peer: list[str], options: str) -> None:
     async with node_process([*deflate_peer, "server"]) as proc:
         port = (await read_json_line(proc))["port"]
         agreement = await picows_client_exchange(f"ws://127.0.0.1:{port}/", CLIENT_OPTIONS[options])

@@ -55,7 +55,7 @@ cdef class FrameParser:
         object _deflate            # picows._deflate.DeflateState
         object _inflater           # the peer's zlib decompressor, while we hold one
         bint _compressed           # the data message in progress is compressed
-        Py_ssize_t _inflate_budget # inflated bytes the message may still produce
+        Py_ssize_t _inflate_budget  # inflated bytes the message may still produce
 
     cdef WSFrame next_frame(self)
     cdef Py_ssize_t prepare_read(self) except -1

@@ -457,7 +457,9 @@ class FrameParser:
             if opcode >= FIRST_CONTROL_OPCODE:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "RSV1 set on a control frame (permessage-deflate)")
             if opcode == OP_CONTINUATION:
-                self._fail(WSCloseCode.PROTOCOL_ERROR, "RSV1 set on a continuation frame (permessage-deflate)")
+                self._fail(
+                    WSCloseCode.PROTOCOL_ERROR, "RSV1 set on a continuation frame (permessage-deflate)"
+                )
         masked = b1 & 0x80
         if masked:
             if self._is_client_side:
@@ -559,7 +561,7 @@ class FrameParser:
         budget = self._inflate_budget
         # max_length = budget + 1: zlib stops as soon as the message is too big (no bomb is allocated).
         try:
-            data = inflater.decompress(self._mv[start:end], budget + 1)
+            data: bytes = inflater.decompress(self._mv[start:end], budget + 1)
             if fin and len(data) <= budget:
                 rest = inflater.decompress(DEFLATE_TAIL, budget + 1 - len(data))
                 if rest:

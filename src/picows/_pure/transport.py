@@ -7,7 +7,14 @@ from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import _transport_api
-from .._rules import FIRST_CONTROL_OPCODE, MAX_CONTROL_PAYLOAD_SIZE, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG
+from .._rules import (
+    FIRST_CONTROL_OPCODE,
+    MAX_CONTROL_PAYLOAD_SIZE,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+)
 from .._transport_api import wrong_thread as _wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 from .frames import (
@@ -251,7 +258,12 @@ class WSTransport:
             self._protocol._close_sent(bytes(payload))
 
     def _deflate_frame(
-        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool, rsv1: bool, compress: bool | None
+        self,
+        opcode: int,
+        payload: bytes | bytearray | memoryview,
+        fin: bool,
+        rsv1: bool,
+        compress: bool | None,
     ) -> tuple[bytes | bytearray | memoryview, bool]:
         """The payload to send and its RSV1 bit for a data frame under permessage-deflate.
 
@@ -381,7 +393,7 @@ class WSTransport:
 
 def broadcast_loop(
     transports: Any,
-    opcode: int,
+    opcode: WSMsgType,
     payload: bytes,
     plain_frame: bytes,
     compress: bool | None,
