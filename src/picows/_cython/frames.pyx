@@ -469,6 +469,8 @@ cdef class FrameParser:
                     self._in_fragmented_message = False
                 if self._deflate is not None:
                     if opcode != OP_CONTINUATION:
+                        if self._compressed:  # the inflater is in the middle of a message
+                            self._fail(_PROTOCOL_ERROR, "new data frame inside a compressed fragmented message")
                         self._compressed = (b0 & 0x40) != 0
                         self._inflate_budget = self._deflate.max_message_size
                     if self._compressed:

@@ -280,7 +280,8 @@ class FrameParser:
     was agreed (:meth:`set_deflate`): then RSV1 on a control or continuation
     frame is a violation (right after the control-frame checks), RSV1 on the
     first frame of a data message marks it compressed, and the frames of a
-    compressed message are delivered inflated, frame by frame, with
+    compressed message are delivered inflated, frame by frame (a new data
+    message before a compressed one ended is a violation), with
     ``rsv1=False`` (as if the message had not been compressed).
     """
 
@@ -527,6 +528,9 @@ class FrameParser:
                     self._in_fragmented_message = False
                 if self._deflate is not None:
                     if opcode != OP_CONTINUATION:
+                        if self._compressed:  # the inflater is in the middle of a message
+                            msg = "new data frame inside a compressed fragmented message"
+                            self._fail(WSCloseCode.PROTOCOL_ERROR, msg)
                         self._compressed = (b0 & 0x40) != 0
                         self._inflate_budget = self._deflate.max_message_size
                     if self._compressed:
