@@ -320,7 +320,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
             out, error = run_once(cmd, impl.env, cpu, args.duration + warm + 60)
             if out is not None:
                 check_identity(impl, out, "client")
-                if impl.worker_impl == "picows":
+                if impl.worker_impl.startswith("picows"):
                     backends[c] = picows_label(impl, out)
                 elif out.get("accel"):
                     backends[c] = accel_label(out)
@@ -335,7 +335,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
     finally:
         server.stop()
     for c in runnable:
-        backends.setdefault(c, "-" if impls[c].worker_impl != "picows" else impls[c].expect_backend or "default")
+        backends.setdefault(c, "-" if not impls[c].worker_impl.startswith("picows") else impls[c].expect_backend or "default")
 
     table = summarize(results, runnable, loops, sizes, baseline)
     print()
@@ -446,7 +446,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu, cert) -
             srv.stop()
     for (name, _loop), srv in running.items():
         impl = impls[name]
-        if impl.worker_impl == "picows":
+        if impl.worker_impl.startswith("picows"):
             backends[name] = picows_label(impl, {**srv.info, "transports": srv.seen.get("transports")})
         else:
             backends[name] = accel_label(srv.info)

@@ -164,7 +164,13 @@ def run_client(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     """Import what a client needs and report versions (availability check)."""
     info = versions()
-    mods = {"picows": ["picows"], "websockets": ["websockets"], "aiohttp": ["aiohttp"], "raw": []}[args.impl]
+    mods = {
+        "picows": ["picows"],
+        "picows-websockets": ["picows", "picows.websockets"],
+        "websockets": ["websockets"],
+        "aiohttp": ["aiohttp"],
+        "raw": [],
+    }[args.impl]
     for m in mods:
         mod = __import__(m)
         if m == "picows":

@@ -111,6 +111,30 @@ async def _client_websockets(url, payload, clock, ssl_context, kwargs, deflate) 
     return {"websockets_version": websockets.__version__, **info}
 
 
+async def _client_picows_websockets(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
+    """The websockets-compatible API of picows (``picows.websockets``): ours, or the published one's."""
+    import picows
+    from picows.websockets import connect
+
+    size = len(payload)
+    if ssl_context is not None:
+        kwargs = {"ssl": ssl_context, **kwargs}
+    kwargs = {"compression": "deflate" if deflate else None, **kwargs}
+    async with connect(url, max_size=None, **kwargs) as ws:
+        if deflate and "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or ""):
+            raise RuntimeError("the server did not accept permessage-deflate")
+        info = _transport_info(getattr(ws, "transport", None))
+        clock.start()
+        while True:
+            await ws.send(payload)
+            msg = await ws.recv()
+            if len(msg) != size:
+                raise RuntimeError(f"echo size {len(msg)} != {size}")
+            if clock.tick():
+                break
+    return {**picows_info(picows), **info}
+
+
 async def _client_aiohttp(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
     import aiohttp
 
@@ -239,6 +263,7 @@ async def _client_raw(url, payload, clock, ssl_context, kwargs, deflate) -> dict
 CLIENTS = {
     "picows": _client_picows,
     "websockets": _client_websockets,
+    "picows-websockets": _client_picows_websockets,
     "aiohttp": _client_aiohttp,
     "raw": _client_raw,
 }
