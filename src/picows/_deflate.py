@@ -11,10 +11,13 @@ connection of the process (see :func:`compress_message`).
 Memory. zlib's deflate state takes about ``2**(wbits + 2) + 2**(mem_level + 9)``
 bytes (256 KiB at 15/8, 32 KiB at 12/5) and an inflate state about
 ``2**wbits + 7 KiB``. Both are created lazily, on the first compressed
-message in their direction, and dropped after every message in a direction
-that uses no context takeover: an idle connection that agreed on
-``server_no_context_takeover`` and ``client_no_context_takeover`` holds no
-zlib state at all.
+message in their direction, and at most one of each per connection (never
+one per message: on PyPy zlib's memory is freed only when the GC collects
+the object, so per-message objects pile up). Without context takeover on
+our side, whole messages go through the shared compressor and the
+connection holds none; the decompressor is kept across messages even when
+the peer resets its context, since a fresh deflate stream never refers to
+the old window.
 """
 
 from __future__ import annotations
@@ -243,7 +246,6 @@ class DeflateState:
         "compress_wbits",
         "inflate_wbits",
         "keep_compressor",
-        "keep_decompressor",
         "can_compress",
         "compress_level",
         "mem_level",
@@ -261,17 +263,16 @@ class DeflateState:
         self.agreement = agreement
         if is_client_side:
             own_bits, peer_bits = agreement.client_max_window_bits, agreement.server_max_window_bits
-            own_reset, peer_reset = agreement.client_no_context_takeover, agreement.server_no_context_takeover
+            own_reset = agreement.client_no_context_takeover
         else:
             own_bits, peer_bits = agreement.server_max_window_bits, agreement.client_max_window_bits
-            own_reset, peer_reset = agreement.server_no_context_takeover, agreement.client_no_context_takeover
+            own_reset = agreement.server_no_context_takeover
         #: Window of our compressor; below 9 zlib cannot honour it, and we never compress.
         self.can_compress = own_bits >= MIN_ZLIB_WBITS
         self.compress_wbits = max(own_bits, MIN_ZLIB_WBITS)
         # A larger inflate window decodes a smaller deflate window's output.
         self.inflate_wbits = max(peer_bits, MIN_ZLIB_WBITS)
         self.keep_compressor = not own_reset
-        self.keep_decompressor = not peer_reset
         self.compress_level = options.compress_level
         self.mem_level = options.mem_level
         self.compress_threshold = options.compress_threshold
@@ -279,7 +280,7 @@ class DeflateState:
         self.max_message_size = max_frame_size if limit is None else limit
 
     def new_compressor(self) -> Any:
-        """A compressor for our direction (one per connection, or per fragmented message)."""
+        """The connection's compressor for our direction (created on its first compressed message)."""
         return zlib.compressobj(self.compress_level, zlib.DEFLATED, -self.compress_wbits, self.mem_level)
 
     def new_decompressor(self) -> Any:

@@ -214,6 +214,26 @@ async def test_fragmented_sends_keep_one_message(role: str, compress: bool) -> N
         assert f.rsv1
 
 
+@pytest.mark.parametrize("role", ROLES)
+async def test_without_context_takeover_every_message_stands_alone(role: str) -> None:
+    reset = "client_no_context_takeover" if role == "client" else "server_no_context_takeover"
+    headers = f"Sec-WebSocket-Extensions: permessage-deflate; {reset}\r\n".encode()
+    async with pair(role, CollectingListener, peer_headers=headers, permessage_deflate=True) as (peer, _, transport):
+        for i in range(4):
+            message = JSONISH + str(i).encode()
+            # whole (the shared compressor), twice fragmented (the connection's own), whole again
+            if i in (1, 2):
+                transport.send(WSMsgType.TEXT, message[:700], fin=False, compress=True)
+                transport.send(WSMsgType.CONTINUATION, message[700:], fin=True)
+                frames = [await peer.read_data_frame(), await peer.read_data_frame()]
+            else:
+                transport.send(WSMsgType.TEXT, message, compress=True)
+                frames = [await peer.read_data_frame()]
+            assert frames[0].rsv1
+            # A fresh decompressor for each message: none may refer to an earlier one.
+            assert inflate(b"".join(f.payload for f in frames)) == message
+
+
 async def test_sending_after_the_peer_vanished_leaves_no_trace() -> None:
     async with deflate_pair("client", check_clean=False) as (peer, listener, transport):
         transport.send(WSMsgType.TEXT, JSONISH[:300], fin=False, compress=True)

@@ -518,8 +518,9 @@ cdef class FrameParser:
             self._fail(_MESSAGE_TOO_BIG,
                        f"inflated message violates max allowed size (max_message_size={deflate.max_message_size})")
         self._inflate_budget = budget - PyBytes_GET_SIZE(data)
-        # Without context takeover (or after a final deflate block) the next message starts afresh.
-        if fin and (not deflate.keep_decompressor or inflater.eof):
+        # Kept for the next message even without context takeover (a fresh deflate stream never
+        # refers to the old window); only a final deflate block ends this decompressor's stream.
+        if fin and inflater.eof:
             self._inflater = None
         return data
 

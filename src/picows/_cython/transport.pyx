@@ -28,6 +28,7 @@ cdef int OP_PING = _rules.OP_PING
 cdef int OP_PONG = _rules.OP_PONG
 cdef int OP_CONTINUATION = _rules.OP_CONTINUATION
 cdef int Z_SYNC_FLUSH = zlib.Z_SYNC_FLUSH
+cdef int Z_FULL_FLUSH = zlib.Z_FULL_FLUSH
 cdef Py_ssize_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
 cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
 cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
@@ -335,17 +336,16 @@ cdef class WSTransport:
                 compress = rsv1 or size >= state.compress_threshold
             if not compress or not state.can_compress:
                 return None
-            if state.keep_compressor:
-                compressor = self._compressor
-                if compressor is None:
-                    compressor = self._compressor = state.new_compressor()
-            elif fin:
+            if fin and not state.keep_compressor:
                 return state.compress_message(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
-            else:
-                compressor = state.new_compressor()
+            # One compressor per connection, created lazily (never one per message).
+            compressor = self._compressor
+            if compressor is None:
+                compressor = self._compressor = state.new_compressor()
         try:
             data = compressor.compress(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
-            data += compressor.flush(Z_SYNC_FLUSH)
+            # Without context takeover a message ends with a full flush: the next one cannot refer to it.
+            data += compressor.flush(Z_FULL_FLUSH if fin and not state.keep_compressor else Z_SYNC_FLUSH)
         except BaseException:
             # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
             self._compressor = self._msg_compressor = None

@@ -283,16 +283,17 @@ class WSTransport:
                 compress = rsv1 or len(payload) >= state.compress_threshold
             if not compress or not state.can_compress:
                 return payload, False
-            if state.keep_compressor:
-                compressor = self._compressor
-                if compressor is None:
-                    compressor = self._compressor = state.new_compressor()
-            elif fin:
+            if fin and not state.keep_compressor:
                 return state.compress_message(payload), True
-            else:
-                compressor = state.new_compressor()
+            # One compressor per connection, created lazily (never one per message: on PyPy
+            # zlib's memory is freed only when the GC gets to the object).
+            compressor = self._compressor
+            if compressor is None:
+                compressor = self._compressor = state.new_compressor()
+        # Without context takeover a message ends with a full flush: the next one cannot refer to it.
+        flush = zlib.Z_FULL_FLUSH if fin and not state.keep_compressor else zlib.Z_SYNC_FLUSH
         try:
-            data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            data = compressor.compress(payload) + compressor.flush(flush)
         except BaseException:
             # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
             self._compressor = self._msg_compressor = None
