@@ -46,7 +46,7 @@ cdef class WSTransport:
         # permessage-deflate (None unless agreed) and broadcast bookkeeping
         readonly object permessage_deflate  # the DeflateAgreement
         readonly object _deflate            # picows._deflate.DeflateState (read by broadcast())
-        object _compressor                  # ours, with context takeover
+        object _compressor                  # ours (created by the first message that needs one)
         object _msg_compressor              # of the compressed message being sent in fragments
         public bint _mid_message            # a data message was begun with fin=False and not finished
         public bint _write_paused           # the underlying transport is over its high watermark

@@ -193,7 +193,7 @@ class WSTransport:
         self._thread_id = _get_ident()
         self.permessage_deflate = None
         self._deflate: DeflateState | None = None
-        self._compressor: Any = None  # ours, with context takeover
+        self._compressor: Any = None  # ours (created by the first message that needs one)
         self._msg_compressor: Any = None  # of the compressed message being sent in fragments
         self._mid_message = False  # a data message was begun with fin=False and not finished
         self._write_paused = False  # the underlying transport is over its high watermark
