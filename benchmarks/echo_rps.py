@@ -71,6 +71,8 @@ Examples:
   python benchmarks/echo_rps.py --mode server --json /tmp/srv.json
   python benchmarks/echo_rps.py --tls --clients ours-cython,published,websockets,raw
   python benchmarks/echo_rps.py --tls --mode server --sizes 256 --repeat 5
+  python benchmarks/echo_rps.py --deflate --clients ours-cython,ours-pure,websockets,aiohttp
+  python benchmarks/echo_rps.py --deflate --mode server --driver ours-cython
 """
 
 from __future__ import annotations
@@ -220,6 +222,7 @@ def json_doc(args, started, stale, impls, needed, results, table, baseline, cpu,
             "baseline": baseline,
             "ours_src": args.ours_src,
             "tls": bool(args.tls),
+            "deflate": bool(args.deflate),
             "certificate": cert.how if cert is not None else None,
         },
         "impls": output.impls_doc(impls, needed),
@@ -252,6 +255,7 @@ def client_cmd(impl: Impl, loop: str, url: str, size: int, args, warm: float, se
         "--server-pid",
         str(server_pid),
         *(cert.client_args() if cert is not None else []),
+        *(["--deflate"] if args.deflate else []),
     )
 
 
@@ -293,7 +297,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
     baseline = choose_baseline(args, runnable)
     output.print_interpreters(impls, needed)
 
-    server = EchoServer(srv_impl, args.server_loop, server_cpu, log_path(""), cert)
+    server = EchoServer(srv_impl, args.server_loop, server_cpu, log_path(""), cert, args.deflate)
     backends: dict[str, str] = {}
     print(
         f"server  : {args.server_impl} ({srv_impl.python}, {server_desc(server.info)}) on {args.server_loop}, "
@@ -316,7 +320,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
             out, error = run_once(cmd, impl.env, cpu, args.duration + warm + 60)
             if out is not None:
                 check_identity(impl, out, "client")
-                if impl.worker_impl == "picows":
+                if impl.worker_impl.startswith("picows"):
                     backends[c] = picows_label(impl, out)
                 elif out.get("accel"):
                     backends[c] = accel_label(out)
@@ -331,7 +335,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
     finally:
         server.stop()
     for c in runnable:
-        backends.setdefault(c, "-" if impls[c].worker_impl != "picows" else impls[c].expect_backend or "default")
+        backends.setdefault(c, "-" if not impls[c].worker_impl.startswith("picows") else impls[c].expect_backend or "default")
 
     table = summarize(results, runnable, loops, sizes, baseline)
     print()
@@ -360,6 +364,8 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
 def driver_of(args, impls, cert) -> tuple[Path | None, str]:
     """The fixed client of server mode: the C binary (or None for ours-cython) and its description."""
     if args.driver == "c":
+        if args.deflate:
+            raise Abort("the C driver does not speak permessage-deflate; use --driver ours-cython with --deflate")
         c_bin, how = cdriver.build(tls=cert is not None)
         if c_bin is None:
             raise Abort(f"the C driver could not be built ({how}); use --driver ours-cython")
@@ -398,7 +404,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu, cert) -
             for loop in loops:
                 if loop not in impl.probe["loops"]:
                     continue
-                srv = EchoServer(impl, loop, server_cpu, log_path(f"_{name}_{loop}"), cert)
+                srv = EchoServer(impl, loop, server_cpu, log_path(f"_{name}_{loop}"), cert, args.deflate)
                 running[(name, loop)] = srv
                 print(
                     f"server  : {name:<15} {loop:<8} {server_desc(srv.info)}, port {srv.port}, "
@@ -440,7 +446,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu, cert) -
             srv.stop()
     for (name, _loop), srv in running.items():
         impl = impls[name]
-        if impl.worker_impl == "picows":
+        if impl.worker_impl.startswith("picows"):
             backends[name] = picows_label(impl, {**srv.info, "transports": srv.seen.get("transports")})
         else:
             backends[name] = accel_label(srv.info)
@@ -477,6 +483,11 @@ def header(args, title: str, cert):
     notes = [PINNING_NOTE, MALLOC_NOTE]
     if cert is not None:
         notes.append(f"wss://: a throw-away self-signed certificate made for this run by {cert.how};\nclients verify it.")
+    if args.deflate:
+        notes.append(
+            "permessage-deflate on both ends, each library's own way (picows permessage_deflate=True,\n"
+            "websockets compression='deflate', aiohttp compress=15); payloads are compressible JSON-like ticks."
+        )
     return output.print_header(title, str(root or f"installed package of {args.ours_python}"), root, notes)
 
 
@@ -506,6 +517,11 @@ def parse_args(argv):
         help="server mode: the fixed client: c (workers/echo_client.c, default) or ours-cython on uvloop",
     )
     ap.add_argument("--tls", action="store_true", help="wss:// with a throw-away self-signed certificate")
+    ap.add_argument(
+        "--deflate",
+        action="store_true",
+        help="permessage-deflate on both ends (each library's own way) with compressible JSON-like payloads",
+    )
     ap.add_argument("--sizes", default="256,8KiB,100KB", help="message sizes (default 256,8KiB,100KB)")
     ap.add_argument("--loops", default="asyncio,uvloop", help="event loops of the compared side (default asyncio,uvloop)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")

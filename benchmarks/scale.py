@@ -35,6 +35,17 @@ Examples:
   python benchmarks/scale.py
   python benchmarks/scale.py --conns 2000 --fanout-clients 200 --repeat 1 --json /tmp/scale.json
   python benchmarks/scale.py --tls --fanout-clients 0
+  python benchmarks/scale.py --deflate --warm --mem-impls ours-cython,websockets
+  python benchmarks/scale.py --deflate --conns 0
+
+``--deflate``: every connection negotiates permessage-deflate (the clients
+offer ``permessage-deflate; client_max_window_bits``, for fan-out also
+``server_no_context_takeover``); with ``--warm`` each idle connection first
+exchanges one compressed message, so that both ends' compression contexts
+exist. Fan-out then broadcasts a compressible JSON-like message and the
+clients count frames. The ``-bcast`` rows use ``picows.broadcast()``, which
+builds the frame once (and compresses once for all connections without
+context takeover); the plain ours rows loop over ``send()``.
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ import time
 from pathlib import Path
 
 from harness import WORKERS, tls, venvs
-from harness.impls import ROWS, base_env, check_identity, make_impls, probe, transport_label
+from harness.impls import ROWS, add_variant, base_env, check_identity, make_impls, probe, transport_label
 from harness.machine import cpu_model, git_info, nofile_limit, port_range
 from harness.output import now
 from harness.procs import Abort, WorkerProcess
@@ -58,7 +69,13 @@ from harness.servers import EchoServer
 
 SCALE_WORKER = WORKERS / "scale.py"
 MEM_IMPLS = ["ours-cython", "ours-pure", "websockets", "published"]
-FANOUT_IMPLS = ["ours-cython", "ours-pure", "websockets", "published"]
+FANOUT_IMPLS = ["ours-cython", "ours-cython-bcast", "ours-pure", "ours-pure-bcast", "websockets", "published"]
+#: Fan-out rows sending with picows.broadcast() (the frame built once) instead of a loop of send().
+BROADCAST_VARIANTS = ['ours-cython-bcast=ours-cython:{"_broadcast": true}', 'ours-pure-bcast=ours-pure:{"_broadcast": true}']
+#: What the clients offer with --deflate: what browsers and websockets offer; for fan-out also
+#: server_no_context_takeover, so that a server may compress a broadcast message once for all.
+HOLD_OFFER = "permessage-deflate; client_max_window_bits"
+FANOUT_OFFER = "permessage-deflate; server_no_context_takeover; client_max_window_bits"
 
 
 def rss_kib(pid: int) -> dict:
@@ -80,6 +97,10 @@ def client_worker(args, role: str, url: str, k: int, client_env, log, cert) -> W
     cmd = [args.ours_python, str(SCALE_WORKER), role, "--url", url, "--n", str(k), "--timeout", str(args.timeout)]
     if role == "fanout-clients":
         cmd += ["--size", str(args.fanout_size)]
+    if args.deflate:
+        cmd += ["--extensions", FANOUT_OFFER if role == "fanout-clients" else HOLD_OFFER]
+        if role == "hold" and args.warm:
+            cmd += ["--warm"]
     if cert is not None:
         cmd += cert.client_args()
     return WorkerProcess(cmd, client_env, args.client_cpu, log)
@@ -91,7 +112,7 @@ def client_worker(args, role: str, url: str, k: int, client_env, log, cert) -> W
 def measure_memory(args, impl, n, client_env, log_path: Path, log, cert) -> dict:
     """Server RSS before and after ``n`` idle connections (gc in the server before each reading)."""
     rec = {"impl": impl.name, "conns_requested": n, "ok": False}
-    srv = EchoServer(impl, args.loop, args.server_cpu, log_path, cert)
+    srv = EchoServer(impl, args.loop, args.server_cpu, log_path, cert, args.deflate)
     clients: list[WorkerProcess] = []
     try:
         rec.update(server_pid=srv.pid, server_nofile=srv.info.get("nofile"), backend=srv.info.get("backend"))
@@ -146,7 +167,10 @@ def measure_fanout(args, impl, client_env, log, cert) -> dict:
     rec = {"impl": impl.name, "ok": False}
     tls_args = cert.server_args() if cert is not None else []
     srv = WorkerProcess(
-        [impl.python, str(SCALE_WORKER), "fanout-server", *impl.worker_args(), "--loop", args.loop, *tls_args],
+        [
+            impl.python, str(SCALE_WORKER), "fanout-server", *impl.worker_args(), "--loop", args.loop, *tls_args,
+            *(["--deflate"] if args.deflate else []),
+        ],
         impl.env,
         args.server_cpu,
         log,
@@ -311,6 +335,14 @@ def parse_args(argv):
     ap.add_argument("--fanout-impls", default=",".join(FANOUT_IMPLS), help=f"fan-out servers ({FANOUT_IMPLS})")
     ap.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"], help="server event loop")
     ap.add_argument("--tls", action="store_true", help="wss:// with a throw-away self-signed certificate")
+    ap.add_argument(
+        "--deflate",
+        action="store_true",
+        help="permessage-deflate negotiated on every connection (clients offer it; servers accept it their way)",
+    )
+    ap.add_argument(
+        "--warm", action="store_true", help="with --deflate: each idle connection first exchanges one compressed message"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--settle", type=float, default=1.5, help="seconds between the last connection and the reading")
     ap.add_argument("--timeout", type=float, default=120.0, help="bound for connecting / delivery (default 120)")
@@ -371,6 +403,8 @@ def main(argv=None) -> int:
     print(f"ours    : {args.ours_src} @ {git_info()}")
     print(f"pinning : server CPU {args.server_cpu}, clients CPU {args.client_cpu}; server loop {args.loop}")
 
+    for spec in BROADCAST_VARIANTS:
+        add_variant(spec)
     impls = make_impls(
         ours_python=args.ours_python,
         ours_src=args.ours_src,
@@ -384,6 +418,13 @@ def main(argv=None) -> int:
     check_available(impls, list(dict.fromkeys(mem_names + fan_names)), args.loop)
     mem_names = [n for n in mem_names if not impls[n].unavailable]
     fan_names = [n for n in fan_names if not impls[n].unavailable]
+    if args.deflate:
+        # The published picows has no permessage-deflate in its core API.
+        dropped = [n for n in dict.fromkeys(mem_names + fan_names) if impls[n].foreign]
+        if dropped:
+            print(f"note    : --deflate: {', '.join(dropped)} skipped (no permessage-deflate in its core API)")
+        mem_names = [n for n in mem_names if not impls[n].foreign]
+        fan_names = [n for n in fan_names if not impls[n].foreign]
 
     # ---- connection limits
     limit = nofile_limit()

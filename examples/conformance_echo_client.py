@@ -144,9 +144,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cafile", help="CA certificate (PEM) to verify a wss:// server with")
     parser.add_argument("--autobahn", action="store_true", help="URL is an Autobahn-style fuzzing server")
     parser.add_argument("--agent", default="picows", help="agent name for --autobahn (default: %(default)s)")
+    parser.add_argument(
+        "--permessage-deflate", action="store_true", help="offer permessage-deflate (RFC 7692)"
+    )
     args = parser.parse_args(argv)
     url = args.url or f"ws://{args.host}:{args.port}{args.path}"
-    options: dict[str, Any] = {"max_message_size": args.max_message_size}
+    options: dict[str, Any] = {
+        "max_message_size": args.max_message_size,
+        "permessage_deflate": args.permessage_deflate,
+    }
     if args.cafile:
         options["ssl_context"] = ssl.create_default_context(cafile=args.cafile)
     if args.autobahn:

@@ -14,7 +14,9 @@ server echoes whole *messages*, the way conformance suites expect:
   again, so it is also correct with the library check switched off);
 * an RSV bit set (no extension is negotiated) closes with 1002 (picows
   passes RSV1-3 through); picows itself rejects reserved opcodes, bad control
-  frames, bad close codes...;
+  frames, bad close codes...; with ``--permessage-deflate`` picows negotiates
+  RFC 7692, delivers compressed messages inflated (RSV1 cleared) and
+  compresses the echoes;
 * a message bigger than ``--max-message-size`` closes with 1009 (one frame
   that is too big is refused by the library, via ``max_frame_size``);
 * PING is answered with a PONG of the same payload (by the listener, so
@@ -262,11 +264,15 @@ def main(argv: list[str] | None = None) -> None:
         "--no-library-fragment-check", action="store_true",
         help="do not pass check_fragment_order=True to picows (the listener still checks)",
     )  # fmt: skip
+    parser.add_argument(
+        "--permessage-deflate", action="store_true", help="accept permessage-deflate (RFC 7692) offers"
+    )
     args = parser.parse_args(argv)
     options = {
         "max_message_size": args.max_message_size,
         "close_timeout": args.close_timeout,
         "check_fragment_order": not args.no_library_fragment_check,
+        "permessage_deflate": args.permessage_deflate,
     }
     asyncio.run(serve(args.host, args.port, **options))
 

@@ -71,6 +71,10 @@ ROWS: dict[str, Row] = {
     "published": Row("published", "picows"),
     "published-stock": Row("published", "picows", kwargs=(("use_aiofastnet", False),)),
     "websockets": Row("ours", "websockets"),
+    # The websockets-compatible API (picows.websockets), a client only: ours (once it exists), the published one.
+    "ours-compat-cython": Row("ours", "picows-websockets", pure="0", expect_backend="cython"),
+    "ours-compat-pure": Row("ours", "picows-websockets", pure="1", expect_backend="pure"),
+    "published-compat": Row("published", "picows-websockets"),
     "aiohttp": Row("ours", "aiohttp"),
     "websockets-pure": Row(
         "ours", "websockets", expect_accel="python", extra_env=((NO_WEBSOCKETS_SPEEDUPS_ENV, "1"),)

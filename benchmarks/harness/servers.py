@@ -18,7 +18,13 @@ class EchoServer:
     """
 
     def __init__(
-        self, impl: Impl, loop: str, cpu: int | None, log_path: Path, cert: Certificate | None = None
+        self,
+        impl: Impl,
+        loop: str,
+        cpu: int | None,
+        log_path: Path,
+        cert: Certificate | None = None,
+        deflate: bool = False,
     ) -> None:
         if not impl.can_serve:
             raise Abort(f"{impl.name} cannot be a server")
@@ -27,7 +33,10 @@ class EchoServer:
         self.log = open(log_path, "a")  # append: tools may share one log between workers
         tls_args = cert.server_args() if cert is not None else []
         self.worker = WorkerProcess(
-            impl.cmd("server", *impl.worker_args(), "--loop", loop, *tls_args), impl.env, cpu, self.log
+            impl.cmd("server", *impl.worker_args(), "--loop", loop, *tls_args, *(["--deflate"] if deflate else [])),
+            impl.env,
+            cpu,
+            self.log,
         )
         self.seen: dict = {}
         try:

@@ -18,6 +18,18 @@ import sys
 LOOPS = ("asyncio", "uvloop")
 
 
+def compressible_payload(size: int) -> bytes:
+    """A JSON-like payload of ``size`` bytes (market-data ticks) that deflate shrinks several times, as real ones."""
+    parts, total, i = [], 0, 0
+    while total < size:
+        part = b'{"seq": %d, "symbol": "BTC-USD", "bid": %d.25, "ask": %d.75, "qty": %d}, ' % (
+            i, 43000 + i * 7 % 500, 43001 + i * 11 % 500, i * 13 % 97)
+        parts.append(part)
+        total += len(part)
+        i += 1
+    return b"".join(parts)[:size]
+
+
 def emit(obj: dict) -> None:
     """One JSON line on stdout: how a worker talks to the tool that started it."""
     sys.stdout.write(json.dumps(obj) + "\n")

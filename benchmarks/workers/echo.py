@@ -37,6 +37,7 @@ from common import (
     LOOPS,
     affinity,
     client_ssl_context,
+    compressible_payload,
     emit,
     load_kwargs,
     new_loop,
@@ -84,7 +85,7 @@ def run_server(args: argparse.Namespace) -> int:
     seen = echo_servers.Seen()
     ssl_context = server_ssl_context(args.tls_cert, args.tls_key)
     server, port, info = loop.run_until_complete(
-        echo_servers.serve(args.impl, args.host, ssl_context, load_kwargs(args.kwargs), seen)
+        echo_servers.serve(args.impl, args.host, ssl_context, load_kwargs(args.kwargs), seen, args.deflate)
     )
 
     # Stop when the parent closes our stdin (or dies): no orphan servers.
@@ -130,14 +131,15 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 def run_client(args: argparse.Namespace) -> int:
-    payload = os.urandom(args.size)
+    payload = compressible_payload(args.size) if args.deflate else os.urandom(args.size)
     clock = Clock(args.warmup, args.duration, args.round_trips, args.server_pid)
     loop = new_loop(args.loop)
     asyncio.set_event_loop(loop)
     try:
         info = loop.run_until_complete(
             echo_clients.run(
-                args.impl, args.url, payload, clock, client_ssl_context(args.cafile), load_kwargs(args.kwargs)
+                args.impl, args.url, payload, clock, client_ssl_context(args.cafile), load_kwargs(args.kwargs),
+                args.deflate,
             )
         )
     finally:
@@ -162,7 +164,13 @@ def run_client(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     """Import what a client needs and report versions (availability check)."""
     info = versions()
-    mods = {"picows": ["picows"], "websockets": ["websockets"], "aiohttp": ["aiohttp"], "raw": []}[args.impl]
+    mods = {
+        "picows": ["picows"],
+        "picows-websockets": ["picows", "picows.websockets"],
+        "websockets": ["websockets"],
+        "aiohttp": ["aiohttp"],
+        "raw": [],
+    }[args.impl]
     for m in mods:
         mod = __import__(m)
         if m == "picows":
@@ -190,6 +198,7 @@ def main(argv=None) -> int:
     s.add_argument("--tls-cert", default=None, help="PEM certificate: serve wss://")
     s.add_argument("--tls-key", default=None, help="PEM key of --tls-cert")
     s.add_argument("--kwargs", default=None, help="JSON object: extra keyword arguments of the serve call")
+    s.add_argument("--deflate", action="store_true", help="accept permessage-deflate (the library's way)")
     c = sub.add_parser("client")
     c.add_argument("--impl", required=True, choices=sorted(echo_clients.CLIENTS))
     c.add_argument("--loop", default="uvloop", choices=LOOPS)
@@ -206,6 +215,9 @@ def main(argv=None) -> int:
     c.add_argument("--server-pid", type=int, default=0, help="report this process's CPU time per round trip")
     c.add_argument("--cafile", default=None, help="wss://: trust this certificate (the run's throw-away one)")
     c.add_argument("--kwargs", default=None, help="JSON object: extra keyword arguments of the connect call")
+    c.add_argument(
+        "--deflate", action="store_true", help="offer permessage-deflate; send compressible JSON-like payloads"
+    )
     pr = sub.add_parser("probe")
     pr.add_argument("--impl", required=True, choices=sorted(echo_clients.CLIENTS))
     args = p.parse_args(argv)

@@ -4,7 +4,10 @@ Every client connects, then for warm-up + duration seconds sends one message,
 waits until its whole echo is back, and repeats; the round trips completed in
 the measured window are counted by the :class:`clock.Clock`. ``run(impl, url,
 payload, clock, ssl_context, kwargs)`` returns what the client learned about
-itself (library version, transport implementation, TLS session).
+itself (library version, transport implementation, TLS session). With
+``deflate`` each client offers permessage-deflate the way its users turn it on
+(picows ``permessage_deflate=True``, websockets ``compression="deflate"``,
+aiohttp ``compress=15``) and checks that the server accepted it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def _transport_info(transport) -> dict:
     }
 
 
-async def _client_picows(url, payload, clock, ssl_context, kwargs) -> dict:
+async def _client_picows(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
     import picows
 
     BINARY = picows.WSMsgType.BINARY
@@ -66,7 +69,11 @@ async def _client_picows(url, payload, clock, ssl_context, kwargs) -> dict:
 
     if ssl_context is not None:
         kwargs = {"ssl_context": ssl_context, **kwargs}
+    if deflate:
+        kwargs = {"permessage_deflate": True, **kwargs}
     transport, client = await picows.ws_connect(Client, url, **kwargs)
+    if deflate and getattr(transport, "permessage_deflate", None) is None:
+        raise RuntimeError("the server did not accept permessage-deflate")
     info = _transport_info(transport.underlying_transport)
     clock.start()
     transport.send(BINARY, payload)
@@ -80,7 +87,7 @@ async def _client_picows(url, payload, clock, ssl_context, kwargs) -> dict:
     return {**picows_info(picows), **info}
 
 
-async def _client_websockets(url, payload, clock, ssl_context, kwargs) -> dict:
+async def _client_websockets(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
     import websockets
     from websockets.asyncio.client import connect
 
@@ -90,6 +97,8 @@ async def _client_websockets(url, payload, clock, ssl_context, kwargs) -> dict:
     # Default configuration as users get it (compression is offered; the echo
     # server does not negotiate it).  max_size raised only so 100 KB+ always fit.
     async with connect(url, max_size=None, **kwargs) as ws:
+        if deflate and "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or ""):
+            raise RuntimeError("the server did not accept permessage-deflate")
         info = _transport_info(ws.transport)
         clock.start()
         while True:
@@ -102,14 +111,42 @@ async def _client_websockets(url, payload, clock, ssl_context, kwargs) -> dict:
     return {"websockets_version": websockets.__version__, **info}
 
 
-async def _client_aiohttp(url, payload, clock, ssl_context, kwargs) -> dict:
+async def _client_picows_websockets(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
+    """The websockets-compatible API of picows (``picows.websockets``): ours, or the published one's."""
+    import picows
+    from picows.websockets import connect
+
+    size = len(payload)
+    if ssl_context is not None:
+        kwargs = {"ssl": ssl_context, **kwargs}
+    kwargs = {"compression": "deflate" if deflate else None, **kwargs}
+    async with connect(url, max_size=None, **kwargs) as ws:
+        if deflate and "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or ""):
+            raise RuntimeError("the server did not accept permessage-deflate")
+        info = _transport_info(getattr(ws, "transport", None))
+        clock.start()
+        while True:
+            await ws.send(payload)
+            msg = await ws.recv()
+            if len(msg) != size:
+                raise RuntimeError(f"echo size {len(msg)} != {size}")
+            if clock.tick():
+                break
+    return {**picows_info(picows), **info}
+
+
+async def _client_aiohttp(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
     import aiohttp
 
     size = len(payload)
     if ssl_context is not None:
         kwargs = {"ssl": ssl_context, **kwargs}
     async with aiohttp.ClientSession() as session:
+        if deflate:
+            kwargs = {"compress": 15, **kwargs}
         async with session.ws_connect(url, max_msg_size=0, **kwargs) as ws:
+            if deflate and not ws.compress:
+                raise RuntimeError("the server did not accept permessage-deflate")
             info = tls_session_info(ws.get_extra_info("ssl_object"))
             clock.start()
             while True:
@@ -138,10 +175,12 @@ def _echo_len(n: int) -> int:
     return n + (2 if n < 126 else 4 if n < 65536 else 10)
 
 
-async def _client_raw(url, payload, clock, ssl_context, kwargs) -> dict:
+async def _client_raw(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
     """Event-loop ceiling: upgrade once, then pre-built masked frames and a
     minimal buffered protocol that only counts the bytes of the echo (over
     the loop's own TLS transport for wss://)."""
+    if deflate:
+        raise RuntimeError("the raw client does not speak permessage-deflate")
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or (443 if ssl_context is not None else 80)
     loop = asyncio.get_running_loop()
@@ -224,10 +263,11 @@ async def _client_raw(url, payload, clock, ssl_context, kwargs) -> dict:
 CLIENTS = {
     "picows": _client_picows,
     "websockets": _client_websockets,
+    "picows-websockets": _client_picows_websockets,
     "aiohttp": _client_aiohttp,
     "raw": _client_raw,
 }
 
 
-async def run(impl: str, url: str, payload: bytes, clock, ssl_context, kwargs: dict) -> dict:
-    return await CLIENTS[impl](url, payload, clock, ssl_context, kwargs)
+async def run(impl: str, url: str, payload: bytes, clock, ssl_context, kwargs: dict, deflate: bool = False) -> dict:
+    return await CLIENTS[impl](url, payload, clock, ssl_context, kwargs, deflate)

@@ -32,7 +32,7 @@ class Seen:
         return {"transports": sorted(self.transports), "connections": self.connections, **self.tls}
 
 
-async def _serve_picows(host, ssl_context, kwargs, seen):
+async def _serve_picows(host, ssl_context, kwargs, seen, deflate):
     import picows
 
     data_types = (picows.WSMsgType.TEXT, picows.WSMsgType.BINARY, picows.WSMsgType.CONTINUATION)
@@ -52,12 +52,14 @@ async def _serve_picows(host, ssl_context, kwargs, seen):
 
     if ssl_context is not None:
         kwargs = {"ssl": ssl_context, **kwargs}
+    if deflate:
+        kwargs = {"permessage_deflate": True, **kwargs}
     server = await picows.ws_create_server(lambda request: EchoListener(), host, 0, **kwargs)
     port = server.sockets[0].getsockname()[1]
     return server, port, picows_info(picows)
 
 
-async def _serve_websockets(host, ssl_context, kwargs, seen):
+async def _serve_websockets(host, ssl_context, kwargs, seen, deflate):
     import websockets
     from websockets.asyncio.server import serve
 
@@ -70,7 +72,8 @@ async def _serve_websockets(host, ssl_context, kwargs, seen):
             pass
 
     server = await serve(
-        echo, host, 0, ssl=ssl_context, compression=None, max_size=None, ping_interval=None, **kwargs
+        echo, host, 0, ssl=ssl_context, compression="deflate" if deflate else None, max_size=None,
+        ping_interval=None, **kwargs,
     )
     port = next(iter(server.sockets)).getsockname()[1]
     return server, port, {"websockets_version": websockets.__version__}
@@ -91,7 +94,7 @@ class _AiohttpServer:
             await self._closing
 
 
-async def _serve_aiohttp(host, ssl_context, kwargs, seen):
+async def _serve_aiohttp(host, ssl_context, kwargs, seen, deflate):
     import aiohttp
     from aiohttp import web
 
@@ -99,7 +102,7 @@ async def _serve_aiohttp(host, ssl_context, kwargs, seen):
 
     async def echo(request):
         seen.record(request.transport)
-        ws = web.WebSocketResponse(max_msg_size=0, **kwargs)
+        ws = web.WebSocketResponse(max_msg_size=0, **({"compress": 15} if deflate else {}), **kwargs)
         await ws.prepare(request)
         async for msg in ws:
             if msg.type == BINARY:
@@ -121,7 +124,7 @@ async def _serve_aiohttp(host, ssl_context, kwargs, seen):
 SERVERS = {"picows": _serve_picows, "websockets": _serve_websockets, "aiohttp": _serve_aiohttp}
 
 
-async def serve(impl: str, host: str, ssl_context, kwargs: dict, seen: Seen):
+async def serve(impl: str, host: str, ssl_context, kwargs: dict, seen: Seen, deflate: bool = False):
     if impl not in SERVERS:
         raise SystemExit(f"unknown server impl {impl!r}")
-    return await SERVERS[impl](host, ssl_context, kwargs, seen)
+    return await SERVERS[impl](host, ssl_context, kwargs, seen, deflate)

@@ -13,7 +13,9 @@ import typing as _typing
 
 from ._backend import BACKEND, BACKEND_FALLBACK_REASON
 from ._backend import impl as _impl
+from ._broadcast import BroadcastResult, broadcast
 from ._client import ws_connect
+from ._deflate import DeflateAgreement, PerMessageDeflate
 from ._errors import (
     WSError,
     WSHandshakeError,
@@ -43,7 +45,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BACKEND",
     "BACKEND_FALLBACK_REASON",
+    "BroadcastResult",
+    "DeflateAgreement",
     "PICOWS_DEBUG_LL",
+    "PerMessageDeflate",
     "WSAutoPingStrategy",
     "WSCloseCode",
     "WSCloseHandshake",
@@ -65,6 +70,7 @@ __all__ = [
     "WSUpgradeResponse",
     "WSUpgradeResponseWithListener",
     "__version__",
+    "broadcast",
     "ws_connect",
     "ws_create_server",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from . import _backend
+from ._deflate import PerMessageDeflateOption
 from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
@@ -62,6 +63,7 @@ async def ws_connect(
     auto_close: bool = False,
     close_timeout: float | None = 10,
     read_buffer_init_size: int = 4096,
+    permessage_deflate: PerMessageDeflateOption = None,
     zero_copy_unsafe_ssl_write: bool = False,
     use_aiofastnet: bool | None = None,
     **kwargs: Any,
@@ -123,6 +125,11 @@ async def ws_connect(
         None: wait forever.
     :param read_buffer_init_size: initial size of the receive buffer (at least
         2048; it grows with the data received).
+    :param permessage_deflate: offer the permessage-deflate extension (RFC
+        7692): True for the defaults, a :class:`PerMessageDeflate` to choose the
+        offer and the compression settings, None/False (default) for no
+        compression (received RSV1 bits are then passed through untouched).
+        What was agreed is :attr:`WSTransport.permessage_deflate`.
     :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
     :param use_aiofastnet: open the connection with aiofastnet's transports
         (much faster TLS): None (default) when it is installed and the compiled
@@ -155,6 +162,8 @@ async def ws_connect(
     check_proxy_url(proxy, proxy_ssl_context)
     options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
     select_net_layer(use_aiofastnet, _backend.BACKEND, True)  # validate before any I/O
+    if options.permessage_deflate is not None:
+        ClientUpgrade(parse_url(url), extra_headers, options.permessage_deflate)  # header conflicts, early
     target = parse_url(url)
     attempt = _Attempt(
         use_aiofastnet,
@@ -256,7 +265,7 @@ class _Attempt:
 
     async def _connect(self, target: WSParsedURL) -> tuple[Any, Any]:
         loop = asyncio.get_running_loop()
-        upgrade = ClientUpgrade(target, self.extra_headers)
+        upgrade = ClientUpgrade(target, self.extra_headers, self.options.permessage_deflate)
         ssl: ssl_module.SSLContext | None = None
         if target.is_secure:
             ssl = self.ssl_context if self.ssl_context is not None else ssl_module.create_default_context()

@@ -22,7 +22,10 @@ methods ``_init_read_path(is_client_side, options)``,
 ``_attach(underlying, logger, is_secure) -> WSTransport``, ``_set_listener(listener)``,
 ``_feed(data)``, ``_stop_io()`` and ``_lost()``; it calls back
 ``_handshake_data(data)``, ``_callback_failed(exc, name)`` and
-``_protocol_violation(code, msg)``. Everything else is private to one half.
+``_protocol_violation(code, msg)``. When permessage-deflate was agreed, this
+half hands the per-connection :class:`~picows._deflate.DeflateState` to the
+parser and the transport (``set_deflate(state)`` on each) before the listener
+sees the connection. Everything else is private to one half.
 This module never imports a backend: the composed class names its backend's
 ``WSListener`` in ``_listener_class``.
 """
@@ -34,6 +37,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ._closing import CLOSING_SLOTS, Closing
+from ._deflate import DeflateAgreement, DeflateState
 from ._errors import WSError
 from ._handshake import ClientUpgrade, RoutePending, ServerUpgrade, ServerUpgradeResult
 from ._keepalive import Keepalive
@@ -183,7 +187,11 @@ class Connection(Closing):
                 logger.log(PICOWS_DEBUG_LL, "sent upgrade request:\n%s", upgrade.request_bytes)
         else:
             self._server_upgrade = ServerUpgrade(
-                self._listener_factory, self._listener_class, logger, stream.get_extra_info("peername")
+                self._listener_factory,
+                self._listener_class,
+                logger,
+                stream.get_extra_info("peername"),
+                self._options.permessage_deflate,
             )
             timeout = self._options.websocket_handshake_timeout
             if timeout is not None:
@@ -229,9 +237,13 @@ class Connection(Closing):
             self._logger.log(PICOWS_DEBUG_LL, "disconnected (%r)", exc)
 
     def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport._write_paused = True  # broadcast() skips it meanwhile
         self._forward_flow_control("pause_writing")
 
     def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport._write_paused = False
         self._forward_flow_control("resume_writing")
 
     def _forward_flow_control(self, name: str) -> None:
@@ -288,7 +300,7 @@ class Connection(Closing):
             return
         if not self.handshake_complete.done():
             self.handshake_complete.set_result(None)
-        self._open(listener, leftover)
+        self._open(listener, leftover, upgrade.deflate_agreement)
 
     def _server_handshake_data(self, data: bytes) -> None:
         upgrade = self._server_upgrade
@@ -342,7 +354,7 @@ class Connection(Closing):
             underlying.close()
             return
         paused = len(result.leftover) > MAX_HANDSHAKE_EARLY_DATA  # see _server_handshake_data
-        self._open(result.listener, result.leftover)
+        self._open(result.listener, result.leftover, result.deflate_agreement)
         if paused and self._state == OPEN:
             underlying.resume_reading()
 
@@ -364,9 +376,17 @@ class Connection(Closing):
             self._state = CLOSED
             self.transport.underlying_transport.abort()
 
-    def _open(self, listener: Any, leftover: bytes) -> None:
+    def _open(self, listener: Any, leftover: bytes, agreement: DeflateAgreement | None = None) -> None:
         transport = self.transport
         self._state = OPEN
+        if agreement is not None:
+            options = self._options
+            assert options.permessage_deflate is not None
+            state = DeflateState(
+                agreement, self._is_client_side, options.permessage_deflate, options.max_frame_size
+            )
+            self._parser.set_deflate(state)
+            transport.set_deflate(state)
         # The handshake's objects are done with (request/response stay on the transport).
         self._hs_buf = self._hs_view = None
         self._client_upgrade = self._server_upgrade = None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from multidict import CIMultiDict
 
+from ._deflate_negotiation import accept_response, answer_offers, build_offer
 from ._errors import (
     WSError,
     WSHandshakeError,
@@ -48,6 +49,7 @@ from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 from ._listener import check_listener
 
 if TYPE_CHECKING:
+    from ._deflate import DeflateAgreement, PerMessageDeflate
     from ._options import AnyLogger
     from ._url import WSParsedURL
 
@@ -309,8 +311,13 @@ class ClientUpgrade:
     :class:`WSInvalidStatusError` whose ``response`` the redirect logic reads.
     """
 
-    def __init__(self, url: WSParsedURL, extra_headers: ExtraHeaders) -> None:
+    def __init__(
+        self, url: WSParsedURL, extra_headers: ExtraHeaders, deflate: PerMessageDeflate | None = None
+    ) -> None:
         self.url = url
+        self._deflate = deflate
+        #: The permessage-deflate agreement, once a 101 accepted our offer.
+        self.deflate_agreement: DeflateAgreement | None = None
         self.key = base64.b64encode(os.urandom(16)).decode("ascii")
         headers: CIMultiDict[str] = CIMultiDict()
         headers["Host"] = url.host_header
@@ -328,8 +335,16 @@ class ClientUpgrade:
                 raise ValueError(f"extra_headers: {name!r} is set by picows and cannot be overridden")
             if lname in _REPLACEABLE_REQUEST_HEADERS:
                 headers[name] = value  # the user's value replaces ours
+            elif lname == "sec-websocket-extensions" and deflate is not None:
+                raise ValueError(
+                    "extra_headers: Sec-WebSocket-Extensions is set by picows with permessage_deflate"
+                )
             else:
                 headers.add(name, value)
+        if deflate is not None:
+            headers["Sec-WebSocket-Extensions"] = build_offer(deflate)
+        # Extensions the user offers through extra_headers are the user's to check.
+        self._user_extensions = deflate is None and "Sec-WebSocket-Extensions" in headers
         self.request = WSUpgradeRequest(b"GET", url.resource_name.encode("ascii"), b"HTTP/1.1", headers)
         self.request_bytes = bytes(format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
         self.offered_protocols = header_tokens(headers, "Sec-WebSocket-Protocol")
@@ -446,9 +461,16 @@ class ClientUpgrade:
                 f"wrong Sec-WebSocket-Accept {accept} (expected {compute_accept_key(self.key)!r})",
             )
         extensions = headers.getall("Sec-WebSocket-Extensions", [])
-        if extensions:
-            why = f"the server selected an extension that was not offered: {extensions}"
-            raise invalid(WSInvalidHeaderError, "Sec-WebSocket-Extensions", why)
+        if extensions and not self._user_extensions:
+            if self._deflate is None:
+                why = f"the server selected an extension that was not offered: {extensions}"
+                raise invalid(WSInvalidHeaderError, "Sec-WebSocket-Extensions", why)
+            try:
+                self.deflate_agreement = accept_response(self._deflate, extensions)
+            except ValueError as exc:
+                raise invalid(
+                    WSInvalidHeaderError, "Sec-WebSocket-Extensions", f"Sec-WebSocket-Extensions: {exc}"
+                ) from None
         chosen = header_tokens(headers, "Sec-WebSocket-Protocol")
         if chosen and (len(chosen) != 1 or chosen[0] not in self.offered_protocols):
             raise invalid(
@@ -535,7 +557,7 @@ def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:
 class ServerUpgradeResult:
     """What the server protocol must do once the request is answered."""
 
-    __slots__ = ("response_bytes", "listener", "request", "response", "leftover")
+    __slots__ = ("response_bytes", "listener", "request", "response", "leftover", "deflate_agreement")
 
     def __init__(
         self,
@@ -544,12 +566,14 @@ class ServerUpgradeResult:
         request: WSUpgradeRequest | None,
         response: WSUpgradeResponse,
         leftover: bytes,
+        deflate_agreement: DeflateAgreement | None = None,
     ) -> None:
         self.response_bytes = response_bytes
         self.listener = listener  # None: send the response, then close
         self.request = request  # None when the request was malformed (never routed)
         self.response = response
         self.leftover = leftover  # bytes after the request: the first frames
+        self.deflate_agreement = deflate_agreement  # permessage-deflate accepted in the 101
 
 
 class RoutePending:
@@ -584,8 +608,10 @@ class ServerUpgrade:
         listener_class: type,
         logger: AnyLogger,
         remote_address: Any = None,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         self._factory = listener_factory
+        self._deflate = deflate
         self._listener_class = listener_class
         self._logger = logger
         self._remote_address = remote_address
@@ -698,9 +724,16 @@ class ServerUpgrade:
             return self._server_error(b"invalid ws_listener_factory result\n")
         key = request.headers["Sec-WebSocket-Key"]
         response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
+        agreement = None
+        # A response that names extensions itself is the application's negotiation.
+        if self._deflate is not None and "Sec-WebSocket-Extensions" not in response.headers:
+            offers = request.headers.getall("Sec-WebSocket-Extensions", [])
+            agreement = answer_offers(self._deflate, offers)
+            if agreement is not None:
+                response.headers["Sec-WebSocket-Extensions"] = agreement.header
         leftover = bytes(self._buf)
         self._buf = bytearray()
-        return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover)
+        return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover, agreement)
 
     def route_failed(self, exc: BaseException) -> ServerUpgradeResult:
         """The answer when ``ws_listener_factory`` (or its awaitable) raised: 500 with the exception text."""

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable, Union
 
+from ._deflate import PerMessageDeflate, resolve_option
 from ._limits import MAX_FRAME_SIZE_LIMIT
 from ._types import WSAutoPingStrategy
 
@@ -71,6 +72,7 @@ class ConnectionOptions:
         "auto_close",
         "close_timeout",
         "read_buffer_init_size",
+        "permessage_deflate",
     )
 
     __slots__ = (*PARAMETERS, "logger", "factory_takes_handshake")
@@ -92,6 +94,7 @@ class ConnectionOptions:
         auto_close: bool = False,
         close_timeout: float | None = None,
         read_buffer_init_size: int | None = None,
+        permessage_deflate: Any = None,
         factory_takes_handshake: bool = False,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
@@ -132,6 +135,7 @@ class ConnectionOptions:
         self.read_buffer_init_size = max(
             _check_int("read_buffer_init_size", read_buffer_init_size), MIN_READ_BUFFER_INIT_SIZE
         )
+        self.permessage_deflate: PerMessageDeflate | None = resolve_option(permessage_deflate)
         self.factory_takes_handshake = factory_takes_handshake
 
     @classmethod
@@ -190,8 +194,8 @@ _HINTS = {
     "additional_headers": "use extra_headers=",
     "headers": "use extra_headers=",
     "extra_header": "use extra_headers=",
-    "compression": "picows' callback API negotiates no compression: leave it out",
-    "compress": "picows' callback API negotiates no compression: leave it out",
+    "compression": "use permessage_deflate=True (or a picows.PerMessageDeflate)",
+    "compress": "use permessage_deflate=True (or a picows.PerMessageDeflate)",
     "ping_interval": "use enable_auto_ping=True with auto_ping_idle_timeout=",
     "ping_timeout": "use auto_ping_reply_timeout=",
     "heartbeat": "use enable_auto_ping=True with auto_ping_idle_timeout=",

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _backend
+from ._deflate import PerMessageDeflateOption
 from ._limits import DEFAULT_MAX_FRAME_SIZE
 from ._netlayer import select_net_layer
 from ._options import CREATE_SERVER, ConnectionOptions, LoggerLike, check_loop_kwargs
@@ -42,6 +43,7 @@ async def ws_create_server(
     auto_close: bool = False,
     close_timeout: float | None = 10,
     read_buffer_init_size: int = 4096,
+    permessage_deflate: PerMessageDeflateOption = None,
     zero_copy_unsafe_ssl_write: bool = False,
     use_aiofastnet: bool | None = None,
     **kwargs: Any,
@@ -85,6 +87,11 @@ async def ws_create_server(
     :param auto_close: see :func:`ws_connect`.
     :param close_timeout: see :func:`ws_connect`.
     :param read_buffer_init_size: see :func:`ws_connect`.
+    :param permessage_deflate: accept the permessage-deflate extension (RFC
+        7692) when a client offers it: True for the defaults, a
+        :class:`PerMessageDeflate` for our preferences and compression
+        settings, None/False (default) to decline every offer. A factory
+        answer that sets ``Sec-WebSocket-Extensions`` itself is left alone.
     :param zero_copy_unsafe_ssl_write: accepted for picows 1.15 code and ignored.
     :param use_aiofastnet: see :func:`ws_connect`.
     :param kwargs: passed to :meth:`asyncio.loop.create_server` (``ssl``,

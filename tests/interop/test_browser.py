@@ -8,8 +8,9 @@ fragments and a PING; the page then exchanges text, binary, empty and large
 back to the HTTP server. Over ws:// and over wss:// (every TLS path): Chromium
 accepts exactly the test server's public key (``--ignore-certificate-errors-spki-list``
 with its SHA-256, no blanket "ignore certificate errors"), so a server that does
-not speak TLS, or presents another key, fails the test. Skipped, with the reason,
-only when Chromium is not installed (Debian: ``apt-get install chromium``).
+not speak TLS, or presents another key, fails the test. Once more with
+permessage-deflate agreed (Chromium offers it on every connection). Skipped, with
+the reason, only when Chromium is not installed (Debian: ``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -117,14 +118,16 @@ async def page_server(ws_url: str, result: asyncio.Future[dict[str, Any]]) -> An
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
 
 
-async def _run_chromium(chromium: str, tmp_path: Path, tls_certs: TLSCerts | None) -> tuple[dict[str, Any], Any]:
+async def _run_chromium(
+    chromium: str, tmp_path: Path, tls_certs: TLSCerts | None, **server_kwargs: Any
+) -> tuple[dict[str, Any], Any]:
     """Chromium's page against a greeting picows server (wss:// with ``tls_certs``); (report, server listener)."""
     listener_class = greeting_listener_class()
     tls: dict[str, Any] = {"ssl": server_ssl_context(tls_certs)} if tls_certs else {}
     # the options of the reference server's start_server(), with the greeting listener
     server = await picows.ws_create_server(
         lambda request: listener_class(), "127.0.0.1", 0, max_frame_size=64 * 1024 * 1024,
-        check_fragment_order=True, enable_auto_pong=False, **tls,
+        check_fragment_order=True, enable_auto_pong=False, **tls, **server_kwargs,
     )  # fmt: skip
     # trust exactly this server key, nothing else (the page itself is served over http://)
     pin = [f"--ignore-certificate-errors-spki-list={spki_sha256(tls_certs.cert_file)}"] if tls_certs else []
@@ -163,6 +166,15 @@ async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Pa
     report, listener = await _run_chromium(chromium, tmp_path, None)
     _check_report(report, listener)
     assert listener.tls_version is None
+    assert listener.transport.permessage_deflate is None  # Chromium offered it; the server declined
+
+
+async def test_chromium_with_permessage_deflate(chromium: str, tmp_path: Path) -> None:
+    """The same exchange with the extension agreed: Chromium compresses, picows inflates, and back."""
+    report, listener = await _run_chromium(chromium, tmp_path, None, permessage_deflate=True)
+    _check_report(report, listener)
+    assert listener.transport.permessage_deflate is not None
+    assert "client_max_window_bits" in listener.transport.request.headers["Sec-WebSocket-Extensions"]
 
 
 async def test_chromium_websocket_with_picows_server_over_wss(

@@ -12,14 +12,8 @@ only when ``node``/``npm`` are not installed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
 import os
-import shutil
-import subprocess
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,51 +22,15 @@ from picows import WSMsgType
 from support import TIMEOUT
 from support.conformance import server_app
 from support.listeners import SnapshotListener
+from support.node import PEER_TIMEOUT, node_command, node_process, read_json_line
 from support.servers import connect
 from support.tls import TLSCerts, client_ssl_context, server_ssl_context
-
-NODE_DIR = Path(__file__).resolve().parent / "node"
-NPM_TIMEOUT = 300.0
-PEER_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="session")
 def node_peer() -> list[str]:
     """The command that runs peer.js; installs ``ws`` with npm the first time."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js interop needs `node` and `npm` on PATH (Debian: apt-get install nodejs npm)")
-    if not (NODE_DIR / "node_modules" / "ws" / "package.json").is_file():
-        proc = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=NPM_TIMEOUT,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            pytest.fail(f"npm ci in {NODE_DIR} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return [node, str(NODE_DIR / "peer.js")]
-
-
-@contextlib.asynccontextmanager
-async def node_process(cmd: list[str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await asyncio.wait_for(proc.wait(), TIMEOUT)
-
-
-async def read_json_line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
-    assert proc.stdout is not None and proc.stderr is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), PEER_TIMEOUT)
-    if not line:
-        err = await asyncio.wait_for(proc.stderr.read(), TIMEOUT)
-        raise AssertionError(f"node peer exited without output: {err.decode(errors='replace')}")
-    result: dict[str, Any] = json.loads(line)
-    return result
+    return node_command("peer.js")
 
 
 async def _node_client_with_picows_server(node_peer: list[str], tls_certs: TLSCerts | None) -> None:

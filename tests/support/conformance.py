@@ -24,6 +24,7 @@ import contextlib
 import importlib.util
 import socket
 import sys
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from types import ModuleType
 from typing import Any
@@ -136,6 +137,16 @@ class Conn:
         self.peer = peer
         self.task = task  # client role: the run_echo() task
         self.result: Any = None  # client role: its EchoResult, once finished
+        # permessage-deflate agreed (see inflate_with): RSV1 allowed, compressed echoes inflated
+        self.inflater: Any = None
+
+    def inflate_with(self, wbits: int) -> None:
+        """permessage-deflate was agreed: inflate the app's compressed messages with a ``wbits`` window.
+
+        A window no larger than the agreed one proves the app kept to it: zlib
+        refuses a distance beyond its window.
+        """
+        self.inflater = zlib.decompressobj(-wbits)
 
     # -- sending ---------------------------------------------------------------
 
@@ -173,7 +184,8 @@ class Conn:
         assert f.masked == (self.role == "client"), (
             f"mask bit {f.masked} in a frame from the {self.role}: {f!r}"
         )
-        assert not (f.rsv1 or f.rsv2 or f.rsv3), f"reserved bit set by the app: {f!r}"
+        assert not ((f.rsv1 and self.inflater is None) or f.rsv2 or f.rsv3), f"reserved bit set by the app: {f!r}"
+        assert not (f.rsv1 and (f.opcode == CONT or f.opcode >= CLOSE)), f"RSV1 on a continuation or control: {f!r}"
         n = len(f.payload)
         header = (2 if n < 126 else 4 if n < 65536 else 10) + (4 if f.masked else 0)
         assert f.wire_size == header + n, f"length not in its minimal encoding (RFC 6455 5.2): {f!r}"
@@ -183,7 +195,10 @@ class Conn:
         """The next frames are exactly ``frames`` ((opcode, payload), fin set)."""
         for opcode, payload in frames:
             f = await self.read()
-            got = (f.opcode, f.fin, f.payload)
+            data = f.payload
+            if f.rsv1:  # a whole message, compressed (the apps echo each message with one send)
+                data = self.inflater.decompress(data + b"\x00\x00\xff\xff")
+            got = (f.opcode, f.fin, data)
             if got != (opcode, True, payload):
                 raise AssertionError(
                     f"expected {WSMsgType(opcode).name} of {len(payload)} bytes {payload[:40]!r}, got {f!r}"
@@ -269,18 +284,19 @@ def _nodelay(writer: asyncio.StreamWriter) -> None:
 
 
 @contextlib.asynccontextmanager
-async def app(role: str, **options: Any) -> AsyncIterator[Conn]:
+async def app(role: str, peer_headers: bytes = b"", **options: Any) -> AsyncIterator[Conn]:
     """A reference app in ``role`` with a connected raw peer (handshake done).
 
     ``options`` go to ``start_server`` / ``run_echo`` (``max_message_size``,
-    ``check_fragment_order``, ...).
+    ``check_fragment_order``, ``permessage_deflate``, ...); ``peer_headers``
+    go into the raw peer's upgrade request or 101 answer.
     """
     options.setdefault("close_timeout", APP_CLOSE_TIMEOUT)
     if role == "server":
         server = await server_app().start_server(HOST, 0, **options)
         try:
             port = server.sockets[0].getsockname()[1]
-            async with raw_ws_client(port) as peer:
+            async with raw_ws_client(port, headers=peer_headers) as peer:
                 _nodelay(peer.writer)
                 yield Conn(role, peer, None)
         finally:
@@ -288,7 +304,7 @@ async def app(role: str, **options: Any) -> AsyncIterator[Conn]:
             await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     else:
         assert role == "client", role
-        async with raw_ws_server() as srv:
+        async with raw_ws_server(headers=peer_headers) as srv:
             task = asyncio.ensure_future(client_app().run_echo(srv.url, **options))
             try:
                 peer = await srv.accept()

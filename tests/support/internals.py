@@ -20,6 +20,13 @@ from picows import _limits as limits  # the buffer and linger policy (buffer-pol
 
 # Shared (per-connection) modules, used by both backends.
 from picows import _types as shared_types  # test_parity: the enums are shared objects
+from picows._deflate import DeflateState  # permessage-deflate per-connection state (unit tables)
+from picows._deflate_negotiation import (  # permessage-deflate negotiation (unit tables)
+    accept_response,
+    answer_offers,
+    build_offer,
+    parse_extensions,
+)
 from picows._errors import ProtocolViolation  # the parser's error (differential, parity)
 from picows._handshake import (  # sans-I/O upgrade objects (unit tables, fuzz)
     ClientUpgrade,
@@ -35,7 +42,12 @@ __all__ = [
     "PACKAGE_DIR",
     "ClientUpgrade",
     "ConnectionOptions",
+    "DeflateState",
     "WSParsedURL",
+    "accept_response",
+    "answer_offers",
+    "build_offer",
+    "parse_extensions",
     "ProtocolViolation",
     "RoutePending",
     "ServerUpgrade",

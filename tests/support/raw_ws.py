@@ -22,12 +22,17 @@ from support.net import open_raw, read_http_head, tcp_server
 __all__ = ["RawPeer", "RawWSServer", "raw_server_handshake", "raw_ws_client", "raw_ws_server"]
 
 
-async def raw_server_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, extra: bytes = b"") -> bytes:
-    """Read a client's upgrade request and answer a correct 101 (then ``extra``, same write); returns the request head."""
+async def raw_server_handshake(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, extra: bytes = b"", headers: bytes = b""
+) -> bytes:
+    """Read a client's upgrade request and answer a correct 101 (then ``extra``, same write); returns the request head.
+
+    ``headers`` (complete ``Name: value\\r\\n`` lines) are added to the 101.
+    """
     head = await read_http_head(reader)
     writer.write(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept_key(request_key(head)) + b"\r\n\r\n" + extra
+        b"Sec-WebSocket-Accept: " + accept_key(request_key(head)) + b"\r\n" + headers + b"\r\n" + extra
     )
     await writer.drain()
     return head
@@ -87,19 +92,21 @@ class RawWSServer:
 
 
 @contextlib.asynccontextmanager
-async def raw_ws_server(*, extra: bytes = b"", rcvbuf: int | None = None) -> AsyncIterator[RawWSServer]:
+async def raw_ws_server(
+    *, extra: bytes = b"", rcvbuf: int | None = None, headers: bytes = b""
+) -> AsyncIterator[RawWSServer]:
     """A hand-written WebSocket server on 127.0.0.1.
 
     Answers each upgrade with a correct 101 (followed by ``extra`` in the same
     write), then hands a :class:`RawPeer` to the test via ``srv.accept()``; the
     connection stays open until the test calls ``peer.close()`` or leaves the
-    block. ``rcvbuf`` shrinks the accepted sockets' SO_RCVBUF (see :func:`support.net.tcp_server`).
+    block. ``headers`` are added to every 101. ``rcvbuf`` shrinks the accepted sockets' SO_RCVBUF (see :func:`support.net.tcp_server`).
     """
     holder: list[RawWSServer] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await raw_server_handshake(reader, writer, extra)
+            head = await raw_server_handshake(reader, writer, extra, headers)
         except asyncio.TimeoutError:
             return  # the client never sent a complete request
         peer = RawPeer(reader, writer, head, "server")

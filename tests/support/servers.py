@@ -119,7 +119,12 @@ async def wait_disconnected_any(transport: WSTransport) -> BaseException | None:
 
 @contextlib.asynccontextmanager
 async def pair(
-    picows_role: str, listener_factory: Callable[[], Any], *, check_clean: bool = True, **kwargs: Any
+    picows_role: str,
+    listener_factory: Callable[[], Any],
+    *,
+    check_clean: bool = True,
+    peer_headers: bytes = b"",
+    **kwargs: Any,
 ) -> AsyncIterator[tuple[RawPeer, Any, WSTransport]]:
     """(raw peer, picows listener, picows transport) with picows in ``picows_role``.
 
@@ -127,10 +132,12 @@ async def pair(
     ``picows.ws_create_server`` with a raw client. The listener must store its
     transport in ``.transport`` in on_ws_connected (CollectingListener and
     SnapshotListener do). With ``check_clean`` (client role) the final
-    ``wait_disconnected`` must not raise.
+    ``wait_disconnected`` must not raise. ``peer_headers`` (``Name: value\\r\\n``
+    lines) go into the raw peer's 101 answer or upgrade request (e.g.
+    ``Sec-WebSocket-Extensions``).
     """
     if picows_role == "client":
-        async with raw_ws_server() as srv:
+        async with raw_ws_server(headers=peer_headers) as srv:
             transport, listener = await connect(listener_factory, srv.url, **kwargs)
             peer = await srv.accept()
             try:
@@ -144,6 +151,6 @@ async def pair(
     else:
         assert picows_role == "server", picows_role
         async with picows_server(listener_factory, **kwargs) as srv:
-            async with raw_ws_client(srv.port) as peer:
+            async with raw_ws_client(srv.port, headers=peer_headers) as peer:
                 listener = await srv.next_listener()
                 yield peer, listener, listener.transport

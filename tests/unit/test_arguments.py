@@ -49,7 +49,7 @@ OPTIONS = [
     # Names users bring from other libraries: a TypeError from picows, with what to use instead.
     ("unknown-kwarg", {"no_such_option": 1}, TypeError, "...got an unexpected keyword argument 'no_such_option' (not a picows option nor one of AbstractEventLoop.create_..."),
     ("timeout-kwarg", {"timeout": 5}, TypeError, "...got an unexpected keyword argument 'timeout': use websocket_handshake_timeout="),
-    ("compression-kwarg", {"compression": None}, TypeError, "...got an unexpected keyword argument 'compression': picows' callback API negotiates no compression: leave it out"),
+    ("compression-kwarg", {"compression": None}, TypeError, "...got an unexpected keyword argument 'compression': use permessage_deflate=True (or a picows.PerMessageDeflate)"),
     ("max_size-kwarg", {"max_size": 2**20}, TypeError, "...got an unexpected keyword argument 'max_size': use max_frame_size="),
     ("ping_interval-kwarg", {"ping_interval": 20}, TypeError, "...got an unexpected keyword argument 'ping_interval': use enable_auto_ping=True with auto_ping_idle_timeout="),
 ]  # fmt: skip

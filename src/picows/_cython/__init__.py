@@ -7,6 +7,15 @@ then falls back to :mod:`picows._pure`.
 
 from .frames import FrameParser, WSFrame, build_frame, mask_payload
 from .protocol import WSProtocol
-from .transport import WSListener, WSTransport
+from .transport import WSListener, WSTransport, broadcast_loop
 
-__all__ = ["FrameParser", "WSFrame", "WSListener", "WSProtocol", "WSTransport", "build_frame", "mask_payload"]
+__all__ = [
+    "FrameParser",
+    "WSFrame",
+    "WSListener",
+    "WSProtocol",
+    "WSTransport",
+    "broadcast_loop",
+    "build_frame",
+    "mask_payload",
+]

@@ -51,6 +51,11 @@ cdef class FrameParser:
         Py_ssize_t _discarded
         uint64_t _max_frame_size
         WSFrame _frame
+        # permessage-deflate (None/False/0 unless agreed)
+        object _deflate            # picows._deflate.DeflateState
+        object _inflater           # the peer's zlib decompressor, while we hold one
+        bint _compressed           # the data message in progress is compressed
+        Py_ssize_t _inflate_budget  # inflated bytes the message may still produce
 
     cdef WSFrame next_frame(self)
     cdef Py_ssize_t prepare_read(self) except -1
@@ -59,7 +64,8 @@ cdef class FrameParser:
     cdef _make_room(self)
     cdef _replace_buffer(self, Py_ssize_t size)
     cdef bint _complete_frame_at(self, Py_ssize_t pos)
-    cdef _check_utf8(self, int opcode, bint fin, Py_ssize_t start, Py_ssize_t end)
+    cdef _check_utf8(self, int opcode, bint fin, const char* data, Py_ssize_t size)
+    cdef bytes _inflate(self, Py_ssize_t start, Py_ssize_t end, bint fin)
     cdef _check_close_payload(self, Py_ssize_t start, Py_ssize_t end)
     cdef _fail(self, object code, str msg)
 

@@ -6,9 +6,10 @@ order of checks (the differential tests feed both the same bytes).
 """
 
 cimport cython
+import zlib
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.memoryview cimport PyMemoryView_FromObject
 from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -16,9 +17,10 @@ from libc.string cimport memcpy, memmove
 
 from .includes.mask cimport picows_mask
 from .includes.utf8 cimport picows_utf8_validate
-from .includes.python cimport PyBUF_WRITE, PyMemoryView_FromMemory
+from .includes.python cimport PyBUF_READ, PyBUF_WRITE, PyMemoryView_FromMemory
 
 from .. import _limits, _rules
+from .._deflate import DEFLATE_TAIL
 from .._errors import ProtocolViolation
 from .._types import WSCloseCode, WSMsgType
 
@@ -46,6 +48,8 @@ cdef object _INVALID_TEXT = WSCloseCode.INVALID_TEXT
 cdef object _NO_INFO = WSCloseCode.NO_INFO
 cdef tuple _MSG_TYPES = _rules.MSG_TYPE_BY_OPCODE
 cdef dict _CLOSE_CODES = _rules.CLOSE_CODE_BY_VALUE
+cdef bytes _DEFLATE_TAIL = DEFLATE_TAIL
+cdef object _zlib_error = zlib.error
 
 
 cdef int opcode_of(object msg_type) except -1:
@@ -225,6 +229,14 @@ cdef class FrameParser:
         self._read_view_len = 0
         self._buf = None
         self._replace_buffer(self._initial_size)
+        self._deflate = None
+        self._inflater = None
+        self._compressed = False
+        self._inflate_budget = 0
+
+    def set_deflate(self, state):
+        """permessage-deflate was agreed: apply its RSV1 rules and inflate compressed messages."""
+        self._deflate = state
 
     @property
     def buffer_size(self):
@@ -336,6 +348,7 @@ cdef class FrameParser:
 
     cdef void stop_c(self):
         self._done = True
+        self._inflater = None
         self._discarded += self._end - self._start
         self._start = self._end
 
@@ -379,6 +392,11 @@ cdef class FrameParser:
                 self._fail(_PROTOCOL_ERROR, "fragmented control frame")
             if length > MAX_CONTROL_PAYLOAD_SIZE:
                 self._fail(_PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
+        if b0 & 0x40 and self._deflate is not None:
+            if opcode >= FIRST_CONTROL_OPCODE:
+                self._fail(_PROTOCOL_ERROR, "RSV1 set on a control frame (permessage-deflate)")
+            if opcode == OP_CONTINUATION:
+                self._fail(_PROTOCOL_ERROR, "RSV1 set on a continuation frame (permessage-deflate)")
         masked = (b1 & 0x80) != 0
         if masked:
             if self._is_client_side:
@@ -435,6 +453,9 @@ cdef class FrameParser:
         self._start = payload_end
 
         frame = self._frame
+        frame.payload_ptr = self._ptr + payload_start
+        frame.payload_size = <Py_ssize_t>length
+        frame._view = self._buf
         if opcode == OP_CLOSE:
             self._check_close_payload(payload_start, payload_end)
             self._done = True
@@ -446,21 +467,62 @@ cdef class FrameParser:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False
+                if self._deflate is not None:
+                    if opcode != OP_CONTINUATION:
+                        if self._compressed:  # the inflater is in the middle of a message
+                            self._fail(_PROTOCOL_ERROR, "new data frame inside a compressed fragmented message")
+                        self._compressed = (b0 & 0x40) != 0
+                        self._inflate_budget = self._deflate.max_message_size
+                    if self._compressed:
+                        inflated = self._inflate(payload_start, payload_end, fin)
+                        frame._view = inflated
+                        frame.payload_ptr = PyBytes_AS_STRING(inflated)
+                        frame.payload_size = PyBytes_GET_SIZE(inflated)
+                        if fin:
+                            self._compressed = False
                 if self._validate_utf8:
-                    self._check_utf8(opcode, fin, payload_start, payload_end)
+                    self._check_utf8(opcode, fin, frame.payload_ptr, frame.payload_size)
             tail = self._end - payload_end
             frame.tail_size = tail
             frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
         frame.msg_type = _MSG_TYPES[opcode]
         frame.opcode = opcode
         frame.fin = fin
-        frame.rsv1 = (b0 & 0x40) != 0
+        # Under permessage-deflate RSV1 belongs to the extension: the payload is inflated.
+        frame.rsv1 = (b0 & 0x40) != 0 and self._deflate is None
         frame.rsv2 = (b0 & 0x20) != 0
         frame.rsv3 = (b0 & 0x10) != 0
-        frame.payload_ptr = self._ptr + payload_start
-        frame.payload_size = <Py_ssize_t>length
-        frame._view = self._buf
         return frame
+
+    cdef bytes _inflate(self, Py_ssize_t start, Py_ssize_t end, bint fin):
+        """The inflated bytes of one frame of a compressed message (RFC 7692 7.2.2)."""
+        cdef bytes data, rest
+        cdef Py_ssize_t budget = self._inflate_budget
+        deflate = self._deflate
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = deflate.new_decompressor()
+        # max_length = budget + 1: zlib stops as soon as the message is too big (no bomb is allocated).
+        try:
+            data = inflater.decompress(
+                PyMemoryView_FromMemory(self._ptr + start, end - start, PyBUF_READ), budget + 1)
+            if fin and PyBytes_GET_SIZE(data) <= budget:
+                rest = inflater.decompress(_DEFLATE_TAIL, budget + 1 - PyBytes_GET_SIZE(data))
+                if PyBytes_GET_SIZE(rest):
+                    data += rest
+        except _zlib_error as exc:
+            self._inflater = None
+            self._fail(_PROTOCOL_ERROR, f"invalid compressed data ({exc})")
+        if PyBytes_GET_SIZE(data) > budget:
+            self._inflater = None
+            self._fail(_MESSAGE_TOO_BIG,
+                       f"inflated message violates max allowed size (max_message_size={deflate.max_message_size})")
+        self._inflate_budget = budget - PyBytes_GET_SIZE(data)
+        # Kept for the next message even without context takeover (a fresh deflate stream never
+        # refers to the old window); only a final deflate block ends this decompressor's stream.
+        if fin and inflater.eof:
+            self._inflater = None
+        return data
 
     cdef bint _complete_frame_at(self, Py_ssize_t pos):
         """True if a whole frame (any frame, valid or not) is buffered at ``pos``."""
@@ -484,7 +546,7 @@ cdef class FrameParser:
             header += 8
         return <uint64_t>(avail - header) >= length if avail >= header else False
 
-    cdef _check_utf8(self, int opcode, bint fin, Py_ssize_t start, Py_ssize_t end):
+    cdef _check_utf8(self, int opcode, bint fin, const char* data, Py_ssize_t size):
         """validate_utf8: check a text message frame by frame, carrying split characters over."""
         if opcode == OP_TEXT:
             self._utf8_state = 0
@@ -492,7 +554,7 @@ cdef class FrameParser:
         elif opcode != OP_CONTINUATION or not self._in_text:
             self._in_text = False  # binary data, or a stray continuation (not ours to judge here)
             return
-        if not picows_utf8_validate(self._ptr + start, <size_t>(end - start), &self._utf8_state) or (
+        if not picows_utf8_validate(data, <size_t>size, &self._utf8_state) or (
                 fin and self._utf8_state != 0):
             self._in_text = False
             self._fail(_INVALID_TEXT, "invalid UTF-8 in a text message")

@@ -44,8 +44,15 @@ cdef class WSTransport:
         char* _wbuf
         Py_ssize_t _wcap
         uint64_t _rng_state
+        # permessage-deflate (None unless agreed) and broadcast bookkeeping
+        readonly object permessage_deflate  # the DeflateAgreement
+        readonly object _deflate            # picows._deflate.DeflateState (read by broadcast())
+        object _compressor                  # ours (created by the first message that needs one)
+        object _msg_compressor              # of the compressed message being sent in fragments
+        public bint _mid_message            # a data message was begun with fin=False and not finished
+        public bint _write_paused           # the underlying transport is over its high watermark
 
-    cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*)
+    cpdef send(self, msg_type, message, bint fin=*, bint rsv1=*, bint rsv2=*, bint rsv3=*, compress=*)
     cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=*, bint rsv1=*,
                                     bint rsv2=*, bint rsv3=*)
     cpdef send_reuse_external_bytearray(self, msg_type, buffer, msg_offset,
@@ -54,6 +61,7 @@ cdef class WSTransport:
     cpdef send_pong(self, message=*)
 
     cdef _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size)
+    cdef object _deflate_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1, compress)
     cdef _send_control(self, int opcode, message)
     cdef _write_raw(self, const char* data, Py_ssize_t size)
     cdef _log_send(self, uint8_t b0, Py_ssize_t size)

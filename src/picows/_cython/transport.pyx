@@ -13,6 +13,7 @@ from .includes cimport system
 from .includes.python cimport PyBUF_READ, PyMemoryView_FromMemory, PyThread_get_thread_ident, PyUnicode_AsUTF8AndSize
 
 import os
+import zlib
 
 from .. import _limits, _rules, _transport_api
 from .._netlayer import is_aiofastnet_transport
@@ -26,6 +27,9 @@ cdef int FIRST_CONTROL_OPCODE = _rules.FIRST_CONTROL_OPCODE
 cdef int OP_CLOSE = _rules.OP_CLOSE
 cdef int OP_PING = _rules.OP_PING
 cdef int OP_PONG = _rules.OP_PONG
+cdef int OP_CONTINUATION = _rules.OP_CONTINUATION
+cdef int Z_SYNC_FLUSH = zlib.Z_SYNC_FLUSH
+cdef int Z_FULL_FLUSH = zlib.Z_FULL_FLUSH
 cdef Py_ssize_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
 cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
 cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
@@ -136,7 +140,9 @@ cdef class WSTransport:
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
     (False on the server side); ``is_secure`` is True for a ``wss://``
     connection (on the client: the URL's scheme, even through an ``https://``
-    proxy that a ``ws://`` connection also reaches over TLS).
+    proxy that a ``ws://`` connection also reaches over TLS). ``permessage_deflate``
+    is the :class:`DeflateAgreement` when the permessage-deflate extension was
+    negotiated, else None.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -179,6 +185,17 @@ cdef class WSTransport:
         if self._write_view:
             self._write = underlying_transport.write_nocheck
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
+        self.permessage_deflate = None
+        self._deflate = None
+        self._compressor = None
+        self._msg_compressor = None
+        self._mid_message = False
+        self._write_paused = False
+
+    def set_deflate(self, state):
+        """permessage-deflate was agreed (called by picows before ``on_ws_connected``)."""
+        self._deflate = state
+        self.permessage_deflate = state.agreement
 
     # -- sending (per frame) ---------------------------------------------------
 
@@ -265,7 +282,8 @@ cdef class WSTransport:
             wrong_thread(method)
         return 0
 
-    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
+    cpdef send(self, msg_type, message, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
+               compress=None):
         """Send one frame.
 
         :param msg_type: frame type; a CLOSE sent this way also counts as the closing frame.
@@ -275,9 +293,16 @@ cdef class WSTransport:
         :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
         :param rsv2: the RSV2 bit (for user-implemented extensions).
         :param rsv3: the RSV3 bit (for user-implemented extensions).
+        :param compress: with permessage-deflate agreed, whether to compress this
+            message: None (the connection's policy: messages whose first frame
+            has at least ``compress_threshold`` bytes), True or False. Decided on
+            the first frame of a message; its CONTINUATION frames follow that
+            choice. The RSV1 bit belongs to the extension then: ``rsv1=True``
+            counts as ``compress=True``. Ignored without permessage-deflate.
         """
         cdef Py_buffer view
         cdef int release
+        cdef object deflated
         self._check_thread("send")
         if self.is_close_frame_sent:
             return
@@ -288,14 +313,59 @@ cdef class WSTransport:
                 check_control(view.len, fin)
                 if opcode == OP_CLOSE:
                     self.is_close_frame_sent = True
+            else:
+                self._mid_message = not fin
             if self.is_disconnected:
                 return
+            if self._deflate is not None and opcode < FIRST_CONTROL_OPCODE:
+                # RSV1 belongs to the extension: set on the first frame of a message we compressed.
+                deflated = self._deflate_frame(opcode, <const char*>view.buf, view.len, fin, rsv1, compress)
+                if deflated is not None:
+                    self._send_frame(first_byte(opcode, fin, opcode != OP_CONTINUATION, rsv2, rsv3),
+                                     PyBytes_AS_STRING(deflated), PyBytes_GET_SIZE(deflated))
+                    return
+                rsv1 = False
             self._send_frame(first_byte(opcode, fin, rsv1, rsv2, rsv3), <const char*>view.buf, view.len)
             if opcode == OP_CLOSE:
                 self._protocol._close_sent(PyBytes_FromStringAndSize(<const char*>view.buf, view.len))
         finally:
             if release:
                 PyBuffer_Release(&view)
+
+    cdef object _deflate_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1,
+                               compress):
+        """The compressed payload of a data frame under permessage-deflate, or None to send it as is."""
+        cdef bytes data
+        state = self._deflate
+        if opcode == OP_CONTINUATION:
+            compressor = self._msg_compressor
+            if compressor is None:  # the message is sent uncompressed
+                return None
+        else:
+            self._msg_compressor = None
+            if compress is None:
+                compress = rsv1 or size >= state.compress_threshold
+            if not compress or not state.can_compress:
+                return None
+            if fin and not state.keep_compressor:
+                return state.compress_message(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
+            # One compressor per connection, created lazily (never one per message).
+            compressor = self._compressor
+            if compressor is None:
+                compressor = self._compressor = state.new_compressor()
+        try:
+            data = compressor.compress(PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ))
+            # Without context takeover a message ends with a full flush: the next one cannot refer to it.
+            data += compressor.flush(Z_FULL_FLUSH if fin and not state.keep_compressor else Z_SYNC_FLUSH)
+        except BaseException:
+            # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
+            self._compressor = self._msg_compressor = None
+            raise
+        if fin:
+            self._msg_compressor = None
+            return data[:PyBytes_GET_SIZE(data) - 4]
+        self._msg_compressor = compressor
+        return data
 
     cdef send_reuse_external_buffer(self, msg_type, char* msg_ptr, Py_ssize_t msg_size, bint fin=True,
                                     bint rsv1=False, bint rsv2=False, bint rsv3=False):
@@ -316,6 +386,8 @@ cdef class WSTransport:
             raise ValueError(f"msg_size must be >= 0, got {msg_size}")
         if opcode >= FIRST_CONTROL_OPCODE:
             _check_external_control(opcode, msg_size, fin)
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
         if self.is_client_side:
@@ -396,3 +468,53 @@ cdef class WSTransport:
         self.is_disconnected = True
         self._fd = -1
         self._release_write_buffer()
+        self._compressor = self._msg_compressor = None  # release zlib memory
+
+
+def broadcast_loop(transports, int opcode, bytes payload, bytes plain_frame, compress, bint skip_slow,
+                   compressed_frame, list skipped):
+    """Write one message to each transport (the per-connection half of ``picows.broadcast``).
+
+    ``plain_frame`` is the unmasked frame of the message; ``compressed_frame(state)``
+    the one of a permessage-deflate setting shared without context takeover
+    (None: the connection compresses with its own context). Returns how many
+    got it; open connections passed over go to ``skipped``.
+    """
+    cdef WSTransport transport
+    cdef bint is_data = opcode < FIRST_CONTROL_OPCODE
+    cdef Py_ssize_t sent = 0
+    cdef const char* plain = PyBytes_AS_STRING(plain_frame)
+    cdef Py_ssize_t plain_size = PyBytes_GET_SIZE(plain_frame)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(payload)
+    cdef unsigned long thread_id = PyThread_get_thread_ident()
+    for obj in transports:
+        if not isinstance(obj, WSTransport):
+            raise TypeError(f"transports must hold WSTransport objects, got {type(obj).__name__}")
+        transport = <WSTransport>obj
+        if transport.is_close_frame_sent or transport.is_disconnected:
+            continue
+        if (is_data and transport._mid_message) or (skip_slow and transport._write_paused):
+            skipped.append(transport)
+            continue
+        if transport._thread_id != thread_id:
+            wrong_thread("broadcast")
+        if transport.is_client_side:
+            transport.send(opcode, payload, compress=compress)  # masked with its own key
+            sent += 1
+            continue
+        state = transport._deflate
+        if is_data and state is not None:
+            wanted = (size >= state.compress_threshold) if compress is None else compress
+            if wanted and state.can_compress:
+                frame = compressed_frame(state)
+                if frame is None:
+                    transport.send(opcode, payload, compress=True)
+                else:
+                    transport._write_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame))
+                sent += 1
+                continue
+        if transport._log_debug:
+            transport._log_send(<uint8_t>(opcode | 0x80), size)
+        transport._write_raw(plain, plain_size)
+        sent += 1
+    return sent

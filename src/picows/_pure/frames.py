@@ -11,7 +11,10 @@ import os
 import random
 import struct
 import sys
+import zlib
+from typing import TYPE_CHECKING, NoReturn
 
+from .._deflate import DEFLATE_TAIL
 from .._errors import ProtocolViolation
 from .._limits import INITIAL_BUFFER_SIZE, MAX_READ_SIZE, MIN_FREE_SPACE
 from .._rules import (
@@ -26,6 +29,9 @@ from .._rules import (
     is_valid_wire_close_code,
 )
 from .._types import WSCloseCode, WSMsgType
+
+if TYPE_CHECKING:
+    from .._deflate import DeflateState
 
 __all__ = ["FrameParser", "WSFrame", "build_frame", "frame_header", "mask_payload"]
 
@@ -267,9 +273,16 @@ class FrameParser:
     for the role, fragment order (if enabled); with the extended length:
     minimal encoding, 64-bit length MSB, ``max_frame_size`` (data frames);
     with the whole frame: for CLOSE payload length 1, close code, UTF-8
-    reason; for text messages, if ``validate_utf8``, UTF-8 (incrementally,
-    across fragments). RSV bits are passed through (``frame.rsv1/2/3``):
-    extensions are the application's business.
+    reason; for compressed messages the inflated size; for text messages, if
+    ``validate_utf8``, UTF-8 (incrementally, across fragments, of the
+    inflated text). RSV bits are passed through (``frame.rsv1/2/3``):
+    extensions are the application's business, except when permessage-deflate
+    was agreed (:meth:`set_deflate`): then RSV1 on a control or continuation
+    frame is a violation (right after the control-frame checks), RSV1 on the
+    first frame of a data message marks it compressed, and the frames of a
+    compressed message are delivered inflated, frame by frame (a new data
+    message before a compressed one ended is a violation), with
+    ``rsv1=False`` (as if the message had not been compressed).
     """
 
     __slots__ = (
@@ -288,6 +301,10 @@ class FrameParser:
         "_done",
         "_frame",
         "_discarded",
+        "_deflate",
+        "_inflater",
+        "_compressed",
+        "_inflate_budget",
     )
 
     def __init__(
@@ -318,6 +335,14 @@ class FrameParser:
         self._done = False  # CLOSE received or protocol violation: discard everything
         self._frame = WSFrame()
         self._discarded = 0
+        self._deflate: DeflateState | None = None  # permessage-deflate agreed
+        self._inflater = None  # the peer's decompressor, while we hold one
+        self._compressed = False  # the data message in progress is compressed
+        self._inflate_budget = 0  # inflated bytes the message may still produce
+
+    def set_deflate(self, state: DeflateState) -> None:
+        """permessage-deflate was agreed: apply its RSV1 rules and inflate compressed messages."""
+        self._deflate = state
 
     # -- buffer management ---------------------------------------------------
 
@@ -429,6 +454,13 @@ class FrameParser:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "fragmented control frame")
             if length > MAX_CONTROL_PAYLOAD_SIZE:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "control frame payload longer than 125 bytes")
+        if b0 & 0x40 and self._deflate is not None:
+            if opcode >= FIRST_CONTROL_OPCODE:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "RSV1 set on a control frame (permessage-deflate)")
+            if opcode == OP_CONTINUATION:
+                self._fail(
+                    WSCloseCode.PROTOCOL_ERROR, "RSV1 set on a continuation frame (permessage-deflate)"
+                )
         masked = b1 & 0x80
         if masked:
             if self._is_client_side:
@@ -482,6 +514,7 @@ class FrameParser:
         self._start = payload_end
 
         frame = self._frame
+        mv = self._mv
         if opcode == OP_CLOSE:
             self._check_close_payload(payload_start, payload_end)
             self._done = True
@@ -493,20 +526,65 @@ class FrameParser:
                     self._in_fragmented_message = not fin
                 elif fin:
                     self._in_fragmented_message = False
+                if self._deflate is not None:
+                    if opcode != OP_CONTINUATION:
+                        if self._compressed:  # the inflater is in the middle of a message
+                            msg = "new data frame inside a compressed fragmented message"
+                            self._fail(WSCloseCode.PROTOCOL_ERROR, msg)
+                        self._compressed = (b0 & 0x40) != 0
+                        self._inflate_budget = self._deflate.max_message_size
+                    if self._compressed:
+                        mv = memoryview(self._inflate(payload_start, payload_end, fin))
+                        payload_start = 0
+                        payload_end = len(mv)
+                        if fin:
+                            self._compressed = False
                 if self._utf8 is not None:
-                    self._check_utf8(opcode, fin, payload_start, payload_end)
-            tail = self._end - payload_end
+                    self._check_utf8(opcode, fin, mv, payload_start, payload_end)
+            tail = self._end - self._start
             frame.tail_size = tail
-            frame.last_in_buffer = tail < 2 or not self._complete_frame_at(payload_end)
+            frame.last_in_buffer = tail < 2 or not self._complete_frame_at(self._start)
         frame.msg_type = MSG_TYPE_BY_OPCODE[opcode]  # type: ignore[assignment]
         frame.fin = fin != 0
-        frame.rsv1 = (b0 & 0x40) != 0
+        # Under permessage-deflate RSV1 belongs to the extension: the payload is inflated.
+        frame.rsv1 = (b0 & 0x40) != 0 and self._deflate is None
         frame.rsv2 = (b0 & 0x20) != 0
         frame.rsv3 = (b0 & 0x10) != 0
-        frame._mv = self._mv
+        frame._mv = mv
         frame._start = payload_start
         frame._end = payload_end
         return frame
+
+    def _inflate(self, start: int, end: int, fin: int) -> bytes:
+        """The inflated bytes of one frame of a compressed message (RFC 7692 7.2.2)."""
+        deflate = self._deflate
+        assert deflate is not None
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = deflate.new_decompressor()
+        budget = self._inflate_budget
+        # max_length = budget + 1: zlib stops as soon as the message is too big (no bomb is allocated).
+        try:
+            data: bytes = inflater.decompress(self._mv[start:end], budget + 1)
+            if fin and len(data) <= budget:
+                rest = inflater.decompress(DEFLATE_TAIL, budget + 1 - len(data))
+                if rest:
+                    data += rest
+        except zlib.error as exc:
+            self._inflater = None
+            self._fail(WSCloseCode.PROTOCOL_ERROR, f"invalid compressed data ({exc})")
+        if len(data) > budget:
+            self._inflater = None
+            self._fail(
+                WSCloseCode.MESSAGE_TOO_BIG,
+                f"inflated message violates max allowed size (max_message_size={deflate.max_message_size})",
+            )
+        self._inflate_budget = budget - len(data)
+        # Kept for the next message even without context takeover (a fresh deflate stream never
+        # refers to the old window); only a final deflate block ends this decompressor's stream.
+        if fin and inflater.eof:
+            self._inflater = None
+        return data
 
     def _complete_frame_at(self, pos: int) -> bool:
         """True if a whole frame (any frame, valid or not) is buffered at ``pos``."""
@@ -527,7 +605,7 @@ class FrameParser:
             header += 8
         return avail >= header + length
 
-    def _check_utf8(self, opcode: int, fin: int, start: int, end: int) -> None:
+    def _check_utf8(self, opcode: int, fin: int, mv: memoryview, start: int, end: int) -> None:
         """validate_utf8: check a text message frame by frame, carrying split characters over."""
         decoder = self._utf8
         assert decoder is not None
@@ -538,7 +616,7 @@ class FrameParser:
             self._in_text = False  # binary data, or a stray continuation (not ours to judge here)
             return
         try:
-            decoder.decode(self._mv[start:end], bool(fin))
+            decoder.decode(mv[start:end], bool(fin))
             # CPython's decoder judges an incomplete surrogate (ED A0..BF) only once it is
             # complete; fail at the first impossible byte, as the compiled twin does.
             pending = decoder.getstate()[0]
@@ -568,10 +646,11 @@ class FrameParser:
     def stop(self) -> None:
         """Discard all buffered and future input (the connection is ending)."""
         self._done = True
+        self._inflater = None
         self._discarded += self._end - self._start
         self._start = self._end
 
-    def _fail(self, code: WSCloseCode, msg: str) -> None:
+    def _fail(self, code: WSCloseCode, msg: str) -> NoReturn:
         self._done = True
         self._start = self._end
         raise ProtocolViolation(code, msg)

@@ -122,6 +122,7 @@ class ProtocolCore:
         self._parser.stop()
         assert self.transport is not None
         self.transport.is_disconnected = True
+        self.transport._compressor = self.transport._msg_compressor = None  # release zlib memory
 
     # -- data path ----------------------------------------------------------------------
 

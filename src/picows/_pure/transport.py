@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import zlib
 from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import _transport_api
-from .._rules import FIRST_CONTROL_OPCODE, MAX_CONTROL_PAYLOAD_SIZE, OP_CLOSE, OP_PING, OP_PONG
+from .._rules import (
+    FIRST_CONTROL_OPCODE,
+    MAX_CONTROL_PAYLOAD_SIZE,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+)
 from .._transport_api import wrong_thread as _wrong_thread
 from .._types import PICOWS_DEBUG_LL, WSMsgType
 from .frames import (
@@ -23,10 +31,13 @@ from .frames import (
 if TYPE_CHECKING:
     import asyncio
 
+    from .._deflate import DeflateAgreement, DeflateState
     from .._handshake import WSUpgradeRequest, WSUpgradeResponse
     from .._options import AnyLogger
 
 __all__ = ["WSListener", "WSTransport"]
+
+# broadcast_loop (the per-connection part of picows.broadcast) is at the end of this module.
 
 Payload = Union[bytes, bytearray, memoryview, str, None]
 
@@ -125,7 +136,9 @@ class WSTransport:
     ``is_client_side`` is True for connections opened by :func:`ws_connect`
     (False on the server side); ``is_secure`` is True for a ``wss://``
     connection (on the client: the URL's scheme, even through an ``https://``
-    proxy that a ``ws://`` connection also reaches over TLS).
+    proxy that a ``ws://`` connection also reaches over TLS). ``permessage_deflate``
+    is the :class:`DeflateAgreement` when the permessage-deflate extension was
+    negotiated, else None.
     """
 
     __slots__ = (
@@ -141,6 +154,12 @@ class WSTransport:
         "_log_debug",
         "_write",
         "_thread_id",
+        "permessage_deflate",
+        "_deflate",
+        "_compressor",
+        "_msg_compressor",
+        "_mid_message",
+        "_write_paused",
     )
 
     underlying_transport: asyncio.Transport
@@ -148,6 +167,7 @@ class WSTransport:
     is_secure: bool
     is_close_frame_sent: bool
     is_disconnected: bool
+    permessage_deflate: DeflateAgreement | None
     # Set before the listener sees the transport (on_ws_connected); None only internally before that.
     request: WSUpgradeRequest
     response: WSUpgradeResponse
@@ -173,6 +193,17 @@ class WSTransport:
         self._write = underlying_transport.write
         # Transports are thread-affine: every method checks it runs on the loop's thread.
         self._thread_id = _get_ident()
+        self.permessage_deflate = None
+        self._deflate: DeflateState | None = None
+        self._compressor: Any = None  # ours (created by the first message that needs one)
+        self._msg_compressor: Any = None  # of the compressed message being sent in fragments
+        self._mid_message = False  # a data message was begun with fin=False and not finished
+        self._write_paused = False  # the underlying transport is over its high watermark
+
+    def set_deflate(self, state: DeflateState) -> None:
+        """permessage-deflate was agreed (called by picows before ``on_ws_connected``)."""
+        self._deflate = state
+        self.permessage_deflate = state.agreement
 
     # -- sending (per frame) ---------------------------------------------------
 
@@ -184,6 +215,7 @@ class WSTransport:
         rsv1: bool = False,
         rsv2: bool = False,
         rsv3: bool = False,
+        compress: bool | None = None,
     ) -> None:
         """Send one frame.
 
@@ -194,6 +226,12 @@ class WSTransport:
         :param rsv1: the RSV1 bit (for extensions such as permessage-deflate).
         :param rsv2: the RSV2 bit (for user-implemented extensions).
         :param rsv3: the RSV3 bit (for user-implemented extensions).
+        :param compress: with permessage-deflate agreed, whether to compress this
+            message: None (the connection's policy: messages whose first frame
+            has at least ``compress_threshold`` bytes), True or False. Decided on
+            the first frame of a message; its CONTINUATION frames follow that
+            choice. The RSV1 bit belongs to the extension then: ``rsv1=True``
+            counts as ``compress=True``. Ignored without permessage-deflate.
         """
         if self._thread_id != _get_ident():
             _wrong_thread("send")
@@ -205,8 +243,12 @@ class WSTransport:
             check_control(len(payload), fin)
             if opcode == OP_CLOSE:
                 self.is_close_frame_sent = True
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
+        if self._deflate is not None and opcode < FIRST_CONTROL_OPCODE:
+            payload, rsv1 = self._deflate_frame(opcode, payload, fin, rsv1, compress)
         if self._log_debug:
             self._log_send(opcode, fin, rsv1, len(payload))
         self._write(
@@ -216,6 +258,54 @@ class WSTransport:
         )
         if opcode == OP_CLOSE:
             self._protocol._close_sent(bytes(payload))
+
+    def _deflate_frame(
+        self,
+        opcode: int,
+        payload: bytes | bytearray | memoryview,
+        fin: bool,
+        rsv1: bool,
+        compress: bool | None,
+    ) -> tuple[bytes | bytearray | memoryview, bool]:
+        """The payload to send and its RSV1 bit for a data frame under permessage-deflate.
+
+        RSV1 belongs to the extension then: it is set on the first frame of a
+        message we compressed, and ``rsv1=True`` from the caller (e.g. an echo
+        of a received frame's flags) counts as ``compress=True``.
+        """
+        state = self._deflate
+        assert state is not None
+        if opcode == OP_CONTINUATION:
+            compressor = self._msg_compressor
+            if compressor is None:  # the message is sent uncompressed
+                return payload, False
+        else:
+            self._msg_compressor = None
+            if compress is None:
+                compress = rsv1 or len(payload) >= state.compress_threshold
+            if not compress or not state.can_compress:
+                return payload, False
+            if fin and not state.keep_compressor:
+                return state.compress_message(payload), True
+            # One compressor per connection, created lazily (never one per message: on PyPy
+            # zlib's memory is freed only when the GC gets to the object).
+            compressor = self._compressor
+            if compressor is None:
+                compressor = self._compressor = state.new_compressor()
+        # Without context takeover a message ends with a full flush: the next one cannot refer to it.
+        flush = zlib.Z_FULL_FLUSH if fin and not state.keep_compressor else zlib.Z_SYNC_FLUSH
+        try:
+            data = compressor.compress(payload) + compressor.flush(flush)
+        except BaseException:
+            # Nothing was sent: the peer is still at the last flush point, a fresh compressor stays in step.
+            self._compressor = self._msg_compressor = None
+            raise
+        first = opcode != OP_CONTINUATION
+        if fin:
+            self._msg_compressor = None
+            return data[:-4], first
+        self._msg_compressor = compressor
+        return data, first
 
     def send_reuse_external_bytearray(
         self,
@@ -249,6 +339,8 @@ class WSTransport:
         n = len(buffer) - msg_offset
         if opcode >= FIRST_CONTROL_OPCODE:
             check_external_control(opcode, n, fin)
+        else:
+            self._mid_message = not fin
         if self.is_disconnected:
             return
         key = random_mask_key() if self.is_client_side else None
@@ -300,3 +392,54 @@ class WSTransport:
     measure_roundtrip_time = _transport_api.measure_roundtrip_time
     notify_user_specific_pong_received = _transport_api.notify_user_specific_pong_received
 
+
+
+def broadcast_loop(
+    transports: Any,
+    opcode: WSMsgType,
+    payload: bytes,
+    plain_frame: bytes,
+    compress: bool | None,
+    skip_slow: bool,
+    compressed_frame: Any,
+    skipped: list[WSTransport],
+) -> int:
+    """Write one message to each transport (the per-connection half of ``picows.broadcast``).
+
+    ``plain_frame`` is the unmasked frame of the message; ``compressed_frame(state)``
+    the one of a permessage-deflate setting shared without context takeover
+    (None: the connection compresses with its own context). Returns how many
+    got it; open connections passed over go to ``skipped``.
+    """
+    is_data = opcode < FIRST_CONTROL_OPCODE
+    sent = 0
+    for transport in transports:
+        if type(transport) is not WSTransport and not isinstance(transport, WSTransport):
+            raise TypeError(f"transports must hold WSTransport objects, got {type(transport).__name__}")
+        if transport.is_close_frame_sent or transport.is_disconnected:
+            continue
+        if (is_data and transport._mid_message) or (skip_slow and transport._write_paused):
+            skipped.append(transport)
+            continue
+        if transport._thread_id != _get_ident():
+            _wrong_thread("broadcast")
+        if transport.is_client_side:
+            transport.send(opcode, payload, compress=compress)  # masked with its own key
+            sent += 1
+            continue
+        state = transport._deflate
+        if is_data and state is not None:
+            wanted = (len(payload) >= state.compress_threshold) if compress is None else compress
+            if wanted and state.can_compress:
+                frame = compressed_frame(state)
+                if frame is None:
+                    transport.send(opcode, payload, compress=True)
+                else:
+                    transport._write(frame)
+                sent += 1
+                continue
+        if transport._log_debug:
+            transport._log_send(opcode, True, False, len(payload))
+        transport._write(plain_frame)
+        sent += 1
+    return sent
