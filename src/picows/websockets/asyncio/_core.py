@@ -200,3 +200,26 @@ def run_without_suspending(awaitable: Awaitable[Any], hook: str) -> Any:
 
 CloseCode = picows.WSCloseCode
 MsgType = picows.WSMsgType
+
+
+def close_sent_by_core(transport: Any) -> tuple[int, str] | None:
+    """``(code, reason)`` of a CLOSE the core sent by itself (a protocol violation it detected).
+
+    Uses ``transport.close_handshake`` when the core has it; until then the
+    client learns the code from ``wait_disconnected()``'s ``WSError`` (the
+    future is already resolved when ``on_ws_disconnected`` runs) and the
+    server does not learn it (None).
+    """
+    handshake = getattr(transport, "close_handshake", None)
+    if handshake is not None and getattr(handshake, "sent", None) is not None:
+        return int(handshake.sent.code), str(handshake.sent.reason or "")
+    if not transport.is_client_side or not transport.is_close_frame_sent:
+        return None
+    try:
+        run_without_suspending(transport.wait_disconnected(), "wait_disconnected")
+    except picows.WSError as exc:
+        if exc.close_code is not None:
+            return int(exc.close_code), str(exc).removeprefix("protocol violation: ")[:123]
+    except Exception:  # noqa: BLE001 - not resolved yet, or a callback's error: unknown code
+        return None
+    return None

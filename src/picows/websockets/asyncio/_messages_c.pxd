@@ -34,4 +34,4 @@ cdef class MessageListener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
     cdef _message_ready(self)
-    cdef _message_taken(self)
+    cpdef _message_taken(self)

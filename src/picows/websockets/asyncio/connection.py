@@ -268,6 +268,12 @@ class Connection(_core.MessageListener):  # type: ignore[misc,name-defined]
         return "" if self.close_rcvd is None else self.close_rcvd.reason
 
     def _closed_error(self) -> ConnectionClosed:
+        transport = self._transport
+        if self.close_sent is None and transport is not None and transport.is_close_frame_sent:
+            # The core closed by itself (a protocol violation it detected, e.g. a frame over max_size).
+            sent = _core.close_sent_by_core(transport)
+            if sent is not None:
+                self.close_sent = Close(*sent)
         rcvd, sent = self.close_rcvd, self.close_sent
         both = rcvd is not None and sent is not None
         ok = both and rcvd.code in _OK_CODES and sent.code in _OK_CODES  # type: ignore[union-attr]
