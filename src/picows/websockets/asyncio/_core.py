@@ -23,7 +23,7 @@ from typing import Any, Callable
 import picows
 
 from ..datastructures import Headers
-from ..exceptions import InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus, InvalidUpgrade, InvalidURI
+from ..exceptions import InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus, InvalidUpgrade, InvalidURI, NegotiationError
 from ..http11 import Request, Response
 
 __all__ = [
@@ -109,6 +109,8 @@ def handshake_error(exc: picows.WSError) -> InvalidHandshake:
     if response is not None and int(response.status) != 101:
         return InvalidStatus(response_from_core(response))
     lowered = message.lower()
+    if "subprotocol" in lowered:
+        return NegotiationError("no subprotocols supported")
     if "sec-websocket-accept" in lowered:
         value = None if response is None else response.headers.get("Sec-WebSocket-Accept")
         return InvalidHeader("Sec-WebSocket-Accept", value)

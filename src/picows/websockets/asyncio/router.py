@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 import inspect
+import urllib.parse
 from typing import Any
 
 from ..http11 import Request, Response
@@ -24,6 +25,8 @@ def _werkzeug() -> Any:
 
 def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: dict[str, Any]) -> Any:
     werkzeug = _werkzeug()
+    for rule in url_map.iter_rules():
+        rule.websocket = True  # bound with a ws/wss scheme, werkzeug matches only WebSocket rules
     user_process_request = kwargs.pop("process_request", None)
 
     async def handler(connection: ServerConnection) -> None:
@@ -39,7 +42,8 @@ def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: d
                 return response  # type: ignore[no-any-return]
         host = server_name or request.headers.get("Host", "localhost")
         adapter = url_map.bind(host, url_scheme="wss" if secure else "ws")
-        path, _, query = request.path.partition("?")
+        parsed = urllib.parse.urlsplit(request.path)
+        path, query = parsed.path, parsed.query
         try:
             connection._route_match = adapter.match(path, query_args=query)  # type: ignore[attr-defined]
         except werkzeug.routing.RequestRedirect as redirect:
