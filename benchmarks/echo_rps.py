@@ -94,10 +94,11 @@ def _default_pypy() -> str:
 
 ALL_CLIENTS = [
     "ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp", "websockets-pure", "aiohttp-pure",
-    "raw",
+    "raw", *[f"{name}-ws" for name in ("ours-cython", "ours-pure", "ours-pypy", "published")],
 ]
 SERVER_IMPLS = [
     "ours-cython", "ours-pure", "ours-pypy", "published", "websockets", "aiohttp", "websockets-pure", "aiohttp-pure",
+    *[f"{name}-ws" for name in ("ours-cython", "ours-pure", "ours-pypy", "published")],
 ]
 NO_WEBSOCKETS_SPEEDUPS_ENV = "ECHO_RPS_NO_WEBSOCKETS_SPEEDUPS"  # honoured by echo_rps_worker.py
 DEFAULT_SERVERS = ["ours-cython", "ours-pure", "published", "websockets", "aiohttp"]
@@ -305,6 +306,19 @@ def make_impls(args) -> dict[str, Impl]:
             expect_accel="python",
         ),
         "raw": Impl("raw", args.ours_python, "raw", ours_env(None)),
+        # picows.websockets (websockets-compatible API) on each picows: "<name>-ws".
+        "ours-cython-ws": Impl(
+            "ours-cython-ws", args.ours_python, "picows-websockets", ours_env("0"),
+            expect_backend="cython", ours_root=root,
+        ),
+        "ours-pure-ws": Impl(
+            "ours-pure-ws", args.ours_python, "picows-websockets", ours_env("1"), expect_backend="pure", ours_root=root
+        ),
+        "ours-pypy-ws": Impl(
+            "ours-pypy-ws", args.pypy_python, "picows-websockets", pypy_env, expect_backend="pure",
+            ours_root=root if root is not None else REPO / "src", warmup=args.pypy_warmup,
+        ),
+        "published-ws": Impl("published-ws", args.published_python, "picows-websockets", base_env(), foreign=True),
     }
 
 
@@ -405,7 +419,7 @@ class Server:
         self.impl = impl
         self.log = open(log_path, "w")
         worker_impl = impl.worker_impl
-        if worker_impl not in ("picows", "websockets", "aiohttp"):
+        if worker_impl not in ("picows", "picows-websockets", "websockets", "aiohttp"):
             raise Abort(f"{impl.name} cannot be a server")
         self.proc = subprocess.Popen(
             impl.cmd("server", "--impl", worker_impl, "--loop", loop),
@@ -711,7 +725,7 @@ def print_interpreters(impls, names) -> None:
             continue
         p = impl.probe
         extra = []
-        if impl.worker_impl == "picows":
+        if impl.worker_impl in ("picows", "picows-websockets"):
             extra.append(
                 f"picows {p.get('picows_version')}"
                 + (f" BACKEND={p.get('backend')}" if p.get("backend") else "")
@@ -826,7 +840,7 @@ def run(args, impls, clients, loops, sizes, cpu, server_cpu) -> int:
                             out = last_json_line(p.stdout)
                             if p.returncode == 0 and out:
                                 check_identity(impl, out, "client")
-                                if impl.worker_impl == "picows":
+                                if impl.worker_impl in ("picows", "picows-websockets"):
                                     backends[c] = out.get("backend") or "default"
                                 elif out.get("accel"):
                                     backends[c] = accel_label(out)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -145,6 +146,20 @@ async def _serve_websockets(host: str) -> tuple[object, int, dict]:
     return server, port, {"websockets_version": websockets.__version__}
 
 
+async def _serve_picows_websockets(host: str) -> tuple[object, int, dict]:
+    """picows.websockets (ours or the published one, whichever picows this interpreter has)."""
+    import picows
+    from picows.websockets.asyncio.server import serve
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    server = await serve(echo, host, 0, compression=None, max_size=None, ping_interval=None)
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, port, _picows_info(picows)
+
+
 class _AiohttpServer:
     """close()/wait_closed() over an aiohttp AppRunner, like asyncio.Server."""
 
@@ -200,7 +215,12 @@ def _raise_nofile() -> int:
         return -1
 
 
-_SERVERS = {"picows": _serve_picows, "websockets": _serve_websockets, "aiohttp": _serve_aiohttp}
+_SERVERS = {
+    "picows": _serve_picows,
+    "picows-websockets": _serve_picows_websockets,
+    "websockets": _serve_websockets,
+    "aiohttp": _serve_aiohttp,
+}
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -444,6 +464,24 @@ async def _client_websockets(url: str, payload: bytes, clock: _Clock) -> dict:
     return {"websockets_version": websockets.__version__}
 
 
+async def _client_picows_websockets(url: str, payload: bytes, clock: _Clock) -> dict:
+    """The websockets-style API of picows (ours or the published one), same loop as _client_websockets."""
+    import picows
+    from picows.websockets.asyncio.client import connect
+
+    size = len(payload)
+    async with connect(url, max_size=None, compression=None, proxy=None) as ws:
+        clock.start()
+        while True:
+            await ws.send(payload)
+            msg = await ws.recv()
+            if len(msg) != size:
+                raise RuntimeError(f"echo size {len(msg)} != {size}")
+            if clock.tick():
+                break
+    return _picows_info(picows)
+
+
 async def _client_aiohttp(url: str, payload: bytes, clock: _Clock) -> dict:
     import aiohttp
 
@@ -561,6 +599,7 @@ async def _client_raw(url: str, payload: bytes, clock: _Clock) -> dict:
 
 _CLIENTS = {
     "picows": _client_picows,
+    "picows-websockets": _client_picows_websockets,
     "websockets": _client_websockets,
     "aiohttp": _client_aiohttp,
     "raw": _client_raw,
@@ -596,9 +635,15 @@ def run_client(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     """Import what a client needs and report versions (availability check)."""
     info = _versions()
-    mods = {"picows": ["picows"], "websockets": ["websockets"], "aiohttp": ["aiohttp"], "raw": []}[args.impl]
+    mods = {
+        "picows": ["picows"],
+        "picows-websockets": ["picows", "picows.websockets.asyncio.client"],
+        "websockets": ["websockets"],
+        "aiohttp": ["aiohttp"],
+        "raw": [],
+    }[args.impl]
     for m in mods:
-        mod = __import__(m)
+        mod = importlib.import_module(m)
         if m == "picows":
             info.update(_picows_info(mod))
     info.update(_accel_info(args.impl))
