@@ -134,7 +134,9 @@ def extension_modules() -> list[Extension]:
 # picows.websockets: the per-message path, one .py source compiled with a .pxd
 # beside it (_messages_c.py is a symlink to the pure module _messages.py).
 WEBSOCKETS_COMPILED = {
-    "picows.websockets.asyncio._messages_c": os.path.join("src", "picows", "websockets", "asyncio", "_messages_c.py"),
+    "picows.websockets.asyncio._messages_c": os.path.join(
+        "src", "picows", "websockets", "asyncio", "_messages_c.py"
+    ),
 }
 
 

@@ -28,7 +28,8 @@ async def greet(websocket: ServerConnection) -> None:
 
 
 def start(host: str, port: int) -> serve:
-    return serve(greet, host, port, process_request=basic_auth(realm="example", check_credentials=check_credentials))
+    auth = basic_auth(realm="example", check_credentials=check_credentials)
+    return serve(greet, host, port, process_request=auth)
 
 
 async def login(uri: str) -> str:

@@ -15,11 +15,13 @@ from picows.websockets.asyncio.client import connect
 from picows.websockets.exceptions import ConnectionClosed
 
 
-async def consume(uri: str, wanted: int, reconnect_delays: Callable[[], Generator[float]] | None = None) -> list[str]:
+async def consume(
+    uri: str, wanted: int, reconnect_delays: Callable[[], Generator[float]] | None = None
+) -> list[str]:
     """Collect ``wanted`` messages, reconnecting as often as needed."""
     received: list[str] = []
-    options = {} if reconnect_delays is None else {"reconnect_delays": reconnect_delays}
-    async for websocket in connect(uri, **options):
+    retry = connect(uri) if reconnect_delays is None else connect(uri, reconnect_delays=reconnect_delays)
+    async for websocket in retry:
         try:
             async for message in websocket:
                 received.append(str(message))

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
+from ws_support import TIMEOUT, url_of
 
 from picows.websockets.asyncio.server import serve
-from ws_support import TIMEOUT, url_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "websockets"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))

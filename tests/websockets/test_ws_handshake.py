@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import http
 import os
 import socket
@@ -13,13 +12,13 @@ import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
 import websockets.exceptions
+from ws_support import TIMEOUT, echo, our_server, their_server, url_of
 
 import picows
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-from ws_support import TIMEOUT, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 

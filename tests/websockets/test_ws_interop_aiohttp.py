@@ -7,9 +7,9 @@ from typing import Any
 
 import aiohttp
 import aiohttp.web
+from ws_support import TIMEOUT, our_server
 
 from picows.websockets.asyncio.client import connect
-from ws_support import TIMEOUT, our_server
 
 
 async def test_aiohttp_client_to_our_server() -> None:

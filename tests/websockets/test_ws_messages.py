@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
+from ws_support import TIMEOUT, echo, our_server, their_server
 
 from picows.websockets.asyncio.client import connect
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from picows.websockets.protocol import State
-from ws_support import TIMEOUT, echo, our_server, their_server
 
 SERVERS = ["ours", "websockets"]
 

@@ -11,9 +11,9 @@ import textwrap
 import pytest
 import websockets
 import websockets.datastructures
+import websockets.exceptions as upstream
 import websockets.frames
 import websockets.protocol
-import websockets.exceptions as upstream
 
 import picows
 import picows.websockets as pws

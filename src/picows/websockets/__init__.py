@@ -2,7 +2,8 @@
 
 Switch with one import line::
 
-    from picows.websockets.asyncio.client import connect   # was: from websockets.asyncio.client import connect
+    # was: from websockets.asyncio.client import connect
+    from picows.websockets.asyncio.client import connect
     from picows.websockets.asyncio.server import serve
 
 Names are importable from the same modules as in websockets
@@ -12,6 +13,7 @@ Names are importable from the same modules as in websockets
 package directly. See ``docs/websockets.md`` for the differences.
 """
 
+from . import exceptions, protocol  # noqa: E402,I001  (published picows 2.x exports the modules)
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import process_exception
 from .asyncio.router import route, unix_route
@@ -59,8 +61,6 @@ from .typing import (
     StatusLike,
     Subprotocol,
 )
-
-from . import exceptions, protocol  # noqa: E402,I001  (published picows 2.x exports the modules)
 
 # The published picows 2.x names.
 WebSocketClientProtocol = ClientConnection

@@ -142,7 +142,8 @@ class ConnectionClosed(WebSocketException, *_up("ConnectionClosed")):  # type: i
     def reason(self) -> str:
         """Deprecated in websockets: the received close reason ("" when none)."""
         warnings.warn(
-            "ConnectionClosed.reason is deprecated; use Protocol.close_reason or ConnectionClosed.rcvd.reason",
+            "ConnectionClosed.reason is deprecated; "
+            "use Protocol.close_reason or ConnectionClosed.rcvd.reason",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -18,12 +18,20 @@ import asyncio
 import http
 import ssl as ssl_module
 from collections.abc import Awaitable
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import picows
 
 from ..datastructures import Headers
-from ..exceptions import InvalidHandshake, InvalidHeader, InvalidMessage, InvalidStatus, InvalidUpgrade, InvalidURI, NegotiationError
+from ..exceptions import (
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidUpgrade,
+    InvalidURI,
+    NegotiationError,
+)
 from ..http11 import Request, Response
 
 __all__ = [
@@ -41,21 +49,24 @@ BACKEND = picows.BACKEND
 
 def _load_message_module() -> Any:
     if BACKEND == "cython":
-        from . import _messages_c as module
+        from . import _messages_c as compiled
 
-        if str(getattr(module, "__file__", "")).endswith(".py"):
+        if str(getattr(compiled, "__file__", "")).endswith(".py"):
             raise ImportError(
                 "picows uses its compiled backend but picows.websockets.asyncio._messages_c "
                 "was not compiled; reinstall picows"
             )
-        return module
-    from . import _messages as module
+        return compiled
+    from . import _messages as pure
 
-    return module
+    return pure
 
 
 messages_module = _load_message_module()
-MessageListener = messages_module.MessageListener
+if TYPE_CHECKING:
+    from ._messages import MessageListener
+else:
+    MessageListener = messages_module.MessageListener
 
 # Largest frame the core accepts when no limit is wanted.
 UNLIMITED_FRAME_SIZE = 2**62

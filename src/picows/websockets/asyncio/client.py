@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import InvalidHandshake, InvalidHeader, InvalidProxy, InvalidURI, NegotiationError
@@ -199,7 +199,9 @@ class connect:  # noqa: N801 - the name of websockets' API
                 return ssl_module.create_default_context()
             return ssl  # type: ignore[no-any-return]
         if ssl is not None:
-            raise ValueError("connect() received a ssl argument for a ws:// URI, use a wss:// URI to enable TLS")
+            raise ValueError(
+                "connect() received a ssl argument for a ws:// URI, use a wss:// URI to enable TLS"
+            )
         return None
 
     def _proxy(self) -> str | None:
@@ -218,7 +220,9 @@ class connect:  # noqa: N801 - the name of websockets' API
         kwargs.pop("ssl", None)
         for name in ("host", "port", "sock", "server_hostname"):
             if name in kwargs:
-                raise NotImplementedError(f"connect(..., {name}=...) is not supported yet by picows.websockets")
+                raise NotImplementedError(
+                    f"connect(..., {name}=...) is not supported yet by picows.websockets"
+                )
         connection_kwargs = self.connection_kwargs
         factory = self.create_connection
 
@@ -275,7 +279,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         self,
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
-        traceback: Optional[TracebackType],
+        traceback: TracebackType | None,
     ) -> None:
         assert self.connection is not None
         await self.connection.close()

@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from ..frames import Close, CloseCode, is_sendable_close_code
@@ -67,7 +67,7 @@ def watermarks(value: Any, name: str) -> tuple[int | None, int | None]:
     return value, value // 4
 
 
-class Connection(_core.MessageListener):  # type: ignore[misc,name-defined]
+class Connection(_core.MessageListener):
     """A WebSocket connection: receive with ``recv``/``async for``, send with ``send``.
 
     Created by :func:`~picows.websockets.asyncio.client.connect` (as a
@@ -212,7 +212,9 @@ class Connection(_core.MessageListener):  # type: ignore[misc,name-defined]
             return
         waiter = self._send_ping(os.urandom(4))
         if self.ping_timeout is not None:
-            self._keepalive_timeout = self._loop.call_later(self.ping_timeout, self._keepalive_expired, waiter)
+            self._keepalive_timeout = self._loop.call_later(
+                self.ping_timeout, self._keepalive_expired, waiter
+            )
         waiter.add_done_callback(self._keepalive_pong)
 
     def _keepalive_pong(self, waiter: asyncio.Future[float]) -> None:
@@ -271,9 +273,9 @@ class Connection(_core.MessageListener):  # type: ignore[misc,name-defined]
         transport = self._transport
         if self.close_sent is None and transport is not None and transport.is_close_frame_sent:
             # The core closed by itself (a protocol violation it detected, e.g. a frame over max_size).
-            sent = _core.close_sent_by_core(transport)
-            if sent is not None:
-                self.close_sent = Close(*sent)
+            by_core = _core.close_sent_by_core(transport)
+            if by_core is not None:
+                self.close_sent = Close(*by_core)
         rcvd, sent = self.close_rcvd, self.close_sent
         both = rcvd is not None and sent is not None
         ok = both and rcvd.code in _OK_CODES and sent.code in _OK_CODES  # type: ignore[union-attr]
@@ -467,7 +469,7 @@ class Connection(_core.MessageListener):  # type: ignore[misc,name-defined]
         self,
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
-        traceback: Optional[TracebackType],
+        traceback: TracebackType | None,
     ) -> None:
         if exc_type is None:
             await self.close()

@@ -30,7 +30,8 @@ def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: d
     user_process_request = kwargs.pop("process_request", None)
 
     async def handler(connection: ServerConnection) -> None:
-        endpoint, arguments = connection._route_match  # type: ignore[attr-defined]
+        assert connection._route_match is not None
+        endpoint, arguments = connection._route_match
         await endpoint(connection, **arguments)
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
@@ -45,7 +46,7 @@ def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: d
         parsed = urllib.parse.urlsplit(request.path)
         path, query = parsed.path, parsed.query
         try:
-            connection._route_match = adapter.match(path, query_args=query)  # type: ignore[attr-defined]
+            connection._route_match = adapter.match(path, query_args=query)
         except werkzeug.routing.RequestRedirect as redirect:
             response = connection.respond(http.HTTPStatus.FOUND, f"Found at {redirect.new_url}\n")
             response.headers["Location"] = redirect.new_url

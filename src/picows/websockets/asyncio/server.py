@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed, InvalidOrigin, NegotiationError
@@ -51,6 +51,8 @@ class ServerConnection(Connection):
         self.server = server
         #: Set by :func:`basic_auth` when authentication succeeds.
         self.username: str | None = None
+        # Set by route(): the werkzeug endpoint and URL arguments of this request.
+        self._route_match: tuple[Any, dict[str, Any]] | None = None
         self._handler_task: asyncio.Task[None] | None = None
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
@@ -194,7 +196,7 @@ class Server:
         self,
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
-        traceback: Optional[TracebackType],
+        traceback: TracebackType | None,
     ) -> None:
         self.close()
         await self.wait_closed()
@@ -357,7 +359,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         self,
         exc_type: type[BaseException] | None,
         exc_value: BaseException | None,
-        traceback: Optional[TracebackType],
+        traceback: TracebackType | None,
     ) -> None:
         assert self.server is not None
         self.server.close()
@@ -386,6 +388,7 @@ def broadcast(connections: Iterable[Connection], message: Any, raise_exceptions:
     Connections whose write buffer is over its limit are skipped (with a
     warning) rather than slowing everyone down, as in websockets.
     """
+    payload: bytes | bytearray | memoryview
     if isinstance(message, str):
         opcode, payload = _core.MsgType.TEXT, message.encode("utf-8")
     elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -427,8 +430,9 @@ def basic_auth(
     if (credentials is None) == (check_credentials is None):
         raise TypeError("provide either credentials or check_credentials")
     if credentials is not None:
-        if isinstance(credentials, tuple) and len(credentials) == 2 and all(isinstance(x, str) for x in credentials):
-            pairs = [credentials]
+        single = isinstance(credentials, tuple) and len(credentials) == 2
+        if single and all(isinstance(x, str) for x in credentials):
+            pairs: list[Any] = [credentials]
         elif isinstance(credentials, Iterable):
             pairs = list(credentials)
             if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
