@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import websockets
@@ -200,3 +201,13 @@ def test_compression_deflate_not_implemented() -> None:
 
 def test_all_names_exist() -> None:
     assert [name for name in pws.__all__ if not hasattr(pws, name)] == []
+
+
+def test_setup_py_compiles_the_message_path_from_the_pure_source() -> None:
+    """setup.py builds _messages_c from _messages_c.py, a symlink to the pure _messages.py."""
+    root = Path(__file__).resolve().parent.parent.parent
+    source = root / "src" / "picows" / "websockets" / "asyncio" / "_messages_c.py"
+    assert source.is_symlink() and os.readlink(source) == "_messages.py"
+    assert (source.parent / "_messages_c.pxd").is_file()
+    setup_text = (root / "setup.py").read_text()
+    assert '"picows.websockets.asyncio._messages_c"' in setup_text and '"_messages_c.py"' in setup_text
