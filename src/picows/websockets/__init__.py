@@ -10,7 +10,7 @@ Names are importable from the same modules as in websockets
 (``picows.websockets.exceptions``, ``.datastructures``, ``.frames``,
 ``.protocol``, ``.http11``, ``.typing``, ``.asyncio.client``, ``.asyncio.server``,
 ``.asyncio.router``) and, like the published picows 2.x module, from this
-package directly. See ``docs/websockets.md`` for the differences.
+package directly. See ``docs/guides/websockets.rst`` for the differences.
 """
 
 from . import exceptions, protocol  # noqa: E402,I001  (published picows 2.x exports the modules)
