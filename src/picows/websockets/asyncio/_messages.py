@@ -195,22 +195,28 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         while True:
             if messages:
                 message = messages[0]
-                if type(message) is _Fragments:
-                    if not message.complete:
-                        if self._state == CLOSED:
-                            raise self._closed_error()
-                        await self._wait_message()
-                        continue
+                if type(message) is not _Fragments:
+                    messages.popleft()
+                    if self._reading_paused:
+                        self._message_taken()
+                    return message if decode is None else _convert(message, decode)
+                if message.complete:
+                    messages.popleft()
+                    if self._reading_paused:
+                        self._message_taken()
                     message = message.join()
-                messages.popleft()
-                if self._reading_paused:
-                    self._message_taken()
-                if decode is None:
-                    return message
-                return _convert(message, decode)
+                    return message if decode is None else _convert(message, decode)
             if self._state == CLOSED:
                 raise self._closed_error()
-            await self._wait_message()
+            # Inlined _wait_message (one coroutine per recv, not two).
+            self._recv_active = True
+            waiter = self._loop.create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                self._recv_active = False
 
     async def _wait_message(self) -> None:
         self._recv_active = True

@@ -5,6 +5,10 @@ from picows._cython.frames cimport WSFrame
 from picows._cython.transport cimport WSListener, WSTransport
 
 
+# Message types, compared by identity on every frame.
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG
+
+
 cdef class _Fragments:
     cdef public bint is_text
     cdef public list parts
