@@ -18,6 +18,7 @@ reading from the socket when the queue reaches its high-water mark.
 from __future__ import annotations
 
 import codecs
+from asyncio import InvalidStateError
 from collections import deque
 
 import picows as _picows
@@ -91,10 +92,14 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._write_paused = False
         self._drain_waiter = None
         self._fragmenting = False
+        self._create_future = None
+        self._append = self._messages.append
 
     # -- configuration (called once by the connection) --------------------------------
 
-    def _configure_messages(self, max_message: object, high: object, low: object) -> None:
+    def _configure_messages(self, loop, max_message: object, high: object, low: object) -> None:
+        self._loop = loop
+        self._create_future = loop.create_future
         self._max_message = -1 if max_message is None else max_message
         self._high = 0 if high is None else high
         self._low = 0 if low is None else low
@@ -117,13 +122,13 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                         return
                 else:
                     message = frame.get_payload_as_bytes()
-                self._messages.append(message)
+                self._append(message)
                 self._message_ready()
             else:
                 self._partial = _Fragments(msg_type is _TEXT)
                 self._add_fragment(frame)
                 if self._partial is not None and not self._partial.streamed:
-                    self._messages.append(self._partial)
+                    self._append(self._partial)
                     self._message_ready()
         elif msg_type is _CONT:
             if self._partial is None:
@@ -150,14 +155,11 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             self._partial = None
         # A waiting recv_streaming wants every fragment; recv only complete messages.
         if self._waiter is not None and (partial.complete or self._streaming):
-            waiter = self._waiter
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_receiver()
 
     def _message_ready(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiter is not None:
+            self._wake_receiver()
         if self._high > 0 and not self._reading_paused and len(self._messages) >= self._high:
             self._reading_paused = True
             self._transport.underlying_transport.pause_reading()
@@ -173,10 +175,14 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._fail(MESSAGE_TOO_BIG, str(exc))
 
     def _wake_receiver(self) -> None:
-        """Called when the connection closes: a waiting recv raises ConnectionClosed."""
+        """Wake the waiting recv (a message arrived, or the connection closed)."""
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None  # one wake-up per waiter
+            try:
+                waiter.set_result(None)
+            except InvalidStateError:  # cancelled: its recv is being cancelled
+                pass
 
     async def recv(self, decode=None):
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
@@ -210,7 +216,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 raise self._closed_error()
             # Inlined _wait_message (one coroutine per recv, not two).
             self._recv_active = True
-            waiter = self._loop.create_future()
+            waiter = self._create_future()
             self._waiter = waiter
             try:
                 await waiter
@@ -220,7 +226,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     async def _wait_message(self) -> None:
         self._recv_active = True
-        waiter = self._loop.create_future()
+        waiter = self._create_future()
         self._waiter = waiter
         try:
             await waiter

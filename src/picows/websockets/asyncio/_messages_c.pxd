@@ -34,8 +34,11 @@ cdef class MessageListener(WSListener):
     cdef public bint _write_paused
     cdef public object _drain_waiter
     cdef public bint _fragmenting
+    cdef object _create_future
+    cdef object _append
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
     cdef _message_ready(self)
+    cpdef _wake_receiver(self)
     cpdef _message_taken(self)

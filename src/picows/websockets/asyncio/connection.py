@@ -97,8 +97,7 @@ class Connection(_core.MessageListener):
         self.write_limit = write_limit
         self.is_client = is_client
         high, low = watermarks(max_queue, "max_queue")
-        self._configure_messages(max_message, high, low)
-        self._loop = asyncio.get_running_loop()
+        self._configure_messages(asyncio.get_running_loop(), max_message, high, low)
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
