@@ -60,9 +60,9 @@ async def test_open_timeout_raises_timeout_error() -> None:
     listener.listen()
     try:
         url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await connect(url, proxy=None, open_timeout=0.1)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await upstream_client.connect(url, open_timeout=0.1)
     finally:
         listener.close()

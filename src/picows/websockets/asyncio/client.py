@@ -246,7 +246,8 @@ class connect:  # noqa: N801 - the name of websockets' API
             try:
                 connection = await asyncio.wait_for(coroutine, self.open_timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError("timed out during opening handshake") from None
+                # asyncio.TimeoutError: the builtin one from 3.11, as websockets raises.
+                raise asyncio.TimeoutError("timed out during opening handshake") from None
         self._after_handshake(connection)
         self.connection = connection
         return connection  # type: ignore[no-any-return]
