@@ -117,8 +117,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 if msg_type is _TEXT:
                     try:
                         message = frame.get_payload_as_utf8_text()
-                    except UnicodeDecodeError:
-                        self._fail(INVALID_DATA, "invalid UTF-8")
+                    except UnicodeDecodeError as exc:
+                        self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
                         return
                 else:
                     message = frame.get_payload_as_bytes()
@@ -148,8 +148,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             return
         try:
             partial.add(payload, frame.fin)
-        except UnicodeDecodeError:
-            self._fail(INVALID_DATA, "invalid UTF-8")
+        except UnicodeDecodeError as exc:
+            self._fail(INVALID_DATA, f"{exc.reason} at position {partial.size - len(payload) + exc.start}")
             return
         if partial.complete:
             self._partial = None
@@ -205,13 +205,13 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                     messages.popleft()
                     if self._reading_paused:
                         self._message_taken()
-                    return message if decode is None else _convert(message, decode)
+                    return message if decode is None else self._convert(message, decode)
                 if message.complete:
                     messages.popleft()
                     if self._reading_paused:
                         self._message_taken()
                     message = message.join()
-                    return message if decode is None else _convert(message, decode)
+                    return message if decode is None else self._convert(message, decode)
             if self._state == CLOSED:
                 raise self._closed_error()
             # Inlined _wait_message (one coroutine per recv, not two).
@@ -233,6 +233,21 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         finally:
             self._waiter = None
             self._recv_active = False
+
+    def _convert(self, message, decode: bool):
+        """recv(decode=...) for a message of the other type (rare: not on the fast path)."""
+        if decode:
+            if isinstance(message, bytes):
+                try:
+                    return message.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    # As websockets: invalid UTF-8 fails the connection (1007).
+                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                    raise self._closed_error() from exc
+            return message
+        if isinstance(message, str):
+            return message.encode("utf-8")
+        return message
 
     # -- sending --------------------------------------------------------------------
 
@@ -277,11 +292,3 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self.resume_writing()
 
 
-def _convert(message, decode: bool):
-    if decode:
-        if isinstance(message, bytes):
-            return message.decode("utf-8")
-        return message
-    if isinstance(message, str):
-        return message.encode("utf-8")
-    return message

@@ -16,7 +16,13 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ProtocolError,
+)
 from ..frames import Close, CloseCode, is_sendable_close_code
 from ..http11 import Request, Response
 from ..protocol import State
@@ -325,13 +331,15 @@ class Connection(_core.MessageListener):
                 item = (await iterator.__anext__()) if is_async else next(iterator)
             except (StopIteration, StopAsyncIteration):
                 break
-            if first:
+            if opcode is None:
                 if isinstance(item, str):
                     is_str = True
                     opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
                 elif isinstance(item, (bytes, bytearray, memoryview)):
                     opcode = _core.MsgType.TEXT if text else _core.MsgType.BINARY
                 else:
+                    # As websockets: a bad fragment fails the connection (1011).
+                    self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                     raise TypeError("iterable must contain bytes or str")
             elif isinstance(item, str) != is_str or not isinstance(item, (str, bytes, bytearray, memoryview)):
                 self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
@@ -413,8 +421,10 @@ class Connection(_core.MessageListener):
         Bounded by ``close_timeout``: then the TCP connection is aborted.
         """
         if self._state == _OPEN:
-            if code != CloseCode.NO_STATUS_RCVD and not is_sendable_close_code(code):
-                raise ValueError(f"invalid status code: {code}")
+            if not is_sendable_close_code(code):
+                raise ProtocolError("invalid status code")
+            if len(reason.encode("utf-8")) > 123:
+                raise ProtocolError("control frame too long")
             if self._fragmenting:
                 self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
@@ -439,10 +449,8 @@ class Connection(_core.MessageListener):
             payload = os.urandom(4)
             while payload in self._pings:
                 payload = os.urandom(4)
-        elif isinstance(data, str):
-            payload = data.encode("utf-8")
         else:
-            payload = bytes(data)
+            payload = _control_payload(data)
         if payload in self._pings:
             raise ConcurrencyError("already waiting for a pong with the same data")
         if self._state != _OPEN:
@@ -459,7 +467,7 @@ class Connection(_core.MessageListener):
         """Send a pong (an unsolicited one is a unidirectional heartbeat)."""
         if self._state != _OPEN:
             await self._before_send()
-        self._transport.send_pong(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        self._transport.send_pong(_control_payload(data))
 
     async def __aenter__(self) -> Connection:
         return self
@@ -474,6 +482,18 @@ class Connection(_core.MessageListener):
             await self.close()
         else:
             await self.close(CloseCode.INTERNAL_ERROR)
+
+
+def _control_payload(data: Any) -> bytes:
+    if isinstance(data, str):
+        payload = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+    else:
+        raise TypeError("data must be str or bytes-like")
+    if len(payload) > 125:
+        raise ProtocolError("control frame too long")
+    return payload
 
 
 def _convert(message: Any, decode: bool | None) -> Any:
