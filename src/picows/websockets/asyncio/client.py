@@ -254,9 +254,7 @@ class connect:  # noqa: N801 - the name of websockets' API
 
     def _after_handshake(self, connection: ClientConnection) -> None:
         transport = connection._transport
-        connection.request = _core.request_from_core(transport.request)
-        connection.response = response = _core.response_from_core(transport.response)
-        values = response.headers.get_all("Sec-WebSocket-Protocol")
+        values = transport.response.headers.getall("Sec-WebSocket-Protocol", [])
         if values:
             problem: InvalidHandshake | None = None
             if len(values) > 1 or "," in values[0]:

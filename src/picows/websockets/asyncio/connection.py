@@ -95,7 +95,7 @@ class Connection(_core.MessageListener):
         is_client: bool = True,
     ) -> None:
         super().__init__()
-        self.id: uuid.UUID = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         self.logger = resolve_logger(logger, "websockets.client" if is_client else "websockets.server")
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -107,8 +107,9 @@ class Connection(_core.MessageListener):
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
-        self.request: Request | None = None
-        self.response: Response | None = None
+        # Converted from the core's handshake objects on first access (most code never reads them).
+        self._request: Request | None = None
+        self._response: Response | None = None
         self.subprotocol: str | None = None
         #: Latency of the last ping (seconds); 0 until a pong arrived.
         self.latency: float = 0.0
@@ -116,7 +117,7 @@ class Connection(_core.MessageListener):
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_timeout: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
+        self._closed_waiter: asyncio.Future[None] | None = None  # created when someone waits
         self._fragment_done: asyncio.Future[None] | None = None
         self._lost_exc: BaseException | None = None
 
@@ -148,7 +149,7 @@ class Connection(_core.MessageListener):
             self._pings.clear()
         if self._fragment_done is not None and not self._fragment_done.done():
             self._fragment_done.set_result(None)
-        if not self._closed_waiter.done():
+        if self._closed_waiter is not None and not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
 
     def _on_close_frame(self, code: int, message: bytes | None) -> None:
@@ -244,6 +245,42 @@ class Connection(_core.MessageListener):
         return State(self._state)
 
     @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection (for logs)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    async def _wait_closed(self) -> None:
+        if self._state == _CLOSED:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await asyncio.shield(self._closed_waiter)
+
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake's request (:class:`~picows.websockets.http11.Request`)."""
+        if self._request is None and self._transport is not None:
+            self._request = _core.request_from_core(self._transport.request)
+        return self._request
+
+    @request.setter
+    def request(self, value: Request | None) -> None:
+        self._request = value
+
+    @property
+    def response(self) -> Response | None:
+        """The opening handshake's response (:class:`~picows.websockets.http11.Response`)."""
+        if self._response is None and self._transport is not None:
+            self._response = _core.response_from_core(self._transport.response)
+        return self._response
+
+    @response.setter
+    def response(self, value: Response | None) -> None:
+        self._response = value
+
+    @property
     def local_address(self) -> Any:
         """Local address of the socket (``getsockname()``)."""
         return self._extra_info("sockname")
@@ -297,7 +334,7 @@ class Connection(_core.MessageListener):
         if self._state == _OPEN:
             return
         if self._state == _CLOSING:
-            await asyncio.shield(self._closed_waiter)
+            await self._wait_closed()
         raise self._closed_error()
 
     async def _send_fragments(self, message: Any, text: bool | None) -> None:
@@ -433,11 +470,11 @@ class Connection(_core.MessageListener):
                 self._start_close_timer()
         elif self._state == _CLOSING:
             self._start_close_timer()
-        await asyncio.shield(self._closed_waiter)
+        await self._wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
-        await asyncio.shield(self._closed_waiter)
+        await self._wait_closed()
 
     async def ping(self, data: Any = None) -> asyncio.Future[float]:
         """Send a ping; return a future that resolves to the latency when the pong arrives.
