@@ -155,11 +155,11 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             self._partial = None
         # A waiting recv_streaming wants every fragment; recv only complete messages.
         if self._waiter is not None and (partial.complete or self._streaming):
-            self._wake_receiver()
+            self._wake()
 
     def _message_ready(self) -> None:
         if self._waiter is not None:
-            self._wake_receiver()
+            self._wake()
         if self._high > 0 and not self._reading_paused and len(self._messages) >= self._high:
             self._reading_paused = True
             self._transport.underlying_transport.pause_reading()
@@ -175,6 +175,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._fail(MESSAGE_TOO_BIG, str(exc))
 
     def _wake_receiver(self) -> None:
+        """Called by the connection when it closes: a waiting recv raises ConnectionClosed."""
+        self._wake()
+
+    def _wake(self) -> None:
         """Wake the waiting recv (a message arrived, or the connection closed)."""
         waiter = self._waiter
         if waiter is not None:

@@ -40,5 +40,5 @@ cdef class MessageListener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
     cdef _message_ready(self)
-    cpdef _wake_receiver(self)
+    cdef _wake(self)
     cpdef _message_taken(self)
