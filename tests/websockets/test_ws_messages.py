@@ -354,3 +354,31 @@ async def test_write_limit_backpressure() -> None:
             for _ in range(64):
                 await ws.send(b"x" * 100_000)
             await asyncio.wait_for(received.wait(), TIMEOUT)
+
+
+async def test_broadcast_to_open_connections() -> None:
+    from picows.websockets.asyncio.server import broadcast
+
+    clients: list[Any] = []
+    ready = asyncio.Event()
+
+    async def handler(ws: Any) -> None:
+        clients.append(ws)
+        if len(clients) == 3:
+            ready.set()
+        await ws.wait_closed()
+
+    async with our_server(handler) as url:
+        conns = [await connect(url, proxy=None) for _ in range(3)]
+        await asyncio.wait_for(ready.wait(), TIMEOUT)
+        await conns[2].close()
+        await asyncio.sleep(0.05)
+        broadcast(clients, "to all")
+        broadcast(clients, b"bytes", text=False)
+        broadcast(clients, "as binary", text=False)
+        for ws in conns[:2]:
+            assert [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(3)] == ["to all", b"bytes", b"as binary"]
+        with pytest.raises(TypeError):
+            broadcast(clients, 42)
+        for ws in conns[:2]:
+            await ws.close()

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Callable
 
 from ..datastructures import Headers
-from ..exceptions import ConnectionClosed, InvalidOrigin, NegotiationError
+from ..exceptions import ConcurrencyError, ConnectionClosed, InvalidOrigin, NegotiationError
 from ..http11 import Request, Response
 from ..protocol import State
 from . import _core
@@ -382,17 +382,27 @@ def unix_serve(
     return serve(handler, None, None, **kwargs)
 
 
-def broadcast(connections: Iterable[Connection], message: Any, raise_exceptions: bool = False) -> None:
-    """Send ``message`` to every open connection, without waiting (skips slow ones).
+def broadcast(
+    connections: Iterable[Connection], message: Any, raise_exceptions: bool = False, text: bool | None = None
+) -> None:
+    """Send ``message`` to every open connection, without waiting for the data to be sent.
 
-    Connections whose write buffer is over its limit are skipped (with a
-    warning) rather than slowing everyone down, as in websockets.
+    As in websockets there is no backpressure: messages pile up in the write
+    buffers of slow connections. Connections that are not open are skipped,
+    and so are connections in the middle of a fragmented send (a warning is
+    logged, or with ``raise_exceptions=True`` a
+    :exc:`~picows.websockets.exceptions.ConcurrencyError` is collected and all
+    failures are raised together in an ``ExceptionGroup``).
+
+    :param text: True sends bytes-like data in a text frame, False a str in a binary frame.
     """
     payload: bytes | bytearray | memoryview
     if isinstance(message, str):
-        opcode, payload = _core.MsgType.TEXT, message.encode("utf-8")
+        opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
+        payload = message.encode("utf-8")
     elif isinstance(message, (bytes, bytearray, memoryview)):
-        opcode, payload = _core.MsgType.BINARY, message
+        opcode = _core.MsgType.TEXT if text is True else _core.MsgType.BINARY
+        payload = message
     else:
         raise TypeError("data must be str or bytes")
     errors: list[Exception] = []
@@ -400,20 +410,32 @@ def broadcast(connections: Iterable[Connection], message: Any, raise_exceptions:
         if connection._state != State.OPEN:
             continue
         if connection._fragmenting:
-            exc: Exception = RuntimeError("sending a fragmented message")
-        elif connection._write_paused:
-            exc = RuntimeError("connection is slow")  # websockets: ConcurrencyError-free skip
-        else:
-            connection._transport.send(opcode, payload)
+            if raise_exceptions:
+                errors.append(ConcurrencyError("sending a fragmented message"))
+            else:
+                connection.logger.warning("skipped broadcast: sending a fragmented message")
             continue
-        if raise_exceptions:
-            errors.append(exc)
-        else:
-            connection.logger.warning("skipped broadcast: %s", exc)
+        try:
+            connection._transport.send(opcode, payload)
+        except Exception as write_error:
+            if raise_exceptions:
+                failure = RuntimeError("failed to write message")
+                failure.__cause__ = write_error
+                errors.append(failure)
+            else:
+                connection.logger.warning("skipped broadcast: failed to write message: %r", write_error)
     if errors:
-        if sys.version_info >= (3, 11):
-            raise ExceptionGroup("skipped broadcast", errors)  # noqa: F821
-        raise errors[0]
+        raise _exception_group("skipped broadcast", errors)
+
+
+def _exception_group(message: str, errors: list[Exception]) -> Exception:
+    if sys.version_info >= (3, 11):
+        return ExceptionGroup(message, errors)  # noqa: F821
+    try:
+        from exceptiongroup import ExceptionGroup as Backport  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return errors[0]
+    return Backport(message, errors)  # type: ignore[no-any-return,unused-ignore]  # websockets uses it < 3.11
 
 
 def basic_auth(
