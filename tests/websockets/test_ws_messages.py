@@ -382,3 +382,25 @@ async def test_broadcast_to_open_connections() -> None:
             broadcast(clients, 42)
         for ws in conns[:2]:
             await ws.close()
+
+
+async def test_nothing_is_delivered_after_a_violation() -> None:
+    """Frames after invalid UTF-8 in the same read are dropped: the connection failed (1007)."""
+    import picows
+
+    class Sender(picows.WSListener):
+        def on_ws_connected(self, transport: Any) -> None:
+            transport.send(picows.WSMsgType.TEXT, b"before")
+            transport.send(picows.WSMsgType.TEXT, b"\xff")
+            transport.send(picows.WSMsgType.TEXT, b"after")
+
+    server = await picows.ws_create_server(lambda request: Sender(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        ws = await connect(f"ws://127.0.0.1:{port}/", proxy=None)
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "before"
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        assert info.value.sent.code == 1007 and info.value.sent.reason == "invalid start byte at position 0"
+    finally:
+        server.close()

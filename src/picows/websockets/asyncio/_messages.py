@@ -92,6 +92,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._write_paused = False
         self._drain_waiter = None
         self._fragmenting = False
+        self._discard = False
         self._create_future = None
         self._append = self._messages.append
 
@@ -107,6 +108,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     # -- receiving ------------------------------------------------------------------
 
     def on_ws_frame(self, transport, frame) -> None:
+        if self._discard:
+            return  # we failed the connection: nothing more is delivered
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY:
             if self._partial is not None:

@@ -34,6 +34,7 @@ cdef class MessageListener(WSListener):
     cdef public bint _write_paused
     cdef public object _drain_waiter
     cdef public bint _fragmenting
+    cdef public bint _discard
     cdef object _create_future
     cdef object _append
 

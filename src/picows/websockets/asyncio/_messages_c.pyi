@@ -36,6 +36,7 @@ class MessageListener(WSListener):
     _write_paused: bool
     _drain_waiter: asyncio.Future[None] | None
     _fragmenting: bool
+    _discard: bool
     def __init__(self) -> None: ...
     def _configure_messages(
         self, loop: asyncio.AbstractEventLoop, max_message: int | None, high: int | None, low: int | None

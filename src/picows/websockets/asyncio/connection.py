@@ -184,6 +184,7 @@ class Connection(_core.MessageListener):
         """We detected a protocol error: send CLOSE with ``code`` and drop the connection."""
         if self._state == _CLOSED:
             return
+        self._discard = True
         if self.close_sent is None:
             self._send_close(code, reason)
         self._state = _CLOSING
