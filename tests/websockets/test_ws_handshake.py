@@ -295,3 +295,26 @@ async def test_wss(tls_certs: Any, direction: str) -> None:
 
 def test_picows_core_still_importable() -> None:
     assert picows.ws_connect is not None and upstream_server.serve is not None
+
+
+async def test_reconnect_over_wss_keeps_the_ssl_context(tls_certs: Any) -> None:
+    from fixtures_net import client_ssl_context, server_ssl_context
+
+    attempts = 0
+
+    def flaky(connection: Any, request: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "later\n") if attempts == 1 else None
+
+    def no_wait() -> Any:
+        while True:
+            yield 0.0
+
+    ctx = client_ssl_context(tls_certs)
+    async with our_server(ssl=server_ssl_context(tls_certs), scheme="wss", process_request=flaky) as url:
+        async for ws in connect(url, ssl=ctx, proxy=None, reconnect_delays=no_wait):
+            await ws.send("tls again")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "tls again"
+            break
+    assert attempts == 2

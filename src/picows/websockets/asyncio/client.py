@@ -192,8 +192,7 @@ class connect:  # noqa: N801 - the name of websockets' API
             headers["User-Agent"] = self.user_agent_header
         return list(headers.raw_items())
 
-    def _ssl(self) -> ssl_module.SSLContext | None:
-        ssl = self.kwargs.pop("ssl", None)
+    def _ssl(self, ssl: Any) -> ssl_module.SSLContext | None:
         if self.parsed.scheme == "wss":
             if ssl is None or ssl is True:
                 return ssl_module.create_default_context()
@@ -216,8 +215,8 @@ class connect:  # noqa: N801 - the name of websockets' API
     async def create(self) -> ClientConnection:
         """Open one connection (what ``await connect(...)`` does)."""
         kwargs = dict(self.kwargs)
-        ssl_context = self._ssl()
-        kwargs.pop("ssl", None)
+        # self.kwargs stays untouched: async for reconnects with the same arguments.
+        ssl_context = self._ssl(kwargs.pop("ssl", None))
         for name in ("host", "port", "sock", "server_hostname"):
             if name in kwargs:
                 raise NotImplementedError(
