@@ -93,7 +93,8 @@ def tests_pypy(session: nox.Session) -> None:
 @nox.session(python=None)
 def lint(session: nox.Session) -> None:
     """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
-    session.install("ruff", "mypy", "cython-lint", "pycodestyle", *RUNTIME_DEPS)
+    # websockets and werkzeug: picows.websockets subclasses websockets' exceptions and routes with werkzeug.
+    session.install("ruff", "mypy", "cython-lint", "pycodestyle", "websockets", "werkzeug", *RUNTIME_DEPS)
     pyx_dirs = ["src/picows/_cython", "src/picows/websockets", "tests/cython_user", "examples/cython_client"]
     commands = {
         "ruff": ["ruff", "check", "."],

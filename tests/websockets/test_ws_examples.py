@@ -32,7 +32,7 @@ def example(name: str) -> ModuleType:
 
 def test_every_example_is_tested() -> None:
     assert SCRIPTS == sorted(
-        ["hello.py", "echo.py", "broadcast.py", "authentication.py", "health_check.py", "reconnecting_client.py"]
+        ["hello.py", "echo.py", "broadcast.py", "authentication.py", "health_check.py", "reconnect.py"]
     )
 
 
@@ -103,7 +103,7 @@ async def test_health_check_plain_get() -> None:
 
 
 async def test_reconnecting_client() -> None:
-    module = example("reconnecting_client")
+    module = example("reconnect")
     connections = 0
 
     async def flaky(ws: Any) -> None:
