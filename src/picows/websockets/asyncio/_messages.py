@@ -37,6 +37,9 @@ _CLOSE = _picows.WSMsgType.CLOSE
 _PONG = _picows.WSMsgType.PONG
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
+# Never appended to: the message queue of connections that have not received anything yet.
+_NO_MESSAGES = deque()
+
 # Connection states (the values of protocol.State).
 CONNECTING = 0
 OPEN = 1
@@ -80,7 +83,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._transport = None
         self._loop = None
         self._state = CONNECTING
-        self._messages = deque()
+        # A shared empty deque until the first message: an idle connection owns no queue.
+        self._messages = _NO_MESSAGES
         self._partial = None
         self._waiter = None
         self._recv_active = False
@@ -94,7 +98,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._fragmenting = False
         self._discard = False
         self._create_future = None
-        self._append = self._messages.append
+        self._append = None
 
     # -- configuration (called once by the connection) --------------------------------
 
@@ -125,12 +129,16 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                         return
                 else:
                     message = frame.get_payload_as_bytes()
+                if self._append is None:
+                    self._new_queue()
                 self._append(message)
                 self._message_ready()
             else:
                 self._partial = _Fragments(msg_type is _TEXT)
                 self._add_fragment(frame)
                 if self._partial is not None and not self._partial.streamed:
+                    if self._append is None:
+                        self._new_queue()
                     self._append(self._partial)
                     self._message_ready()
         elif msg_type is _CONT:
@@ -159,6 +167,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         # A waiting recv_streaming wants every fragment; recv only complete messages.
         if self._waiter is not None and (partial.complete or self._streaming):
             self._wake()
+
+    def _new_queue(self) -> None:
+        self._messages = deque()
+        self._append = self._messages.append
 
     def _message_ready(self) -> None:
         if self._waiter is not None:
@@ -204,8 +216,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             raise ConcurrencyError(
                 "cannot call recv while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
         while True:
+            messages = self._messages  # re-read: the queue is created by the first message
             if messages:
                 message = messages[0]
                 if type(message) is not _Fragments:

@@ -6,7 +6,7 @@ from picows._cython.transport cimport WSListener, WSTransport
 
 
 # Message types, compared by identity on every frame.
-cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES
 
 
 cdef class _Fragments:
@@ -40,6 +40,7 @@ cdef class MessageListener(WSListener):
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
+    cdef _new_queue(self)
     cdef _message_ready(self)
     cdef _wake(self)
     cpdef _message_taken(self)

@@ -411,8 +411,7 @@ class Connection(_core.MessageListener):
             raise ConcurrencyError(
                 "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
             )
-        messages = self._messages
-        while not messages:
+        while not self._messages:  # (re-read: the queue is created by the first message)
             if self._state == _CLOSED:
                 raise self._closed_error()
             self._streaming = True
@@ -420,6 +419,7 @@ class Connection(_core.MessageListener):
                 await self._wait_message()
             finally:
                 self._streaming = False
+        messages = self._messages
         message = messages[0]
         if not isinstance(message, _core.messages_module._Fragments):
             messages.popleft()
