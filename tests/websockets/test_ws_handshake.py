@@ -318,3 +318,21 @@ async def test_reconnect_over_wss_keeps_the_ssl_context(tls_certs: Any) -> None:
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "tls again"
             break
     assert attempts == 2
+
+
+async def test_server_closing_during_handshake_is_retryable_like_websockets() -> None:
+    """A peer that closes before answering: InvalidMessage caused by EOFError (retried by default)."""
+    from picows.websockets.asyncio.client import process_exception
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # read the request (closing unread input would reset)
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    async with server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(ours).__name__ == type(theirs).__name__ == "InvalidMessage"
+    assert isinstance(ours.__cause__, EOFError) and isinstance(theirs.__cause__, EOFError)
+    assert process_exception(ours) is None  # type: ignore[arg-type]

@@ -130,7 +130,11 @@ def handshake_error(exc: picows.WSError) -> InvalidHandshake:
             value = None if response is None else response.headers.get(name)
             return InvalidUpgrade(name, value)
     if response is None:
-        return InvalidMessage("did not receive a valid HTTP response")
+        invalid = InvalidMessage("did not receive a valid HTTP response")
+        if "connection closed" in lowered:
+            # As websockets: a network failure (retried by process_exception).
+            invalid.__cause__ = EOFError("connection closed while reading HTTP status line")
+        return invalid
     return InvalidHandshake(message)
 
 
@@ -165,7 +169,8 @@ async def core_connect(
     except picows.WSInvalidURL as exc:
         raise InvalidURI(uri, exc.msg) from exc
     except picows.WSError as exc:
-        raise handshake_error(exc) from exc
+        error = handshake_error(exc)
+        raise error from (error.__cause__ or exc)
     return listener
 
 

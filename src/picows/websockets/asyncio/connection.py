@@ -39,12 +39,15 @@ _CLOSING = int(State.CLOSING)
 def process_exception(exc: Exception) -> Exception | None:
     """Decide whether ``connect()``'s ``async for`` reconnects after ``exc``.
 
-    Returns None to retry (network errors, timeouts, 5xx answers), or the
-    exception to raise. The default retries what websockets retries.
+    Returns None to retry, or the exception to raise. As websockets, it
+    retries network errors (:exc:`OSError`, :exc:`asyncio.TimeoutError`, an
+    :exc:`InvalidMessage` caused by :exc:`EOFError`) and 500/502/503/504 answers.
     """
-    from ..exceptions import InvalidStatus
+    from ..exceptions import InvalidMessage, InvalidStatus
 
-    if isinstance(exc, (EOFError, OSError, asyncio.TimeoutError)):
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
         return None
     if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
         return None
