@@ -336,3 +336,54 @@ async def test_server_closing_during_handshake_is_retryable_like_websockets() ->
     assert type(ours).__name__ == type(theirs).__name__ == "InvalidMessage"
     assert isinstance(ours.__cause__, EOFError) and isinstance(theirs.__cause__, EOFError)
     assert process_exception(ours) is None  # type: ignore[arg-type]
+
+
+async def test_unix_route(tmp_path: Any) -> None:
+    from werkzeug.routing import Map, Rule
+
+    from picows.websockets.asyncio.router import unix_route
+
+    async def hello(ws: Any, name: str) -> None:
+        await ws.send(f"hello {name}")
+
+    path = os.path.join(str(tmp_path), "route.sock")
+    async with unix_route(Map([Rule("/hello/<name>", endpoint=hello)]), path):
+        async with upstream_client.unix_connect(path, "ws://localhost/hello/unix") as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello unix"
+
+
+async def test_route_redirects_like_werkzeug() -> None:
+    from werkzeug.routing import Map, Rule
+
+    async def index(ws: Any) -> None:
+        await ws.send("index")
+
+    async with route(Map([Rule("/dir/", endpoint=index)]), "127.0.0.1", 0) as server:
+        # Both clients follow the 302 to /dir/, as websockets does.
+        for client in sorted(CLIENTS):
+            async with CLIENTS[client](url_of(server) + "dir", proxy=None) as ws:
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "index"
+
+
+async def test_redirect_loop_is_security_error_like_websockets() -> None:
+    def loop_forever(connection: Any, request: Any) -> Any:
+        response = connection.respond(http.HTTPStatus.FOUND, "again\n")
+        response.headers["Location"] = request.path
+        return response
+
+    async with our_server(process_request=loop_forever) as url:
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(ours).__name__ == type(theirs).__name__ == "SecurityError"
+    assert str(ours) == str(theirs)
+
+
+async def test_server_close_without_closing_connections() -> None:
+    server = await serve(echo, "127.0.0.1", 0)
+    async with upstream_client.connect(url_of(server)) as ws:
+        server.close(close_connections=False)
+        await asyncio.sleep(0.05)
+        assert not server.is_serving()
+        await ws.send("still served")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still served"
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import os
 import ssl as ssl_module
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Callable
@@ -31,6 +32,7 @@ from ..exceptions import (
     InvalidUpgrade,
     InvalidURI,
     NegotiationError,
+    SecurityError,
 )
 from ..http11 import Request, Response
 
@@ -67,6 +69,9 @@ if TYPE_CHECKING:
     from ._messages import MessageListener
 else:
     MessageListener = messages_module.MessageListener
+
+# Redirects followed by connect(), as websockets (same environment variable).
+MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
 
 # Largest frame the core accepts when no limit is wanted.
 UNLIMITED_FRAME_SIZE = 2**62
@@ -117,6 +122,11 @@ def handshake_error(exc: picows.WSError) -> InvalidHandshake:
     """The websockets exception for a failed opening handshake (core ``WSError``)."""
     response = getattr(exc, "response", None)
     message = str(exc)
+    if message.startswith("too many redirects"):
+        return SecurityError(f"more than {MAX_REDIRECTS} redirects")
+    if message.startswith("refusing to follow a redirect from wss://"):
+        target = message.rsplit("(", 1)[-1].rstrip(")")
+        return SecurityError(f"cannot follow redirect to non-secure URI {target}")
     if response is not None and int(response.status) != 101:
         return InvalidStatus(response_from_core(response))
     lowered = message.lower()
@@ -162,7 +172,7 @@ async def core_connect(
             enable_auto_pong=True,
             max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
             extra_headers=extra_headers,
-            max_redirects=0,
+            max_redirects=MAX_REDIRECTS,
             proxy=proxy,
             **kwargs,
         )
