@@ -387,3 +387,19 @@ async def test_server_close_without_closing_connections() -> None:
         await ws.send("still served")
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still served"
     await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+
+async def test_rejected_connection_is_not_tracked_and_closes_at_once() -> None:
+    captured: list[Any] = []
+
+    def reject(connection: Any, request: Any) -> Any:
+        captured.append(connection)
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+
+    server = await serve(echo, "127.0.0.1", 0, process_request=reject)
+    exc = await failure_class("websockets", url_of(server))
+    assert exc.response.status_code == 403  # type: ignore[attr-defined]
+    assert server.connections == set() and server._connections == set()
+    await asyncio.wait_for(captured[0].close(), TIMEOUT)  # never opened: nothing to wait for
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)

@@ -256,8 +256,8 @@ class Connection(_core.MessageListener):
         return self._id
 
     async def _wait_closed(self) -> None:
-        if self._state == _CLOSED:
-            return
+        if self._state == _CLOSED or self._transport is None:
+            return  # closed, or never opened (e.g. a rejected handshake)
         if self._closed_waiter is None:
             self._closed_waiter = self._loop.create_future()
         await asyncio.shield(self._closed_waiter)

@@ -71,6 +71,7 @@ class ServerConnection(Connection):
 
     def on_ws_connected(self, transport: Any) -> None:
         super().on_ws_connected(transport)
+        self.server._connections.add(self)
         self._handler_task = self._loop.create_task(self.server._run_handler(self))
 
     def on_ws_disconnected(self, transport: Any) -> None:
@@ -313,7 +314,6 @@ class serve:  # noqa: N801 - the name of websockets' API
         connection.response = response
         if response.status_code != 101:
             return _core.with_listener(_core.response_to_core(response), None)
-        server._connections.add(connection)
         return _core.with_listener(_core.response_to_core(response), connection)
 
     def _accept(self, connection: ServerConnection, request: Request) -> Response:
