@@ -404,3 +404,25 @@ async def test_nothing_is_delivered_after_a_violation() -> None:
         assert info.value.sent.code == 1007 and info.value.sent.reason == "invalid start byte at position 0"
     finally:
         server.close()
+
+
+async def test_peer_that_stops_reading_cannot_block_send_forever() -> None:
+    """Keepalive fails (the pong never comes), then close_timeout aborts: the blocked send raises."""
+    from helpers import raw_server, raw_server_handshake
+
+    finished = asyncio.Event()
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw_server_handshake(reader, writer)
+        await asyncio.wait_for(finished.wait(), TIMEOUT)
+
+    async with raw_server(never_reads) as url:
+        ws = await connect(url, proxy=None, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.1,
+                           write_limit=1024)
+        try:
+            with pytest.raises(ConnectionClosedError):
+                for _ in range(10_000):
+                    await asyncio.wait_for(ws.send(b"x" * 65536), TIMEOUT)
+            assert ws.state == State.CLOSED
+        finally:
+            finished.set()

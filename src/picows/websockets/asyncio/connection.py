@@ -164,10 +164,10 @@ class Connection(_core.MessageListener):
         else:
             self.close_rcvd_then_sent = False
         self._state = _CLOSING
-        if self.is_client:
-            # The server closes the TCP connection first (RFC 6455 7.1.1); bound the wait.
-            self._start_close_timer()
-        else:
+        # The server closes the TCP connection first (RFC 6455 7.1.1); either way the
+        # wait is bounded: a peer that stops reading cannot keep the connection forever.
+        self._start_close_timer()
+        if not self.is_client:
             self._transport.disconnect()
 
     def _on_pong(self, data: bytes) -> None:
@@ -191,6 +191,7 @@ class Connection(_core.MessageListener):
         if self.close_sent is None:
             self._send_close(code, reason)
         self._state = _CLOSING
+        self._start_close_timer()  # a graceful close waits for the write buffer to drain: bound it
         self._transport.disconnect()
 
     def _send_close(self, code: int, reason: str) -> None:
