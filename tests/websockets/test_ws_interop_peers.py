@@ -25,9 +25,19 @@ from test_interop_node import PEER_TIMEOUT, node_peer, node_process, read_json_l
 BIG = 64 * 1024 * 1024
 
 
-async def test_node_client_with_our_server(node_peer: list[str]) -> None:  # noqa: F811
-    async with serve(echo, "127.0.0.1", 0, max_size=BIG) as server:
-        async with node_process([*node_peer, "client", url_of(server)]) as proc:
+def tls_options(scheme: str, tls_certs: Any) -> dict[str, Any]:
+    from fixtures_net import server_ssl_context
+
+    return {"ssl": server_ssl_context(tls_certs)} if scheme == "wss" else {}
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_node_client_with_our_server(
+    node_peer: list[str], scheme: str, tls_certs: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", tls_certs.ca_file)  # node trusts the test CA
+    async with serve(echo, "127.0.0.1", 0, max_size=BIG, **tls_options(scheme, tls_certs)) as server:
+        async with node_process([*node_peer, "client", url_of(server, scheme)]) as proc:
             result = await read_json_line(proc)
             assert result["ok"], result
             assert result["steps"] == [
@@ -73,7 +83,8 @@ async def test_our_client_with_node_server(node_peer: list[str]) -> None:  # noq
         assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
 
 
-async def test_chromium_with_our_server(chromium: str, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_chromium_with_our_server(chromium: str, tmp_path: Path, scheme: str, tls_certs: Any) -> None:  # noqa: F811
     seen: dict[str, Any] = {}
 
     async def greeting_echo(ws: Any) -> None:
@@ -90,11 +101,13 @@ async def test_chromium_with_our_server(chromium: str, tmp_path: Path) -> None: 
         seen["close"] = (ws.close_code, ws.close_reason)
 
     result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-    async with serve(greeting_echo, "127.0.0.1", 0, max_size=BIG) as server:
-        async with page_server(url_of(server), result) as page_url:
+    # wss: the test CA is not in Chromium's trust store, so certificate errors are ignored.
+    flags = [*CHROMIUM_FLAGS, "--ignore-certificate-errors"] if scheme == "wss" else CHROMIUM_FLAGS
+    async with serve(greeting_echo, "127.0.0.1", 0, max_size=BIG, **tls_options(scheme, tls_certs)) as server:
+        async with page_server(url_of(server, scheme), result) as page_url:
             log = (tmp_path / "chromium.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
-                chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", page_url,
+                chromium, *flags, f"--user-data-dir={tmp_path / 'profile'}", page_url,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
             try:
