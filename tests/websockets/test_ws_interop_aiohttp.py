@@ -7,21 +7,30 @@ from typing import Any
 
 import aiohttp
 import aiohttp.web
+import pytest
 from ws_support import TIMEOUT, our_server
 
 from picows.websockets.asyncio.client import connect
 
 
-async def test_aiohttp_client_to_our_server() -> None:
-    async with our_server() as url, aiohttp.ClientSession() as session:
-        async with session.ws_connect(url) as ws:
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_aiohttp_client_to_our_server(scheme: str, tls_certs: Any) -> None:
+    from fixtures_net import client_ssl_context, server_ssl_context
+
+    server_tls = {"ssl": server_ssl_context(tls_certs)} if scheme == "wss" else {}
+    client_tls = {"ssl": client_ssl_context(tls_certs)} if scheme == "wss" else {}
+    async with our_server(scheme=scheme, **server_tls) as url, aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, **client_tls) as ws:
             await ws.send_str("text")
             assert (await asyncio.wait_for(ws.receive(), TIMEOUT)).data == "text"
             await ws.send_bytes(b"\x00" * 70000)
             assert (await asyncio.wait_for(ws.receive(), TIMEOUT)).data == b"\x00" * 70000
 
 
-async def test_our_client_to_aiohttp_server() -> None:
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_our_client_to_aiohttp_server(scheme: str, tls_certs: Any) -> None:
+    from fixtures_net import client_ssl_context, server_ssl_context
+
     async def handler(request: Any) -> Any:
         ws = aiohttp.web.WebSocketResponse()
         await ws.prepare(request)
@@ -36,11 +45,14 @@ async def test_our_client_to_aiohttp_server() -> None:
     app.router.add_get("/", handler)
     runner = aiohttp.web.AppRunner(app)
     await runner.setup()
-    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    site = aiohttp.web.TCPSite(
+        runner, "127.0.0.1", 0, ssl_context=server_ssl_context(tls_certs) if scheme == "wss" else None
+    )
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    tls = {"ssl": client_ssl_context(tls_certs)} if scheme == "wss" else {}
     try:
-        async with connect(f"ws://127.0.0.1:{port}/", proxy=None) as ws:
+        async with connect(f"{scheme}://127.0.0.1:{port}/", proxy=None, **tls) as ws:
             await ws.send("hello aiohttp")
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello aiohttp"
             await ws.send(["frag", "mented"])
