@@ -38,7 +38,7 @@ Hierarchy::
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .frames import CloseCode
 
@@ -393,7 +393,3 @@ class InvalidState(WebSocketException, *_up("InvalidState"), AssertionError):  #
 
 class ConcurrencyError(WebSocketException, *_up("ConcurrencyError"), RuntimeError):  # type: ignore[misc]
     """Two coroutines tried to receive (or to send a fragmented message) concurrently."""
-
-
-def _exception_args_repr(exc: Any) -> str:  # pragma: no cover - debugging aid
-    return f"{type(exc).__name__}{exc.args!r}"
