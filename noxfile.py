@@ -102,14 +102,16 @@ def tests_pypy(session: nox.Session) -> None:
 @nox.session(python=None)
 def lint(session: nox.Session) -> None:
     """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
-    session.install("ruff", "mypy", "cython-lint", "pycodestyle", *RUNTIME_DEPS)
-    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd",
+    # websockets and werkzeug: picows.websockets subclasses websockets' exceptions and routes with werkzeug.
+    session.install("ruff", "mypy", "cython-lint", "pycodestyle", "websockets", "werkzeug", *RUNTIME_DEPS)
+    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd", "src/picows/websockets",
                 "tests/system/cython_user", "examples/cython_client"]
     commands = {
         "ruff": ["ruff", "check", "."],
         "mypy": ["mypy"],
         # The examples are the typed usage of the public API (run against the sources).
-        "mypy examples": ["mypy", "--strict", "--no-incremental", *sorted(glob.glob("examples/*.py"))],
+        "mypy examples": ["mypy", "--strict", "--no-incremental", *sorted(glob.glob("examples/*.py")),
+                          *sorted(glob.glob("examples/websockets/*.py"))],
         "cython-lint": ["cython-lint", "--max-line-length", "120", *pyx_dirs],
     }
     failed = []

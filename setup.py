@@ -127,7 +127,7 @@ def extension_modules() -> list[Extension]:
         extra_compile_args = []
     else:
         extra_compile_args = ["-O1", "-g"] if CYTHON_DEBUG else ["-O3"]
-    return [
+    return websockets_extensions(extra_compile_args) + [
         Extension(
             "picows._cython." + os.path.splitext(os.path.basename(src))[0],
             [src],
@@ -139,6 +139,22 @@ def extension_modules() -> list[Extension]:
             + glob.glob(os.path.join(CYTHON_DIR, "*.pxi")),
         )
         for src in sources
+    ]
+
+
+# picows.websockets: the per-message path, one .py source compiled with a .pxd
+# beside it (_messages_c.py is a symlink to the pure module _messages.py).
+WEBSOCKETS_COMPILED = {
+    "picows.websockets.asyncio._messages_c": os.path.join(
+        "src", "picows", "websockets", "asyncio", "_messages_c.py"
+    ),
+}
+
+
+def websockets_extensions(extra_compile_args: list[str]) -> list[Extension]:
+    return [
+        Extension(name, [src], extra_compile_args=extra_compile_args)
+        for name, src in WEBSOCKETS_COMPILED.items()
     ]
 
 

@@ -1,0 +1,27 @@
+"""The asyncio API of :mod:`picows.websockets` (``websockets.asyncio`` names)."""
+
+from ..protocol import State
+from .client import ClientConnection, connect, unix_connect
+from .connection import process_exception
+from .router import route, unix_route
+from .server import Server, ServerConnection, basic_auth, broadcast, serve, unix_serve
+
+# The published picows.websockets named the handshake-time connection this way.
+ServerHandshakeConnection = ServerConnection
+
+__all__ = [
+    "ClientConnection",
+    "Server",
+    "ServerConnection",
+    "ServerHandshakeConnection",
+    "State",
+    "basic_auth",
+    "broadcast",
+    "connect",
+    "process_exception",
+    "route",
+    "serve",
+    "unix_connect",
+    "unix_route",
+    "unix_serve",
+]

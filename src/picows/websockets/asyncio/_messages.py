@@ -1,0 +1,313 @@
+"""The per-message path of a connection: frames in, messages out, one message sent.
+
+This one source is used twice. On the pure backend it is imported as
+``picows.websockets.asyncio._messages``; for the compiled backend the same
+file is compiled by Cython as ``_messages_c`` (a symlink to this file, with
+``_messages_c.pxd`` beside it declaring the classes and their C types), the
+way aiohttp builds its WebSocket reader. Keep it valid plain Python: it must
+never import Cython.
+
+Design: the connection object *is* the core's listener. A complete message
+is decoded once (text) or copied once (binary) and appended to a deque; a
+waiting ``recv`` is woken through the one future it created. Fragmented
+messages go through :class:`_Fragments` (incremental UTF-8 decoder) so that
+``recv_streaming`` can yield fragments as they arrive. Flow control pauses
+reading from the socket when the queue reaches its high-water mark.
+"""
+
+from __future__ import annotations
+
+import codecs
+from asyncio import InvalidStateError
+from collections import deque
+
+import picows as _picows
+
+from ..exceptions import ConcurrencyError, PayloadTooBig
+
+# Bound at run time rather than imported: in the compiled build the name
+# ``WSListener`` is the core's cdef class cimported by the .pxd (an import
+# would be an assignment to it); plain Python reads the module global.
+globals()["WSListener"] = _picows.WSListener
+
+_CONT = _picows.WSMsgType.CONTINUATION
+_TEXT = _picows.WSMsgType.TEXT
+_BINARY = _picows.WSMsgType.BINARY
+_CLOSE = _picows.WSMsgType.CLOSE
+_PONG = _picows.WSMsgType.PONG
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+# Never appended to: the message queue of connections that have not received anything yet.
+_NO_MESSAGES = deque()
+
+# Connection states (the values of protocol.State).
+CONNECTING = 0
+OPEN = 1
+CLOSING = 2
+CLOSED = 3
+
+INVALID_DATA = 1007
+MESSAGE_TOO_BIG = 1009
+PROTOCOL_ERROR = 1002
+
+
+class _Fragments:
+    """A fragmented message being received: its parts so far and whether it is complete."""
+
+    def __init__(self, is_text: bool) -> None:
+        self.is_text = is_text
+        self.parts: list = []
+        self.size = 0
+        self.complete = False
+        self.streamed = False  # a recv_streaming call owns it: never queued as a whole
+        self.decoder = _utf8_decoder() if is_text else None
+
+    def add(self, payload: bytes, fin: bool) -> None:
+        self.size += len(payload)
+        if self.decoder is not None:
+            self.parts.append(self.decoder.decode(payload, fin))
+        else:
+            self.parts.append(payload)
+        self.complete = fin
+
+    def join(self):
+        if self.is_text:
+            return "".join(self.parts)
+        return b"".join(self.parts)
+
+
+class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
+    """Frames to messages and back; the base class of ``Connection``."""
+
+    def __init__(self) -> None:
+        self._transport = None
+        self._loop = None
+        self._state = CONNECTING
+        # A shared empty deque until the first message: an idle connection owns no queue.
+        self._messages = _NO_MESSAGES
+        self._partial = None
+        self._waiter = None
+        self._recv_active = False
+        self._streaming = False
+        self._max_message = -1
+        self._high = 0
+        self._low = 0
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiter = None
+        self._fragmenting = False
+        self._discard = False
+        self._create_future = None
+        self._append = None
+
+    # -- configuration (called once by the connection) --------------------------------
+
+    def _configure_messages(self, loop, max_message: object, high: object, low: object) -> None:
+        self._loop = loop
+        self._create_future = loop.create_future
+        self._max_message = -1 if max_message is None else max_message
+        self._high = 0 if high is None else high
+        self._low = 0 if low is None else low
+
+    # -- receiving ------------------------------------------------------------------
+
+    def on_ws_frame(self, transport, frame) -> None:
+        if self._discard:
+            return  # we failed the connection: nothing more is delivered
+        msg_type = frame.msg_type
+        if msg_type is _TEXT or msg_type is _BINARY:
+            if self._partial is not None:
+                self._fail(PROTOCOL_ERROR, "expected a continuation frame")
+                return
+            if frame.fin:
+                # The core's max_frame_size (set to max_size) bounds single frames.
+                if msg_type is _TEXT:
+                    try:
+                        message = frame.get_payload_as_utf8_text()
+                    except UnicodeDecodeError as exc:
+                        self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                        return
+                else:
+                    message = frame.get_payload_as_bytes()
+                if self._append is None:
+                    self._new_queue()
+                self._append(message)
+                self._message_ready()
+            else:
+                self._partial = _Fragments(msg_type is _TEXT)
+                self._add_fragment(frame)
+                if self._partial is not None and not self._partial.streamed:
+                    if self._append is None:
+                        self._new_queue()
+                    self._append(self._partial)
+                    self._message_ready()
+        elif msg_type is _CONT:
+            if self._partial is None:
+                self._fail(PROTOCOL_ERROR, "unexpected continuation frame")
+                return
+            self._add_fragment(frame)
+        elif msg_type is _CLOSE:
+            self._on_close_frame(frame.get_close_code(), frame.get_close_message())
+        elif msg_type is _PONG:
+            self._on_pong(frame.get_payload_as_bytes())
+
+    def _add_fragment(self, frame) -> None:
+        partial = self._partial
+        payload = frame.get_payload_as_bytes()
+        if self._max_message >= 0 and partial.size + len(payload) > self._max_message:
+            self._too_big(len(payload), partial.size)
+            return
+        try:
+            partial.add(payload, frame.fin)
+        except UnicodeDecodeError as exc:
+            self._fail(INVALID_DATA, f"{exc.reason} at position {partial.size - len(payload) + exc.start}")
+            return
+        if partial.complete:
+            self._partial = None
+        # A waiting recv_streaming wants every fragment; recv only complete messages.
+        if self._waiter is not None and (partial.complete or self._streaming):
+            self._wake()
+
+    def _new_queue(self) -> None:
+        self._messages = deque()
+        self._append = self._messages.append
+
+    def _message_ready(self) -> None:
+        if self._waiter is not None:
+            self._wake()
+        if self._high > 0 and not self._reading_paused and len(self._messages) >= self._high:
+            self._reading_paused = True
+            self._transport.underlying_transport.pause_reading()
+
+    def _message_taken(self) -> None:
+        if self._reading_paused and len(self._messages) <= self._low:
+            self._reading_paused = False
+            if self._state != CLOSED:
+                self._transport.underlying_transport.resume_reading()
+
+    def _too_big(self, size: int, current: int) -> None:
+        exc = PayloadTooBig(size, self._max_message, current if current else None)
+        self._fail(MESSAGE_TOO_BIG, str(exc))
+
+    def _wake_receiver(self) -> None:
+        """Called by the connection when it closes: a waiting recv raises ConnectionClosed."""
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the waiting recv (a message arrived, or the connection closed)."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None  # one wake-up per waiter
+            try:
+                waiter.set_result(None)
+            except InvalidStateError:  # cancelled: its recv is being cancelled
+                pass
+
+    async def recv(self, decode=None):
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        :param decode: True returns text and binary messages as ``str``
+            (binary is decoded as UTF-8); False returns both as ``bytes``;
+            None (default) keeps the frame type.
+        :raises ConnectionClosed: when the connection is closed (OK or Error).
+        :raises ConcurrencyError: when another coroutine is already receiving.
+        """
+        if self._recv_active:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine is already running recv or recv_streaming"
+            )
+        while True:
+            messages = self._messages  # re-read: the queue is created by the first message
+            if messages:
+                message = messages[0]
+                if type(message) is not _Fragments:
+                    messages.popleft()
+                    if self._reading_paused:
+                        self._message_taken()
+                    return message if decode is None else self._convert(message, decode)
+                if message.complete:
+                    messages.popleft()
+                    if self._reading_paused:
+                        self._message_taken()
+                    message = message.join()
+                    return message if decode is None else self._convert(message, decode)
+            if self._state == CLOSED:
+                raise self._closed_error()
+            # Inlined _wait_message (one coroutine per recv, not two).
+            self._recv_active = True
+            waiter = self._create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                self._recv_active = False
+
+    async def _wait_message(self) -> None:
+        self._recv_active = True
+        waiter = self._create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            self._recv_active = False
+
+    def _convert(self, message, decode: bool):
+        """recv(decode=...) for a message of the other type (rare: not on the fast path)."""
+        if decode:
+            if isinstance(message, bytes):
+                try:
+                    return message.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    # As websockets: invalid UTF-8 fails the connection (1007).
+                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                    raise self._closed_error() from exc
+            return message
+        if isinstance(message, str):
+            return message.encode("utf-8")
+        return message
+
+    # -- sending --------------------------------------------------------------------
+
+    async def send(self, message, text=None):
+        """Send a message: ``str`` as text, bytes-like as binary, iterables as fragments.
+
+        :param text: True sends bytes-like data in a text frame (it must be
+            UTF-8), False sends a ``str`` in a binary frame.
+        :raises ConnectionClosed: when the connection is closed.
+        :raises TypeError: for an unsupported message type.
+        """
+        if self._state != OPEN or self._fragmenting:
+            await self._before_send()
+        if isinstance(message, str):
+            self._transport.send(_BINARY if text is False else _TEXT, message.encode("utf-8"))
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._transport.send(_TEXT if text else _BINARY, message)
+        else:
+            await self._send_fragments(message, text)
+            return
+        if self._write_paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        if self._drain_waiter is None:
+            self._drain_waiter = self._loop.create_future()
+        await self._drain_waiter
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _release_drain(self) -> None:
+        """Called when the connection is lost: senders waiting for the buffer to drain go on."""
+        self.resume_writing()
+
+

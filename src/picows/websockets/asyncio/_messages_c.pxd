@@ -1,0 +1,46 @@
+# cython: language_level=3
+"""C declarations of _messages_c (the compiled build of _messages.py; see its docstring)."""
+
+from picows._cython.frames cimport WSFrame
+from picows._cython.transport cimport WSListener, WSTransport
+
+
+# Message types, compared by identity on every frame.
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES
+
+
+cdef class _Fragments:
+    cdef public bint is_text
+    cdef public list parts
+    cdef public Py_ssize_t size
+    cdef public bint complete
+    cdef public bint streamed
+    cdef public object decoder
+
+
+cdef class MessageListener(WSListener):
+    cdef public WSTransport _transport
+    cdef public object _loop
+    cdef public int _state
+    cdef public object _messages
+    cdef public _Fragments _partial
+    cdef public object _waiter
+    cdef public bint _recv_active
+    cdef public bint _streaming
+    cdef public long long _max_message
+    cdef public Py_ssize_t _high
+    cdef public Py_ssize_t _low
+    cdef public bint _reading_paused
+    cdef public bint _write_paused
+    cdef public object _drain_waiter
+    cdef public bint _fragmenting
+    cdef public bint _discard
+    cdef object _create_future
+    cdef object _append
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
+    cdef _add_fragment(self, WSFrame frame)
+    cdef _new_queue(self)
+    cdef _message_ready(self)
+    cdef _wake(self)
+    cpdef _message_taken(self)

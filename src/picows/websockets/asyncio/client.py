@@ -1,0 +1,313 @@
+"""Client side: ``connect()`` and ``ClientConnection``, as in ``websockets.asyncio.client``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl as ssl_module
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Generator, Sequence
+from types import TracebackType
+from typing import Any, Callable
+
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import InvalidHandshake, InvalidHeader, InvalidProxy, InvalidURI, NegotiationError
+from . import _core
+from .connection import Connection, process_exception, resolve_logger
+
+__all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
+
+
+def _version() -> str:
+    from picows import __version__
+
+    return __version__
+
+
+#: Default ``User-Agent`` (``user_agent_header=``).
+USER_AGENT = f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{_version()}"
+
+BACKOFF_INITIAL_DELAY = 5.0
+BACKOFF_MIN_DELAY = 3.1
+BACKOFF_MAX_DELAY = 90.0
+BACKOFF_FACTOR = 1.618
+
+
+def backoff(
+    initial_delay: float = BACKOFF_INITIAL_DELAY,
+    min_delay: float = BACKOFF_MIN_DELAY,
+    max_delay: float = BACKOFF_MAX_DELAY,
+    factor: float = BACKOFF_FACTOR,
+) -> Generator[float]:
+    """Reconnection delays: a random first delay, then exponential growth up to ``max_delay``."""
+    yield random.random() * initial_delay
+    delay = min_delay
+    while delay < max_delay:
+        yield delay
+        delay *= factor
+    while True:
+        yield max_delay
+
+
+class ClientConnection(Connection):
+    """A client connection (see :class:`~picows.websockets.asyncio.connection.Connection`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(is_client=True, **kwargs)
+
+
+def parse_ws_uri(uri: str) -> urllib.parse.SplitResult:
+    """Validate a ``ws://``/``wss://`` URI as websockets does (raises InvalidURI)."""
+    try:
+        parsed = urllib.parse.urlsplit(uri)
+    except ValueError as exc:
+        raise InvalidURI(uri, str(exc)) from None
+    if parsed.scheme not in ("ws", "wss"):
+        raise InvalidURI(uri, "scheme isn't ws or wss")
+    if not parsed.hostname:
+        raise InvalidURI(uri, "hostname isn't provided")
+    if parsed.fragment:
+        raise InvalidURI(uri, "URI contains a fragment")
+    try:
+        parsed.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise InvalidURI(uri, "port isn't a valid integer") from None
+    return parsed
+
+
+def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
+    """The proxy for ``parsed`` from the environment (``*_proxy``, honouring ``no_proxy``)."""
+    secure = parsed.scheme == "wss"
+    port = parsed.port or (443 if secure else 80)
+    if urllib.request.proxy_bypass(f"{parsed.hostname}:{port}"):
+        return None
+    proxies = urllib.request.getproxies()
+    for scheme in (("wss", "socks", "https") if secure else ("ws", "socks", "https", "http")):
+        proxy = proxies.get(scheme)
+        if proxy is not None:
+            if scheme == "socks" and proxy.startswith("http://"):
+                proxy = "socks5://" + proxy[7:]
+            return proxy
+    return None
+
+
+def _core_proxy_url(proxy: str) -> str:
+    parsed = urllib.parse.urlsplit(proxy)
+    scheme = {"socks5h": "socks5", "socks4a": "socks4"}.get(parsed.scheme, parsed.scheme)
+    if scheme not in ("http", "socks4", "socks5"):
+        if scheme == "https":
+            raise InvalidProxy(proxy, "HTTPS proxies are not supported yet by picows' core")
+        raise InvalidProxy(proxy, f"scheme {parsed.scheme} isn't supported")
+    return urllib.parse.urlunsplit(parsed._replace(scheme=scheme))
+
+
+def max_size_pair(max_size: Any) -> tuple[int | None, int | None]:
+    """``(message limit, frame limit)`` from ``max_size`` (int, None or a tuple)."""
+    if isinstance(max_size, tuple):
+        message, frame = max_size
+        return message, frame if frame is not None else message
+    return max_size, max_size
+
+
+class connect:  # noqa: N801 - the name of websockets' API
+    """Connect to the WebSocket server at ``uri``.
+
+    Use it as ``ws = await connect(uri)``, ``async with connect(uri) as ws:``,
+    or ``async for ws in connect(uri):`` (reconnects on transient errors, see
+    ``process_exception`` and ``reconnect_delays``). Arguments and defaults are
+    websockets 17's, except ``compression``: None (the default here) until
+    picows has a permessage-deflate engine; ``"deflate"`` raises
+    :exc:`NotImplementedError`.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: str | None = None,
+        extensions: Sequence[Any] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        compression: str | None = None,
+        additional_headers: HeadersLike | None = None,
+        user_agent_header: str | None = USER_AGENT,
+        proxy: str | bool | None = True,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        reconnect_delays: Callable[[], Generator[float]] = backoff,
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+        logger: Any = None,
+        create_connection: type[ClientConnection] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if compression == "deflate":
+            raise NotImplementedError(
+                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
+            )
+        if compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        if extensions:
+            raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
+        self.uri = uri
+        self.parsed = parse_ws_uri(uri)
+        self.origin = origin
+        self.subprotocols = list(subprotocols) if subprotocols is not None else None
+        self.additional_headers = additional_headers
+        self.user_agent_header = user_agent_header
+        self.proxy = proxy
+        self.process_exception = process_exception
+        self.open_timeout = open_timeout
+        self.reconnect_delays = reconnect_delays
+        self.max_message, self.max_frame = max_size_pair(max_size)
+        self.connection_kwargs = {
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "max_queue": max_queue,
+            "write_limit": write_limit,
+            "max_message": self.max_message,
+            "logger": logger,
+        }
+        self.create_connection = create_connection or ClientConnection
+        self.logger = resolve_logger(logger, "websockets.client")
+        self.kwargs = kwargs
+        self.connection: ClientConnection | None = None
+
+    def _headers(self) -> list[tuple[str, str]]:
+        headers = Headers()
+        if self.origin is not None:
+            headers["Origin"] = self.origin
+        if self.subprotocols:
+            headers["Sec-WebSocket-Protocol"] = ", ".join(self.subprotocols)
+        if self.additional_headers is not None:
+            headers.update(self.additional_headers)
+        # One User-Agent: the caller's, if given in additional_headers, replaces ours.
+        if self.user_agent_header is not None and "User-Agent" not in headers:
+            headers["User-Agent"] = self.user_agent_header
+        return list(headers.raw_items())
+
+    def _ssl(self, ssl: Any) -> ssl_module.SSLContext | None:
+        if self.parsed.scheme == "wss":
+            if ssl is None or ssl is True:
+                return ssl_module.create_default_context()
+            return ssl  # type: ignore[no-any-return]
+        if ssl is not None:
+            raise ValueError(
+                "connect() received a ssl argument for a ws:// URI, use a wss:// URI to enable TLS"
+            )
+        return None
+
+    def _proxy(self) -> str | None:
+        if self.proxy is True:
+            proxy = proxy_from_environment(self.parsed)
+        elif self.proxy in (None, False):
+            proxy = None
+        else:
+            proxy = str(self.proxy)
+        return None if proxy is None else _core_proxy_url(proxy)
+
+    async def create(self) -> ClientConnection:
+        """Open one connection (what ``await connect(...)`` does)."""
+        kwargs = dict(self.kwargs)
+        # self.kwargs stays untouched: async for reconnects with the same arguments.
+        ssl_context = self._ssl(kwargs.pop("ssl", None))
+        for name in ("host", "port", "sock", "server_hostname"):
+            if name in kwargs:
+                raise NotImplementedError(
+                    f"connect(..., {name}=...) is not supported yet by picows.websockets"
+                )
+        connection_kwargs = self.connection_kwargs
+        factory = self.create_connection
+
+        def make_connection() -> ClientConnection:
+            return factory(**connection_kwargs)
+
+        coroutine = _core.core_connect(
+            make_connection,
+            self.uri,
+            ssl_context=ssl_context,
+            extra_headers=self._headers(),
+            handshake_timeout=self.open_timeout,
+            max_frame_size=self.max_frame,
+            proxy=self._proxy(),
+            logger_name="websockets.client",
+            **kwargs,
+        )
+        if self.open_timeout is None:
+            connection = await coroutine
+        else:
+            try:
+                connection = await asyncio.wait_for(coroutine, self.open_timeout)
+            except asyncio.TimeoutError:
+                # asyncio.TimeoutError: the builtin one from 3.11, as websockets raises.
+                raise asyncio.TimeoutError("timed out during opening handshake") from None
+        self._after_handshake(connection)
+        self.connection = connection
+        return connection  # type: ignore[no-any-return]
+
+    def _after_handshake(self, connection: ClientConnection) -> None:
+        transport = connection._transport
+        values = transport.response.headers.getall("Sec-WebSocket-Protocol", [])
+        if values:
+            problem: InvalidHandshake | None = None
+            if len(values) > 1 or "," in values[0]:
+                problem = InvalidHeader("Sec-WebSocket-Protocol", ", ".join(values))
+            elif not self.subprotocols:
+                problem = NegotiationError("no subprotocols supported")
+            elif values[0] not in self.subprotocols:
+                problem = NegotiationError(f"unsupported subprotocol: {values[0]}")
+            if problem is not None:
+                transport.disconnect(graceful=False)
+                raise problem
+            connection.subprotocol = values[0]
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self.create().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self.connection is not None
+        await self.connection.close()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        delays: Generator[float] | None = None
+        while True:
+            try:
+                async with self as connection:
+                    yield connection
+            except Exception as exc:
+                try:
+                    new_exc = self.process_exception(exc)
+                except Exception as raised:
+                    new_exc = raised
+                if new_exc is exc:
+                    raise
+                if new_exc is not None:
+                    raise new_exc from exc
+                if delays is None:
+                    delays = self.reconnect_delays()
+                delay = next(delays)
+                self.logger.info("connect failed; reconnecting in %.1f seconds: %r", delay, exc)
+                await asyncio.sleep(delay)
+            else:
+                delays = None
+
+
+def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
+    """Connect over a Unix socket (needs picows' core ``socket_factory``; see CORE_NEEDS.md)."""
+    raise NotImplementedError(
+        "unix_connect() needs picows' core to connect over a given socket (socket_factory); not available yet"
+    )

@@ -1,0 +1,546 @@
+"""``Connection``: the websockets-style connection object shared by clients and servers.
+
+The per-message path (receiving, ``recv``, sending one message) is inherited
+from the backend's ``MessageListener`` (see ``_messages.py``); this module adds
+everything that happens once per connection or rarely: the closing handshake,
+pings and keepalive, fragmented sends, properties, ``async for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ProtocolError,
+)
+from ..frames import Close, CloseCode, is_sendable_close_code
+from ..http11 import Request, Response
+from ..protocol import State
+from . import _core
+
+__all__ = ["Connection", "process_exception"]
+
+_OK_CODES = frozenset((1000, 1001, 1005))
+_CLOSED = int(State.CLOSED)
+_OPEN = int(State.OPEN)
+_CLOSING = int(State.CLOSING)
+
+
+def process_exception(exc: Exception) -> Exception | None:
+    """Decide whether ``connect()``'s ``async for`` reconnects after ``exc``.
+
+    Returns None to retry, or the exception to raise. As websockets, it
+    retries network errors (:exc:`OSError`, :exc:`asyncio.TimeoutError`, an
+    :exc:`InvalidMessage` caused by :exc:`EOFError`) and 500/502/503/504 answers.
+    """
+    from ..exceptions import InvalidMessage, InvalidStatus
+
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    return exc
+
+
+def resolve_logger(logger: Any, default: str) -> logging.Logger | logging.LoggerAdapter[Any]:
+    if logger is None:
+        return logging.getLogger(default)
+    if isinstance(logger, str):
+        return logging.getLogger(logger)
+    return logger  # type: ignore[no-any-return]
+
+
+def watermarks(value: Any, name: str) -> tuple[int | None, int | None]:
+    """``(high, low)`` from an int, an (high, low) tuple or None."""
+    if value is None:
+        return None, None
+    if isinstance(value, tuple):
+        high, low = value
+        if low is None:
+            low = high // 4 if high is not None else None
+        return high, low
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"{name} must be an int, a (high, low) tuple or None")
+    return value, value // 4
+
+
+class Connection(_core.MessageListener):
+    """A WebSocket connection: receive with ``recv``/``async for``, send with ``send``.
+
+    Created by :func:`~picows.websockets.asyncio.client.connect` (as a
+    :class:`ClientConnection`) or by :func:`~picows.websockets.asyncio.server.serve`
+    for each accepted connection (as a :class:`ServerConnection`); not meant
+    to be created directly.
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+        max_message: int | None = None,
+        logger: Any = None,
+        is_client: bool = True,
+    ) -> None:
+        super().__init__()
+        self._id: uuid.UUID | None = None
+        self.logger = resolve_logger(logger, "websockets.client" if is_client else "websockets.server")
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.write_limit = write_limit
+        self.is_client = is_client
+        high, low = watermarks(max_queue, "max_queue")
+        self._configure_messages(asyncio.get_running_loop(), max_message, high, low)
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        # Converted from the core's handshake objects on first access (most code never reads them).
+        self._request: Request | None = None
+        self._response: Response | None = None
+        self.subprotocol: str | None = None
+        #: Latency of the last ping (seconds); 0 until a pong arrived.
+        self.latency: float = 0.0
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._keepalive_timeout: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None  # created when someone waits
+        self._fragment_done: asyncio.Future[None] | None = None
+        self._lost_exc: BaseException | None = None
+
+    # -- core callbacks -------------------------------------------------------
+
+    def on_ws_connected(self, transport: Any) -> None:
+        self._transport = transport
+        self._state = _OPEN
+        high, low = watermarks(self.write_limit, "write_limit")
+        try:
+            transport.underlying_transport.set_write_buffer_limits(high=high, low=low)
+        except (AttributeError, NotImplementedError):  # pragma: no cover - exotic transports
+            pass
+        self._schedule_keepalive()
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        self._state = _CLOSED
+        for handle in (self._keepalive_handle, self._keepalive_timeout, self._close_timer):
+            if handle is not None:
+                handle.cancel()
+        self._wake_receiver()
+        self._release_drain()
+        if self._pings:
+            exc = self._closed_error()
+            for waiter, _ in self._pings.values():
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    waiter.exception()  # retrieved: nobody may be awaiting it
+            self._pings.clear()
+        if self._fragment_done is not None and not self._fragment_done.done():
+            self._fragment_done.set_result(None)
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+
+    def _on_close_frame(self, code: int, message: bytes | None) -> None:
+        code = int(code) or int(CloseCode.NO_STATUS_RCVD)
+        reason = message.decode("utf-8", "replace") if message else ""
+        self.close_rcvd = Close(code, reason)
+        if self.close_sent is None:
+            self._send_close(code, reason)  # echo it (RFC 6455 5.5.1)
+        else:
+            self.close_rcvd_then_sent = False
+        self._state = _CLOSING
+        # The server closes the TCP connection first (RFC 6455 7.1.1); either way the
+        # wait is bounded: a peer that stops reading cannot keep the connection forever.
+        self._start_close_timer()
+        if not self.is_client:
+            self._transport.disconnect()
+
+    def _on_pong(self, data: bytes) -> None:
+        if data not in self._pings:
+            return
+        now = self._loop.time()
+        # A pong acknowledges its ping and every earlier one (RFC 6455 5.5.3).
+        for key in list(self._pings):
+            waiter, sent_at = self._pings.pop(key)
+            if not waiter.done():
+                waiter.set_result(now - sent_at)
+            if key == data:
+                self.latency = now - sent_at
+                break
+
+    def _fail(self, code: int, reason: str) -> None:
+        """We detected a protocol error: send CLOSE with ``code`` and drop the connection."""
+        if self._state == _CLOSED:
+            return
+        self._discard = True
+        if self.close_sent is None:
+            self._send_close(code, reason)
+        self._state = _CLOSING
+        self._start_close_timer()  # a graceful close waits for the write buffer to drain: bound it
+        self._transport.disconnect()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        if code == CloseCode.NO_STATUS_RCVD:
+            self._transport.send_close()
+        else:
+            self._transport.send_close(code, reason.encode("utf-8"))
+        self.close_sent = Close(code, reason)
+        if self.close_rcvd is not None:
+            self.close_rcvd_then_sent = True
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and self.close_timeout is not None:
+            self._close_timer = self._loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self._state != _CLOSED:
+            self._transport.disconnect(graceful=False)
+
+    # -- keepalive --------------------------------------------------------------
+
+    def _schedule_keepalive(self) -> None:
+        if self.ping_interval is not None and self._state == _OPEN:
+            self._keepalive_handle = self._loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_ping(self) -> None:
+        self._keepalive_handle = None
+        if self._state != _OPEN:
+            return
+        waiter = self._send_ping(os.urandom(4))
+        if self.ping_timeout is not None:
+            self._keepalive_timeout = self._loop.call_later(
+                self.ping_timeout, self._keepalive_expired, waiter
+            )
+        waiter.add_done_callback(self._keepalive_pong)
+
+    def _keepalive_pong(self, waiter: asyncio.Future[float]) -> None:
+        if waiter.cancelled() or waiter.exception() is not None:
+            return
+        if self._keepalive_timeout is not None:
+            self._keepalive_timeout.cancel()
+            self._keepalive_timeout = None
+        self._schedule_keepalive()
+
+    def _keepalive_expired(self, waiter: asyncio.Future[float]) -> None:
+        self._keepalive_timeout = None
+        if not waiter.done() and self._state == _OPEN:
+            self.logger.info("keepalive ping timeout; closing connection")
+            self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+
+    # -- public API ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The connection's :class:`~picows.websockets.protocol.State`."""
+        return State(self._state)
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection (for logs)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    async def _wait_closed(self) -> None:
+        if self._state == _CLOSED or self._transport is None:
+            return  # closed, or never opened (e.g. a rejected handshake)
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await asyncio.shield(self._closed_waiter)
+
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake's request (:class:`~picows.websockets.http11.Request`)."""
+        if self._request is None and self._transport is not None:
+            self._request = _core.request_from_core(self._transport.request)
+        return self._request
+
+    @request.setter
+    def request(self, value: Request | None) -> None:
+        self._request = value
+
+    @property
+    def response(self) -> Response | None:
+        """The opening handshake's response (:class:`~picows.websockets.http11.Response`)."""
+        if self._response is None and self._transport is not None:
+            self._response = _core.response_from_core(self._transport.response)
+        return self._response
+
+    @response.setter
+    def response(self, value: Response | None) -> None:
+        self._response = value
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the socket (``getsockname()``)."""
+        return self._extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the socket (``getpeername()``)."""
+        return self._extra_info("peername")
+
+    def _extra_info(self, name: str) -> Any:
+        if self._transport is None:
+            return None
+        return self._transport.underlying_transport.get_extra_info(name)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received (1006 when none was), or None while not closed."""
+        if self._state != _CLOSED:
+            return None
+        if self.close_rcvd is None:
+            return int(CloseCode.ABNORMAL_CLOSURE)
+        return self.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received ("" when none was), or None while not closed."""
+        if self._state != _CLOSED:
+            return None
+        return "" if self.close_rcvd is None else self.close_rcvd.reason
+
+    def _closed_error(self) -> ConnectionClosed:
+        transport = self._transport
+        if self.close_sent is None and transport is not None and transport.is_close_frame_sent:
+            # The core closed by itself (a protocol violation it detected, e.g. a frame over max_size).
+            by_core = _core.close_sent_by_core(transport)
+            if by_core is not None:
+                self.close_sent = Close(*by_core)
+        rcvd, sent = self.close_rcvd, self.close_sent
+        both = rcvd is not None and sent is not None
+        ok = both and rcvd.code in _OK_CODES and sent.code in _OK_CODES  # type: ignore[union-attr]
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(rcvd, sent, self.close_rcvd_then_sent if both else None)
+        if self._lost_exc is not None:
+            exc.__cause__ = self._lost_exc
+        return exc
+
+    async def _before_send(self) -> None:
+        """Slow path of ``send``: wait for a fragmented send, or fail on a closed connection."""
+        while self._fragmenting and self._fragment_done is not None:
+            await asyncio.shield(self._fragment_done)
+        if self._state == _OPEN:
+            return
+        if self._state == _CLOSING:
+            await self._wait_closed()
+        raise self._closed_error()
+
+    async def _send_fragments(self, message: Any, text: bool | None) -> None:
+        if isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
+        if isinstance(message, AsyncIterable):
+            iterator: Any = message.__aiter__()
+            is_async = True
+        elif isinstance(message, Iterable):
+            iterator = iter(message)
+            is_async = False
+        else:
+            raise TypeError("data must be str, bytes, iterable, or async iterable")
+        self._fragmenting = True
+        self._fragment_done = self._loop.create_future()
+        try:
+            await self._send_fragment_items(iterator, is_async, text)
+        finally:
+            self._fragmenting = False
+            if not self._fragment_done.done():
+                self._fragment_done.set_result(None)
+
+    async def _send_fragment_items(self, iterator: Any, is_async: bool, text: bool | None) -> None:
+        send = self._transport.send
+        first = True
+        is_str = False
+        opcode: Any = None
+        pending: Any = None
+        while True:
+            try:
+                item = (await iterator.__anext__()) if is_async else next(iterator)
+            except (StopIteration, StopAsyncIteration):
+                break
+            if opcode is None:
+                if isinstance(item, str):
+                    is_str = True
+                    opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
+                elif isinstance(item, (bytes, bytearray, memoryview)):
+                    opcode = _core.MsgType.TEXT if text else _core.MsgType.BINARY
+                else:
+                    # As websockets: a bad fragment fails the connection (1011).
+                    self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                    raise TypeError("iterable must contain bytes or str")
+            elif isinstance(item, str) != is_str or not isinstance(item, (str, bytes, bytearray, memoryview)):
+                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                raise TypeError("iterable must contain uniform types")
+            data = item.encode("utf-8") if is_str else item
+            if pending is not None:
+                if self._state != _OPEN:
+                    raise self._closed_error()
+                send(opcode if first else _core.MsgType.CONTINUATION, pending, False)
+                first = False
+                if self._write_paused:
+                    await self._drain()
+            pending = data
+        if pending is None:
+            if opcode is None:
+                return  # an empty iterable sends nothing, like websockets
+            pending = b""
+        if self._state != _OPEN:
+            raise self._closed_error()
+        send(opcode if first else _core.MsgType.CONTINUATION, pending, True)
+        if self._write_paused:
+            await self._drain()
+
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Any]:
+        """Receive the next message fragment by fragment (an async iterator).
+
+        Text fragments are decoded incrementally, so a UTF-8 character split
+        across frames comes out whole.
+        """
+        if self._recv_active:
+            raise ConcurrencyError(
+                "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
+            )
+        while not self._messages:  # (re-read: the queue is created by the first message)
+            if self._state == _CLOSED:
+                raise self._closed_error()
+            self._streaming = True
+            try:
+                await self._wait_message()
+            finally:
+                self._streaming = False
+        messages = self._messages
+        message = messages[0]
+        if not isinstance(message, _core.messages_module._Fragments):
+            messages.popleft()
+            self._message_taken()
+            yield _convert(message, decode)
+            return
+        message.streamed = True
+        messages.popleft()
+        self._message_taken()
+        index = 0
+        while True:
+            while index < len(message.parts):
+                part = message.parts[index]
+                index += 1
+                yield _convert(part, decode)
+            if message.complete:
+                return
+            if self._state == _CLOSED:
+                raise self._closed_error()
+            self._streaming = True
+            try:
+                await self._wait_message()
+            finally:
+                self._streaming = False
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        """Yield messages until the connection closes (normally: the loop ends)."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Perform the closing handshake; return when the connection is closed.
+
+        Bounded by ``close_timeout``: then the TCP connection is aborted.
+        """
+        if self._state == _OPEN:
+            if not is_sendable_close_code(code):
+                raise ProtocolError("invalid status code")
+            if len(reason.encode("utf-8")) > 123:
+                raise ProtocolError("control frame too long")
+            if self._fragmenting:
+                self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+            else:
+                self._send_close(code, reason)
+                self._state = _CLOSING
+                self._start_close_timer()
+        elif self._state == _CLOSING:
+            self._start_close_timer()
+        await self._wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await self._wait_closed()
+
+    async def ping(self, data: Any = None) -> asyncio.Future[float]:
+        """Send a ping; return a future that resolves to the latency when the pong arrives.
+
+        :param data: payload (str is UTF-8 encoded); random 4 bytes when None.
+        :raises ConcurrencyError: a ping with the same payload awaits its pong.
+        """
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = _control_payload(data)
+        if payload in self._pings:
+            raise ConcurrencyError("already waiting for a pong with the same data")
+        if self._state != _OPEN:
+            await self._before_send()
+        return self._send_ping(payload)
+
+    def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        self._transport.send_ping(payload)
+        return waiter
+
+    async def pong(self, data: Any = b"") -> None:
+        """Send a pong (an unsolicited one is a unidirectional heartbeat)."""
+        if self._state != _OPEN:
+            await self._before_send()
+        self._transport.send_pong(_control_payload(data))
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.close(CloseCode.INTERNAL_ERROR)
+
+
+def _control_payload(data: Any) -> bytes:
+    if isinstance(data, str):
+        payload = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+    else:
+        raise TypeError("data must be str or bytes-like")
+    if len(payload) > 125:
+        raise ProtocolError("control frame too long")
+    return payload
+
+
+def _convert(message: Any, decode: bool | None) -> Any:
+    if decode is None:
+        return message
+    if decode:
+        return message.decode("utf-8") if isinstance(message, (bytes, bytearray)) else message
+    return message.encode("utf-8") if isinstance(message, str) else message

@@ -1,0 +1,502 @@
+"""Server side: ``serve()``, ``Server``, ``ServerConnection``, ``basic_auth``, ``broadcast``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import email.utils
+import hmac
+import http
+import inspect
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Callable
+
+from ..datastructures import Headers
+from ..exceptions import ConcurrencyError, ConnectionClosed, InvalidOrigin, NegotiationError
+from ..http11 import Request, Response
+from ..protocol import State
+from . import _core
+from .connection import Connection, resolve_logger
+
+__all__ = [
+    "Server",
+    "ServerConnection",
+    "basic_auth",
+    "broadcast",
+    "serve",
+    "unix_serve",
+]
+
+
+def _version() -> str:
+    from picows import __version__
+
+    return __version__
+
+
+#: Default ``Server`` header (``server_header=``).
+SERVER = f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{_version()}"
+
+
+class ServerConnection(Connection):
+    """A server-side connection, passed to the handler of :func:`serve`."""
+
+    def __init__(self, server: Server, **kwargs: Any) -> None:
+        super().__init__(is_client=False, **kwargs)
+        self.server = server
+        #: Set by :func:`basic_auth` when authentication succeeds.
+        self.username: str | None = None
+        # Set by route(): the werkzeug endpoint and URL arguments of this request.
+        self._route_match: tuple[Any, dict[str, Any]] | None = None
+        self._handler_task: asyncio.Task[None] | None = None
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """A plain-text HTTP response, e.g. to return from ``process_request``."""
+        status = http.HTTPStatus(status)
+        body = text.encode()
+        headers = Headers(
+            [
+                ("Date", email.utils.formatdate(usegmt=True)),
+                ("Connection", "close"),
+                ("Content-Length", str(len(body))),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ]
+        )
+        return Response(status.value, status.phrase, headers, body)
+
+    def on_ws_connected(self, transport: Any) -> None:
+        super().on_ws_connected(transport)
+        self.server._connections.add(self)
+        self._handler_task = self._loop.create_task(self.server._run_handler(self))
+
+    def on_ws_disconnected(self, transport: Any) -> None:
+        super().on_ws_disconnected(transport)
+        self.server._connections.discard(self)
+
+
+def _default_subprotocol(available: Sequence[str] | None, offered: Sequence[str]) -> str | None:
+    if not available:
+        return None
+    if not offered:
+        raise NegotiationError("missing subprotocol")
+    for subprotocol in available:
+        if subprotocol in offered:
+            return subprotocol
+    raise NegotiationError("invalid subprotocol; expected one of " + ", ".join(available))
+
+
+def _offered_subprotocols(request: Request) -> list[str]:
+    offered: list[str] = []
+    for value in request.headers.get_all("Sec-WebSocket-Protocol"):
+        offered.extend(token.strip() for token in value.split(",") if token.strip())
+    return offered
+
+
+def _resolve(value: Any, hook: str) -> Any:
+    if inspect.isawaitable(value):
+        return _core.run_without_suspending(value, hook)
+    return value
+
+
+class Server:
+    """A running WebSocket server, returned by :func:`serve`."""
+
+    def __init__(self, handler: Callable[[ServerConnection], Awaitable[None]], logger: Any = None) -> None:
+        self.handler = handler
+        self.logger = resolve_logger(logger, "websockets.server")
+        self.server: asyncio.Server | None = None
+        self._connections: set[ServerConnection] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._closed_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._close_task: asyncio.Task[None] | None = None
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections."""
+        return {c for c in self._connections if c._state == State.OPEN}
+
+    @property
+    def sockets(self) -> Iterable[socket.socket]:
+        """The listening sockets."""
+        assert self.server is not None
+        return self.server.sockets
+
+    def is_serving(self) -> bool:
+        """True while the server accepts connections."""
+        return self.server is not None and self.server.is_serving()
+
+    async def start_serving(self) -> None:
+        """Start accepting connections (when ``serve(..., start_serving=False)``)."""
+        assert self.server is not None
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:
+        """Accept connections until cancelled or closed."""
+        assert self.server is not None
+        try:
+            await self.server.serve_forever()
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting connections and, by default, close the open ones with 1001."""
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(self._close(close_connections))
+
+    async def _close(self, close_connections: bool) -> None:
+        self._closing = True
+        if self.server is not None:
+            self.server.close()
+        await asyncio.sleep(0)
+        if close_connections:
+            closing = [c.close(1001) for c in list(self._connections)]
+            if closing:
+                await asyncio.gather(*closing, return_exceptions=True)
+        if self._handlers:
+            await asyncio.gather(*list(self._handlers), return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+        if not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every handler has returned."""
+        await asyncio.shield(self._closed_waiter)
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    async def _run_handler(self, connection: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            try:
+                await self.handler(connection)
+            except Exception:
+                connection.logger.error("connection handler failed", exc_info=True)
+                await connection.close(1011)
+            else:
+                await connection.close()
+        except ConnectionClosed:  # pragma: no cover - close() does not raise
+            pass
+        finally:
+            self._handlers.discard(task)
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class serve:  # noqa: N801 - the name of websockets' API
+    """Start a WebSocket server on ``host``:``port``; ``handler(connection)`` runs per connection.
+
+    Use it as ``async with serve(handler, host, port) as server:`` or
+    ``server = await serve(...)``. Arguments and defaults are websockets 17's,
+    except ``compression`` (None here until picows has a permessage-deflate
+    engine; ``"deflate"`` raises :exc:`NotImplementedError`).
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        origins: Sequence[str | None] | None = None,
+        extensions: Sequence[Any] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: Callable[[ServerConnection, Sequence[str]], str | None] | None = None,
+        compression: str | None = None,
+        process_request: Callable[[ServerConnection, Request], Any] | None = None,
+        process_response: Callable[[ServerConnection, Request, Response], Any] | None = None,
+        server_header: str | None = SERVER,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | None | tuple[int | None, int | None] = 2**20,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+        logger: Any = None,
+        create_connection: type[ServerConnection] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if compression == "deflate":
+            raise NotImplementedError(
+                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
+            )
+        if compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        if extensions:
+            raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
+        from .client import max_size_pair
+
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.origins = origins
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.open_timeout = open_timeout
+        self.max_message, self.max_frame = max_size_pair(max_size)
+        self.connection_kwargs = {
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "max_queue": max_queue,
+            "write_limit": write_limit,
+            "max_message": self.max_message,
+            "logger": logger,
+        }
+        self.create_connection = create_connection or ServerConnection
+        self.logger = logger
+        self.kwargs = kwargs
+        self.server: Server | None = None
+
+    async def create(self) -> Server:
+        server = Server(self.handler, self.logger)
+        self.server = server
+        kwargs = dict(self.kwargs)
+        server.server = await _core.core_serve(
+            lambda core_request: self._route(server, core_request),
+            self.host,
+            self.port,
+            handshake_timeout=self.open_timeout,
+            max_frame_size=self.max_frame,
+            logger_name="websockets.server",
+            **kwargs,
+        )
+        return server
+
+    def _route(self, server: Server, core_request: Any) -> Any:
+        """The core's listener factory: run the handshake hooks, answer or accept."""
+        request = _core.request_from_core(core_request)
+        connection = self.create_connection(server, **self.connection_kwargs)
+        connection.request = request
+        try:
+            response = self._accept(connection, request)
+        except Exception:
+            server.logger.error("opening handshake failed", exc_info=True)
+            response = connection.respond(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+            )
+        if self.process_response is not None:
+            try:
+                replaced = _resolve(self.process_response(connection, request, response), "process_response")
+            except Exception:
+                server.logger.error("opening handshake failed", exc_info=True)
+                replaced = connection.respond(
+                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                    "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+                )
+            if replaced is not None:
+                response = replaced
+        connection.response = response
+        if response.status_code != 101:
+            return _core.with_listener(_core.response_to_core(response), None)
+        return _core.with_listener(_core.response_to_core(response), connection)
+
+    def _accept(self, connection: ServerConnection, request: Request) -> Response:
+        if self.process_request is not None:
+            early = _resolve(self.process_request(connection, request), "process_request")
+            if early is not None:
+                return early  # type: ignore[no-any-return]
+        if self.origins is not None:
+            origin = request.headers.get("Origin")
+            if origin not in self.origins:
+                exc = InvalidOrigin(origin)
+                return connection.respond(
+                    http.HTTPStatus.FORBIDDEN, f"Failed to open a WebSocket connection: {exc}.\n"
+                )
+        offered = _offered_subprotocols(request)
+        try:
+            if self.select_subprotocol is not None:
+                subprotocol = self.select_subprotocol(connection, offered)
+            else:
+                subprotocol = _default_subprotocol(self.subprotocols, offered)
+        except NegotiationError as exc:
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {exc}.\n"
+            )
+        headers = Headers()
+        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        if subprotocol is not None:
+            headers["Sec-WebSocket-Protocol"] = subprotocol
+            connection.subprotocol = subprotocol
+        if self.server_header is not None:
+            headers["Server"] = self.server_header
+        return Response(101, "Switching Protocols", headers)
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self.create().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def unix_serve(
+    handler: Callable[[ServerConnection], Awaitable[None]], path: str | None = None, **kwargs: Any
+) -> serve:
+    """Serve on a Unix socket at ``path`` (or on a given ``sock=``)."""
+    if path is not None:
+        if "sock" in kwargs:
+            raise TypeError("unix_serve() takes path or sock, not both")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if os.path.exists(path) and not os.path.isfile(path):
+            os.unlink(path)  # a stale socket file from an earlier run
+        sock.bind(path)
+        sock.setblocking(False)
+        kwargs["sock"] = sock
+    return serve(handler, None, None, **kwargs)
+
+
+def broadcast(
+    connections: Iterable[Connection], message: Any, raise_exceptions: bool = False, text: bool | None = None
+) -> None:
+    """Send ``message`` to every open connection, without waiting for the data to be sent.
+
+    As in websockets there is no backpressure: messages pile up in the write
+    buffers of slow connections. Connections that are not open are skipped,
+    and so are connections in the middle of a fragmented send (a warning is
+    logged, or with ``raise_exceptions=True`` a
+    :exc:`~picows.websockets.exceptions.ConcurrencyError` is collected and all
+    failures are raised together in an ``ExceptionGroup``).
+
+    :param text: True sends bytes-like data in a text frame, False a str in a binary frame.
+    """
+    payload: bytes | bytearray | memoryview
+    if isinstance(message, str):
+        opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
+        payload = message.encode("utf-8")
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        opcode = _core.MsgType.TEXT if text is True else _core.MsgType.BINARY
+        payload = message
+    else:
+        raise TypeError("data must be str or bytes")
+    errors: list[Exception] = []
+    for connection in connections:
+        if connection._state != State.OPEN:
+            continue
+        if connection._fragmenting:
+            if raise_exceptions:
+                errors.append(ConcurrencyError("sending a fragmented message"))
+            else:
+                connection.logger.warning("skipped broadcast: sending a fragmented message")
+            continue
+        try:
+            connection._transport.send(opcode, payload)
+        except Exception as write_error:
+            if raise_exceptions:
+                failure = RuntimeError("failed to write message")
+                failure.__cause__ = write_error
+                errors.append(failure)
+            else:
+                connection.logger.warning("skipped broadcast: failed to write message: %r", write_error)
+    if errors:
+        raise _exception_group("skipped broadcast", errors)
+
+
+def _exception_group(message: str, errors: list[Exception]) -> Exception:
+    if sys.version_info >= (3, 11):
+        return ExceptionGroup(message, errors)  # noqa: F821
+    try:
+        from exceptiongroup import ExceptionGroup as Backport  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return errors[0]
+    return Backport(message, errors)  # type: ignore[no-any-return,unused-ignore]  # websockets uses it < 3.11
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """A ``process_request`` hook enforcing HTTP Basic Authentication.
+
+    Give either ``credentials`` (one ``(username, password)`` pair or an
+    iterable of them) or ``check_credentials(username, password)`` (sync or
+    async, returning a bool). On success ``connection.username`` is set.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise TypeError("provide either credentials or check_credentials")
+    if credentials is not None:
+        single = isinstance(credentials, tuple) and len(credentials) == 2
+        if single and all(isinstance(x, str) for x in credentials):
+            pairs: list[Any] = [credentials]
+        elif isinstance(credentials, Iterable):
+            pairs = list(credentials)
+            if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+                raise TypeError(f"invalid credentials argument: {credentials}")
+        else:
+            raise TypeError(f"invalid credentials argument: {credentials}")
+        known = dict(pairs)
+
+        def check(username: str, password: str) -> bool:
+            expected = known.get(username)
+            return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+
+        check_credentials = check
+    assert check_credentials is not None
+    checker = check_credentials
+    challenge = f'Basic realm="{realm}", charset="UTF-8"'
+
+    def unauthorized(connection: ServerConnection, text: str) -> Response:
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            authorization = request.headers["Authorization"]
+        except KeyError:
+            return unauthorized(connection, "Missing credentials\n")
+        scheme, _, encoded = authorization.partition(" ")
+        try:
+            if scheme.lower() != "basic":
+                raise ValueError
+            username, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+            if not sep:
+                raise ValueError
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return unauthorized(connection, "Unsupported credentials\n")
+        valid = checker(username, password)
+        if inspect.isawaitable(valid):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request

@@ -1,0 +1,118 @@
+"""HTTP headers with websockets' semantics: assigning a header adds a value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Union
+
+__all__ = ["Headers", "HeadersLike", "MultipleValuesError"]
+
+
+class MultipleValuesError(LookupError):
+    """Raised by ``headers[name]`` when the header appears more than once."""
+
+    def __str__(self) -> str:
+        # Same as KeyError: show the repr of a single argument.
+        if len(self.args) == 1:
+            return repr(self.args[0])
+        return super().__str__()
+
+
+class Headers(MutableMapping[str, str]):
+    """An ordered, case-insensitive multi-mapping of HTTP headers.
+
+    ``headers[name] = value`` *adds* a value (HTTP allows repeating a header);
+    ``headers[name]`` returns the single value, raises :exc:`KeyError` when
+    absent and :exc:`MultipleValuesError` when repeated; :meth:`get_all`
+    returns every value. ``del headers[name]`` removes all of them.
+    """
+
+    __slots__ = ("_by_name", "_items")
+
+    def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
+        self._by_name: dict[str, list[str]] = {}
+        self._items: list[tuple[str, str]] = []
+        self.update(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return "".join(f"{name}: {value}\r\n" for name, value in self._items) + "\r\n"
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self._items!r})"
+
+    def copy(self) -> Headers:
+        """A shallow copy."""
+        return self.__class__(self._items)
+
+    def serialize(self) -> bytes:
+        """The headers as an HTTP header block (ending with the blank line)."""
+        return str(self).encode()
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __getitem__(self, key: str) -> str:
+        values = self._by_name[key.lower()]
+        if len(values) == 1:
+            return values[0]
+        raise MultipleValuesError(key)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._by_name.setdefault(key.lower(), []).append(value)
+        self._items.append((key, value))
+
+    def __delitem__(self, key: str) -> None:
+        lowered = key.lower()
+        del self._by_name[lowered]
+        self._items = [item for item in self._items if item[0].lower() != lowered]
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._by_name == other._by_name
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def clear(self) -> None:
+        """Remove every header."""
+        self._by_name = {}
+        self._items = []
+
+    def update(self, *args: HeadersLike, **kwargs: str) -> None:  # type: ignore[override]
+        """Add headers from mappings, iterables of pairs or keyword arguments."""
+        if len(args) > 1:
+            raise TypeError(f"update expected at most 1 argument, got {len(args)}")
+        for source in args:
+            for name, value in _pairs(source):
+                self[name] = value
+        for name, value in kwargs.items():
+            self[name] = value
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of ``key`` (an empty list when absent)."""
+        return list(self._by_name.get(key.lower(), ()))
+
+    def raw_items(self) -> Iterator[tuple[str, str]]:
+        """Every ``(name, value)`` pair, in order, with the names' original case."""
+        return iter(self._items)
+
+
+HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
+
+
+def _pairs(source: Any) -> Iterable[tuple[str, str]]:
+    if isinstance(source, Headers):
+        return source.raw_items()
+    if hasattr(source, "raw_items"):  # websockets' own Headers
+        return source.raw_items()  # type: ignore[no-any-return]
+    if isinstance(source, Mapping):
+        if hasattr(source, "getall"):  # multidict keeps repeated headers in items()
+            return list(source.items())
+        return source.items()
+    return source  # type: ignore[no-any-return]

@@ -1,0 +1,41 @@
+"""The opening handshake's request and response, as :mod:`websockets.http11` names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .datastructures import Headers
+
+__all__ = ["Request", "Response"]
+
+
+@dataclass
+class Request:
+    """A WebSocket handshake request.
+
+    Attributes:
+        path: request target, with the optional query.
+        headers: request headers.
+    """
+
+    path: str
+    headers: Headers
+    _exception: Exception | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class Response:
+    """A WebSocket handshake response.
+
+    Attributes:
+        status_code: HTTP status code.
+        reason_phrase: HTTP reason phrase.
+        headers: response headers.
+        body: response body.
+    """
+
+    status_code: int
+    reason_phrase: str
+    headers: Headers
+    body: bytes = b""
+    _exception: Exception | None = field(default=None, repr=False, compare=False)

@@ -1,0 +1,405 @@
+"""Opening handshake: hooks, auth, subprotocols, origins, routing, errors (compared with websockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import os
+import socket
+from typing import Any
+
+import pytest
+import websockets.asyncio.client as upstream_client
+import websockets.asyncio.server as upstream_server
+import websockets.exceptions
+from ws_support import TIMEOUT, echo, our_server, their_server, url_of
+
+import picows
+from picows.websockets.asyncio.client import connect
+from picows.websockets.asyncio.router import route
+from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
+from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
+
+
+async def failure_class(client: str, url: str, **kwargs: Any) -> BaseException:
+    try:
+        async with CLIENTS[client](url, **kwargs):
+            pass
+    except Exception as exc:  # noqa: BLE001 - the class is what we compare
+        return exc
+    raise AssertionError("the connection succeeded")
+
+
+async def test_rejected_upgrade_raises_invalid_status_like_websockets() -> None:
+    def reject(connection: Any, request: Any) -> Any:
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "nope\n")
+
+    async with their_server(process_request=reject) as url:
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(theirs).__name__ == type(ours).__name__ == "InvalidStatus"
+    assert isinstance(ours, websockets.exceptions.InvalidStatus)
+    assert str(ours) == str(theirs) == "server rejected WebSocket connection: HTTP 404"
+    assert ours.response.status_code == 404 and ours.response.body == b"nope\n"
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1/", "ws://", "wss://host/#frag", "not a uri"])
+async def test_invalid_uri_like_websockets(uri: str) -> None:
+    with pytest.raises(InvalidURI) as ours:
+        await connect(uri, proxy=None)
+    with pytest.raises(websockets.exceptions.InvalidURI):
+        await upstream_client.connect(uri)
+    assert isinstance(ours.value, websockets.exceptions.InvalidURI)
+
+
+async def test_open_timeout_raises_timeout_error() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        url = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        with pytest.raises(asyncio.TimeoutError):
+            await connect(url, proxy=None, open_timeout=0.1)
+        with pytest.raises(asyncio.TimeoutError):
+            await upstream_client.connect(url, open_timeout=0.1)
+    finally:
+        listener.close()
+
+
+async def test_connection_refused_is_oserror() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(OSError):
+        await connect(f"ws://127.0.0.1:{port}/", proxy=None)
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_process_request_health_check(client: str, kind: str) -> None:
+    def health(connection: Any, request: Any) -> Any:
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+        return None
+
+    async def async_health(connection: Any, request: Any) -> Any:
+        return health(connection, request)
+
+    async with our_server(process_request=health if kind == "sync" else async_health) as url:
+        exc = await failure_class(client, url + "healthz", proxy=None)
+        assert type(exc).__name__ == "InvalidStatus" and exc.response.status_code == 200  # type: ignore[attr-defined]
+        async with CLIENTS[client](url, proxy=None) as ws:
+            await ws.send("up")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "up"
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_process_response_can_add_headers(kind: str) -> None:
+    def add(connection: Any, request: Any, response: Any) -> None:
+        response.headers["X-Extra"] = "1"
+
+    async def async_add(connection: Any, request: Any, response: Any) -> None:
+        add(connection, request, response)
+
+    async with our_server(process_response=add if kind == "sync" else async_add) as url:
+        async with upstream_client.connect(url) as ws:
+            assert ws.response.headers["X-Extra"] == "1"
+
+
+async def test_async_hook_that_awaits_io_is_reported() -> None:
+    """Until the core awaits async listener factories, a suspending hook gets 500 (not a hang)."""
+    async def slow(connection: Any, request: Any) -> None:
+        await asyncio.sleep(0.01)
+
+    async with our_server(process_request=slow) as url:
+        exc = await failure_class("websockets", url)
+    assert isinstance(exc, websockets.exceptions.InvalidStatus) and exc.response.status_code == 500
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_basic_auth(client: str) -> None:
+    async def check(username: str, password: str) -> bool:
+        return (username, password) == ("bob", "secret")
+
+    for auth in (basic_auth(realm="r", credentials=("bob", "secret")), basic_auth(check_credentials=check)):
+        async def whoami(ws: Any) -> None:
+            await ws.send(ws.username)
+
+        async with our_server(whoami, process_request=auth) as url:
+            host = url.split("//", 1)[1]
+            async with CLIENTS[client](f"ws://bob:secret@{host}", proxy=None) as ws:
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "bob"
+            exc = await failure_class(client, f"ws://bob:wrong@{host}", proxy=None)
+            assert exc.response.status_code == 401  # type: ignore[attr-defined]
+            assert exc.response.headers["WWW-Authenticate"].startswith("Basic")  # type: ignore[attr-defined]
+            exc = await failure_class(client, url, proxy=None)
+            assert exc.response.status_code == 401 and b"Missing credentials" in exc.response.body  # type: ignore[attr-defined]
+
+
+async def test_subprotocols_both_ways() -> None:
+    async def which(ws: Any) -> None:
+        await ws.send(str(ws.subprotocol))
+
+    async with our_server(which, subprotocols=["chat", "superchat"]) as url:
+        async with upstream_client.connect(url, subprotocols=["superchat"]) as ws:
+            assert ws.subprotocol == "superchat" and await ws.recv() == "superchat"
+        exc = await failure_class("websockets", url, subprotocols=["other"])
+        assert exc.response.status_code == 400  # type: ignore[attr-defined]
+    async with their_server(which, subprotocols=["chat"]) as url:
+        async with connect(url, proxy=None, subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat" and await ws.recv() == "chat"
+
+
+async def test_select_subprotocol_hook() -> None:
+    def pick(connection: Any, offered: Any) -> Any:
+        return offered[-1] if offered else None
+
+    async with our_server(select_subprotocol=pick) as url:
+        async with connect(url, proxy=None, subprotocols=["a", "b"]) as ws:
+            assert ws.subprotocol == "b"
+
+
+async def test_server_subprotocol_not_offered_is_negotiation_error() -> None:
+    def force(connection: Any, request: Any, response: Any) -> None:
+        response.headers["Sec-WebSocket-Protocol"] = "unasked"
+
+    async with our_server(process_response=force) as url:
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(ours).__name__ == type(theirs).__name__ == "NegotiationError"
+    assert isinstance(ours, InvalidHandshake)
+
+
+async def test_origins() -> None:
+    async with our_server(origins=["https://good.example", None]) as url:
+        async with upstream_client.connect(url, origin="https://good.example"):
+            pass
+        async with upstream_client.connect(url):
+            pass
+        exc = await failure_class("websockets", url, origin="https://evil.example")
+        assert exc.response.status_code == 403  # type: ignore[attr-defined]
+        assert b"invalid Origin header: https://evil.example" in exc.response.body  # type: ignore[attr-defined]
+
+
+async def test_route_with_werkzeug() -> None:
+    from werkzeug.routing import Map, Rule
+
+    async def item(ws: Any, item_id: int) -> None:
+        await ws.send(f"item {item_id}")
+
+    url_map = Map([Rule("/items/<int:item_id>", endpoint=item)])
+    async with route(url_map, "127.0.0.1", 0) as server:
+        url = url_of(server)
+        async with connect(url + "items/7", proxy=None) as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "item 7"
+        exc = await failure_class("ours", url + "missing", proxy=None)
+        assert isinstance(exc, InvalidStatus) and exc.response.status_code == 404
+
+
+async def test_server_close_closes_connections_1001() -> None:
+    server = await serve(echo, "127.0.0.1", 0)
+    async with upstream_client.connect(url_of(server)) as ws:
+        assert len(server.connections) == 1
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+        with pytest.raises(websockets.exceptions.ConnectionClosedOK) as info:
+            await ws.recv()
+        assert info.value.rcvd.code == 1001
+    assert not server.is_serving()
+
+
+async def test_serve_forever_ends_on_close() -> None:
+    server = await serve(echo, "127.0.0.1", 0)
+    forever = asyncio.ensure_future(server.serve_forever())
+    await asyncio.sleep(0.01)
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+    await asyncio.wait_for(forever, TIMEOUT)
+
+
+async def test_unix_serve(tmp_path: Any) -> None:
+    path = os.path.join(str(tmp_path), "ws.sock")
+    async with unix_serve(echo, path):
+        async with upstream_client.unix_connect(path, "ws://localhost/") as ws:
+            await ws.send("over unix")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "over unix"
+
+
+async def test_reconnecting_async_for() -> None:
+    """async for connect(...) retries a 503 with reconnect_delays, then yields the connection."""
+    attempts = 0
+
+    def flaky(connection: Any, request: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "later\n")
+        return None
+
+    def no_wait() -> Any:
+        while True:
+            yield 0.0
+
+    async with our_server(process_request=flaky) as url:
+        async for ws in connect(url, proxy=None, reconnect_delays=no_wait):
+            await ws.send("finally")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "finally"
+            break
+    assert attempts == 3
+
+
+async def test_reconnect_stops_on_fatal_error() -> None:
+    def forbidden(connection: Any, request: Any) -> Any:
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+
+    async with our_server(process_request=forbidden) as url:
+        with pytest.raises(InvalidStatus):
+            async for _ws in connect(url, proxy=None):
+                raise AssertionError("unreachable")
+
+
+async def test_proxy_from_environment_honours_no_proxy(http_proxy: str, monkeypatch: Any) -> None:
+    """proxy=True (default) uses *_proxy from the environment, except for hosts in no_proxy."""
+    async with our_server() as url:
+        monkeypatch.setenv("http_proxy", http_proxy)
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        async with connect(url) as ws:  # bypassed: direct
+            await ws.send("direct")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "direct"
+        monkeypatch.setenv("no_proxy", "")
+        async with connect(url) as ws:  # through the proxy
+            await ws.send("proxied")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "proxied"
+        async with connect(url, proxy=http_proxy) as ws:
+            await ws.send("explicit")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "explicit"
+
+
+@pytest.mark.parametrize("direction", ["our client", "our server"])
+async def test_wss(tls_certs: Any, direction: str) -> None:
+    from fixtures_net import client_ssl_context, server_ssl_context
+
+    server_ctx, client_ctx = server_ssl_context(tls_certs), client_ssl_context(tls_certs)
+    if direction == "our client":
+        async with their_server(ssl=server_ctx, scheme="wss") as url, connect(url, ssl=client_ctx, proxy=None) as ws:
+            await ws.send("secure")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "secure"
+    else:
+        async with our_server(ssl=server_ctx, scheme="wss") as url, upstream_client.connect(url, ssl=client_ctx) as ws:
+            await ws.send(b"secure")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == b"secure"
+
+
+def test_picows_core_still_importable() -> None:
+    assert picows.ws_connect is not None and upstream_server.serve is not None
+
+
+async def test_reconnect_over_wss_keeps_the_ssl_context(tls_certs: Any) -> None:
+    from fixtures_net import client_ssl_context, server_ssl_context
+
+    attempts = 0
+
+    def flaky(connection: Any, request: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "later\n") if attempts == 1 else None
+
+    def no_wait() -> Any:
+        while True:
+            yield 0.0
+
+    ctx = client_ssl_context(tls_certs)
+    async with our_server(ssl=server_ssl_context(tls_certs), scheme="wss", process_request=flaky) as url:
+        async for ws in connect(url, ssl=ctx, proxy=None, reconnect_delays=no_wait):
+            await ws.send("tls again")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "tls again"
+            break
+    assert attempts == 2
+
+
+async def test_server_closing_during_handshake_is_retryable_like_websockets() -> None:
+    """A peer that closes before answering: InvalidMessage caused by EOFError (retried by default)."""
+    from picows.websockets.asyncio.client import process_exception
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # read the request (closing unread input would reset)
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    async with server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(ours).__name__ == type(theirs).__name__ == "InvalidMessage"
+    assert isinstance(ours.__cause__, EOFError) and isinstance(theirs.__cause__, EOFError)
+    assert process_exception(ours) is None  # type: ignore[arg-type]
+
+
+async def test_unix_route(tmp_path: Any) -> None:
+    from werkzeug.routing import Map, Rule
+
+    from picows.websockets.asyncio.router import unix_route
+
+    async def hello(ws: Any, name: str) -> None:
+        await ws.send(f"hello {name}")
+
+    path = os.path.join(str(tmp_path), "route.sock")
+    async with unix_route(Map([Rule("/hello/<name>", endpoint=hello)]), path):
+        async with upstream_client.unix_connect(path, "ws://localhost/hello/unix") as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello unix"
+
+
+async def test_route_redirects_like_werkzeug() -> None:
+    from werkzeug.routing import Map, Rule
+
+    async def index(ws: Any) -> None:
+        await ws.send("index")
+
+    async with route(Map([Rule("/dir/", endpoint=index)]), "127.0.0.1", 0) as server:
+        # Both clients follow the 302 to /dir/, as websockets does.
+        for client in sorted(CLIENTS):
+            async with CLIENTS[client](url_of(server) + "dir", proxy=None) as ws:
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "index"
+
+
+async def test_redirect_loop_is_security_error_like_websockets() -> None:
+    def loop_forever(connection: Any, request: Any) -> Any:
+        response = connection.respond(http.HTTPStatus.FOUND, "again\n")
+        response.headers["Location"] = request.path
+        return response
+
+    async with our_server(process_request=loop_forever) as url:
+        ours = await failure_class("ours", url, proxy=None)
+        theirs = await failure_class("websockets", url)
+    assert type(ours).__name__ == type(theirs).__name__ == "SecurityError"
+    assert str(ours) == str(theirs)
+
+
+async def test_server_close_without_closing_connections() -> None:
+    server = await serve(echo, "127.0.0.1", 0)
+    async with upstream_client.connect(url_of(server)) as ws:
+        server.close(close_connections=False)
+        await asyncio.sleep(0.05)
+        assert not server.is_serving()
+        await ws.send("still served")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still served"
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+
+async def test_rejected_connection_is_not_tracked_and_closes_at_once() -> None:
+    captured: list[Any] = []
+
+    def reject(connection: Any, request: Any) -> Any:
+        captured.append(connection)
+        return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+
+    server = await serve(echo, "127.0.0.1", 0, process_request=reject)
+    exc = await failure_class("websockets", url_of(server))
+    assert exc.response.status_code == 403  # type: ignore[attr-defined]
+    assert server.connections == set() and server._connections == set()
+    await asyncio.wait_for(captured[0].close(), TIMEOUT)  # never opened: nothing to wait for
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
