@@ -1,11 +1,12 @@
 """The rows of the benchmark tables: how each implementation is run, and proof that it ran.
 
 A row is one implementation as a client and/or a server: an interpreter, a
-worker (``picows``, ``websockets``, ``aiohttp`` or ``raw``), an environment,
-and optional keyword arguments for the library's connect/serve call (the
-hook for transport paths: a row ``ours-cython-fastnet`` is one more entry in
-:data:`ROWS`, or ``--variant 'ours-cython-fastnet=ours-cython:{"use_aiofastnet": true}'``
-on the command line).
+worker (``picows``, ``picows-websockets``, ``websockets``, ``aiohttp`` or
+``raw``), an environment, and optional keyword arguments for the library's
+connect/serve call (the hook for transport paths: a row ``ours-cython-fastnet``
+is one more entry in :data:`ROWS`, or
+``--variant 'ours-cython-fastnet=ours-cython:{"use_aiofastnet": true}'`` on the
+command line).
 
 Every worker reports what it imported; :func:`check_identity` aborts the run
 when a row's process did not run what the row promises (our tree with the
@@ -42,6 +43,8 @@ BUILD_HINT = (
 # 2x between two identical virtualenvs. Every process gets the fast setting
 # (the best case for those libraries); a value already in the environment wins.
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(4 << 20)}
+#: The workers that have an echo server (``raw`` is a client only).
+SERVING_WORKERS = ("picows", "picows-websockets", "websockets", "aiohttp")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Row:
 
     @property
     def can_serve(self) -> bool:
-        return self.worker in ("picows", "websockets", "aiohttp")
+        return self.worker in SERVING_WORKERS
 
 
 ROWS: dict[str, Row] = {
@@ -71,10 +74,11 @@ ROWS: dict[str, Row] = {
     "published": Row("published", "picows"),
     "published-stock": Row("published", "picows", kwargs=(("use_aiofastnet", False),)),
     "websockets": Row("ours", "websockets"),
-    # The websockets-compatible API (picows.websockets), a client only: ours (once it exists), the published one.
-    "ours-compat-cython": Row("ours", "picows-websockets", pure="0", expect_backend="cython"),
-    "ours-compat-pure": Row("ours", "picows-websockets", pure="1", expect_backend="pure"),
-    "published-compat": Row("published", "picows-websockets"),
+    # The websockets-compatible API (picows.websockets) on each picows above: "<row>-ws".
+    "ours-cython-ws": Row("ours", "picows-websockets", pure="0", expect_backend="cython"),
+    "ours-pure-ws": Row("ours", "picows-websockets", pure="1", expect_backend="pure"),
+    "ours-pypy-ws": Row("pypy", "picows-websockets", expect_backend="pure"),
+    "published-ws": Row("published", "picows-websockets"),
     "aiohttp": Row("ours", "aiohttp"),
     "websockets-pure": Row(
         "ours", "websockets", expect_accel="python", extra_env=((NO_WEBSOCKETS_SPEEDUPS_ENV, "1"),)
@@ -143,7 +147,7 @@ class Impl:
 
     @property
     def can_serve(self) -> bool:
-        return self.worker_impl in ("picows", "websockets", "aiohttp")
+        return self.worker_impl in SERVING_WORKERS
 
 
 def base_env() -> dict[str, str]:
@@ -178,7 +182,7 @@ def make_impls(
             env["PYTHONPATH"] = str(impl_root)
         elif row.interpreter == "ours" and root is not None:
             env["PYTHONPATH"] = str(root)  # always OUR tree, whatever else the venv has
-            impl_root = root if row.worker == "picows" else None
+            impl_root = root if row.worker.startswith("picows") else None
         if row.pure is not None:
             env["PICOWS_PURE"] = row.pure
         env.update(row.extra_env)
@@ -214,10 +218,11 @@ def transport_label(kinds: list[str] | str | None) -> str:
 
 
 def server_desc(info: dict) -> str:
+    api = f"{info['api']} of " if info.get("api") else ""
     if info.get("backend"):
-        return f"picows {info.get('picows_version')} BACKEND={info['backend']}"
+        return f"{api}picows {info.get('picows_version')} BACKEND={info['backend']}"
     if info.get("picows_version"):
-        return f"picows {info['picows_version']}"
+        return f"{api}picows {info['picows_version']}"
     if info.get("aiohttp_version"):
         return f"aiohttp {info['aiohttp_version']}"
     return f"websockets {info.get('websockets_version')}"

@@ -79,7 +79,7 @@ def print_interpreters(impls: dict[str, Impl], names: list[str]) -> None:
             continue
         p = impl.probe or {}
         extra = []
-        if impl.worker_impl == "picows":
+        if impl.worker_impl.startswith("picows"):
             extra.append(
                 f"picows {p.get('picows_version')}" + (f" BACKEND={p.get('backend')}" if p.get("backend") else "")
             )

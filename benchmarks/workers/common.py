@@ -109,6 +109,20 @@ def transport_kind(transport) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def connection_transport(ws):
+    """The transport under a websockets-style connection (websockets, picows.websockets), or None.
+
+    websockets' ``transport`` is the loop's transport; the published
+    picows.websockets' is picows' WSTransport, ours keeps that one private
+    (``_transport``): both have the loop's (or aiofastnet's) transport as
+    ``underlying_transport``.
+    """
+    transport = getattr(ws, "transport", None)
+    if transport is None:
+        transport = getattr(ws, "_transport", None)
+    return getattr(transport, "underlying_transport", transport)
+
+
 def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     if not cert:
         return None

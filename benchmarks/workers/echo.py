@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 
@@ -166,13 +167,13 @@ def run_probe(args: argparse.Namespace) -> int:
     info = versions()
     mods = {
         "picows": ["picows"],
-        "picows-websockets": ["picows", "picows.websockets"],
+        "picows-websockets": ["picows", "picows.websockets.asyncio.client", "picows.websockets.asyncio.server"],
         "websockets": ["websockets"],
         "aiohttp": ["aiohttp"],
         "raw": [],
     }[args.impl]
     for m in mods:
-        mod = __import__(m)
+        mod = importlib.import_module(m)
         if m == "picows":
             info.update(picows_info(mod))
     info.update(_accel_info(args.impl))

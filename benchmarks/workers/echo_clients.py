@@ -18,7 +18,7 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from common import picows_info, tls_session_info, transport_kind
+from common import connection_transport, picows_info, tls_session_info, transport_kind
 
 
 def _transport_info(transport) -> dict:
@@ -112,18 +112,24 @@ async def _client_websockets(url, payload, clock, ssl_context, kwargs, deflate) 
 
 
 async def _client_picows_websockets(url, payload, clock, ssl_context, kwargs, deflate) -> dict:
-    """The websockets-compatible API of picows (``picows.websockets``): ours, or the published one's."""
+    """The websockets-compatible API of picows (``picows.websockets``): ours, or the published one's.
+
+    The same loop as the websockets client. ``compression`` is always given
+    (``"deflate"``, websockets' default, with ``deflate``; else None) so that
+    a row means the same whatever the package's default is; ``proxy=None``
+    keeps proxy variables of the environment out of a loopback benchmark.
+    """
     import picows
     from picows.websockets import connect
 
     size = len(payload)
     if ssl_context is not None:
         kwargs = {"ssl": ssl_context, **kwargs}
-    kwargs = {"compression": "deflate" if deflate else None, **kwargs}
+    kwargs = {"compression": "deflate" if deflate else None, "proxy": None, **kwargs}
     async with connect(url, max_size=None, **kwargs) as ws:
         if deflate and "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or ""):
             raise RuntimeError("the server did not accept permessage-deflate")
-        info = _transport_info(getattr(ws, "transport", None))
+        info = _transport_info(connection_transport(ws))
         clock.start()
         while True:
             await ws.send(payload)

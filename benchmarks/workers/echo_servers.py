@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from common import picows_info, tls_session_info, transport_kind
+from common import connection_transport, picows_info, tls_session_info, transport_kind
 
 
 class Seen:
@@ -79,6 +79,27 @@ async def _serve_websockets(host, ssl_context, kwargs, seen, deflate):
     return server, port, {"websockets_version": websockets.__version__}
 
 
+async def _serve_picows_websockets(host, ssl_context, kwargs, seen, deflate):
+    """picows.websockets (ours or the published one's), configured as the websockets server above."""
+    import picows
+    from picows.websockets import ConnectionClosed, serve
+
+    async def echo(ws):
+        seen.record(connection_transport(ws))
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    if ssl_context is not None:
+        kwargs = {"ssl": ssl_context, **kwargs}
+    kwargs = {"compression": "deflate" if deflate else None, **kwargs}
+    server = await serve(echo, host, 0, max_size=None, ping_interval=None, **kwargs)
+    port = next(iter(server.sockets)).getsockname()[1]
+    return server, port, {**picows_info(picows), "api": "picows.websockets"}
+
+
 class _AiohttpServer:
     """close()/wait_closed() over an aiohttp AppRunner, like asyncio.Server."""
 
@@ -121,7 +142,12 @@ async def _serve_aiohttp(host, ssl_context, kwargs, seen, deflate):
     return _AiohttpServer(runner), port, {"aiohttp_version": aiohttp.__version__}
 
 
-SERVERS = {"picows": _serve_picows, "websockets": _serve_websockets, "aiohttp": _serve_aiohttp}
+SERVERS = {
+    "picows": _serve_picows,
+    "picows-websockets": _serve_picows_websockets,
+    "websockets": _serve_websockets,
+    "aiohttp": _serve_aiohttp,
+}
 
 
 async def serve(impl: str, host: str, ssl_context, kwargs: dict, seen: Seen, deflate: bool = False):
