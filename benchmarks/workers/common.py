@@ -9,6 +9,7 @@ and keeps to Python 3.9 syntax.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -112,14 +113,15 @@ def transport_kind(transport) -> str:
 def connection_transport(ws):
     """The transport under a websockets-style connection (websockets, picows.websockets), or None.
 
-    websockets' ``transport`` is the loop's transport; the published
-    picows.websockets' is picows' WSTransport, ours keeps that one private
-    (``_transport``): both have the loop's (or aiofastnet's) transport as
-    ``underlying_transport``.
+    websockets' ``transport`` is the loop's transport. picows.websockets
+    keeps picows' WSTransport private: ours as ``_transport``, the published
+    one's compiled connection in a C field that only the garbage collector's
+    view of the object reaches. A WSTransport has the loop's (or
+    aiofastnet's) transport as ``underlying_transport``.
     """
-    transport = getattr(ws, "transport", None)
+    transport = getattr(ws, "transport", None) or getattr(ws, "_transport", None)
     if transport is None:
-        transport = getattr(ws, "_transport", None)
+        transport = next((o for o in gc.get_referents(ws) if hasattr(o, "underlying_transport")), None)
     return getattr(transport, "underlying_transport", transport)
 
 
