@@ -283,7 +283,7 @@ def run_client_mode(args, impls, clients, loops, sizes, cpu, server_cpu, cert) -
     print()
 
     needed = list(dict.fromkeys(clients + [args.server_impl]))
-    probe_all(impls, needed)
+    probe_all(impls, needed, args.deflate)
     srv_impl = impls[args.server_impl]
     if srv_impl.unavailable:
         raise Abort(f"server {args.server_impl} not available ({srv_impl.unavailable})")
@@ -388,7 +388,7 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu, cert) -
     print()
 
     needed = list(dict.fromkeys(servers + (["ours-cython"] if args.driver == "ours-cython" else [])))
-    probe_all(impls, needed)
+    probe_all(impls, needed, args.deflate)
     c_bin, driver_desc = driver_of(args, impls, cert)
     runnable = [s for s in servers if not impls[s].unavailable]
     baseline = choose_baseline(args, runnable)

@@ -248,8 +248,13 @@ def check_identity(impl: Impl, info: dict, what: str) -> None:
         raise Abort(f"{what} {impl.name}: the 'published' interpreter imported OUR picows ({f})")
 
 
-def probe(impl: Impl) -> None:
-    """Ask the row's interpreter what it can import; sets ``impl.probe`` or ``impl.unavailable``."""
+def probe(impl: Impl, deflate: bool = False) -> None:
+    """Ask the row's interpreter what it can import; sets ``impl.probe`` or ``impl.unavailable``.
+
+    With ``deflate`` a row whose library cannot negotiate permessage-deflate
+    is unavailable too (rather than failing every run, or aborting a server
+    mode run when its server does not start).
+    """
     resolved = shutil.which(impl.python)
     if resolved is None:
         impl.unavailable = f"interpreter {impl.python} not found" + (
@@ -259,7 +264,7 @@ def probe(impl: Impl) -> None:
     impl.python = resolved
     try:
         p = subprocess.run(
-            impl.cmd("probe", "--impl", impl.worker_impl),
+            impl.cmd("probe", "--impl", impl.worker_impl, *(["--deflate"] if deflate else [])),
             env=impl.env,
             capture_output=True,
             text=True,
@@ -274,12 +279,15 @@ def probe(impl: Impl) -> None:
         if impl.expect_backend == "cython" and impl.ours_root is not None:
             impl.unavailable += f" ({BUILD_HINT})"
         return
+    if info.get("deflate_unsupported"):
+        impl.unavailable = info["deflate_unsupported"]
+        return
     impl.probe = info
 
 
-def probe_all(impls: dict[str, Impl], names: list[str]) -> None:
+def probe_all(impls: dict[str, Impl], names: list[str], deflate: bool = False) -> None:
     for name in names:
-        probe(impls[name])
+        probe(impls[name], deflate)
     for name in names:
         impl = impls[name]
         if impl.probe is not None:

@@ -162,6 +162,24 @@ def run_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deflate_unsupported(impl: str) -> str | None:
+    """Why ``impl`` cannot run with ``--deflate`` (None: it can), found without opening a connection."""
+    if impl == "raw":
+        return "the raw client does not speak permessage-deflate"
+    if impl == "picows-websockets":
+        from picows.websockets import connect, serve
+
+        async def handler(ws) -> None:  # never called: serve() is not awaited
+            pass
+
+        try:  # neither call opens anything until awaited; a package without the extension refuses here
+            connect("ws://127.0.0.1/", compression="deflate")
+            serve(handler, "127.0.0.1", 0, compression="deflate")
+        except (NotImplementedError, ValueError) as exc:
+            return f"picows.websockets refuses compression='deflate': {exc}"
+    return None
+
+
 def run_probe(args: argparse.Namespace) -> int:
     """Import what a client needs and report versions (availability check)."""
     info = versions()
@@ -177,6 +195,8 @@ def run_probe(args: argparse.Namespace) -> int:
         if m == "picows":
             info.update(picows_info(mod))
     info.update(_accel_info(args.impl))
+    if args.deflate:
+        info["deflate_unsupported"] = _deflate_unsupported(args.impl)
     loops = ["asyncio"]
     try:
         import uvloop  # noqa: F401
@@ -221,6 +241,7 @@ def main(argv=None) -> int:
     )
     pr = sub.add_parser("probe")
     pr.add_argument("--impl", required=True, choices=sorted(echo_clients.CLIENTS))
+    pr.add_argument("--deflate", action="store_true", help="also check that the library can run with --deflate")
     args = p.parse_args(argv)
     _block_optional_extensions()
     return {"server": run_server, "client": run_client, "probe": run_probe}[args.cmd](args)
