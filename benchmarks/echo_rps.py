@@ -434,7 +434,8 @@ def run_server_mode(args, impls, servers, loops, sizes, cpu, server_cpu, cert) -
                 if c_bin is None:
                     check_identity(impls["ours-cython"], out, "driver")
                 rec.update(out)
-                rec.update(ok=True, server=name, round=rnd)
+                # The ours-cython driver reports its own loop (uvloop): the row is the server's loop.
+                rec.update(ok=True, server=name, round=rnd, loop=loop, driver_loop=out.get("loop"))
             else:
                 rec["error"] = error
             results.append(rec)
