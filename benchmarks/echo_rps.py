@@ -60,6 +60,11 @@ Clients (and, where it makes sense, servers):
   raw          client only: raw asyncio TCP (or the loop's TLS for --tls),
                HTTP upgrade once, then pre-built masked frames and a minimal
                buffered protocol (event-loop ceiling)
+  ours-cython-ws, ours-pure-ws, ours-pypy-ws, published-ws
+               the websockets-compatible API (picows.websockets) on the picows
+               of the row without "-ws": websockets' send/recv loop and echo
+               handler, compression given explicitly (None, "deflate" with
+               --deflate); not in the defaults, name them
 ``--variant 'NAME=BASE:{"keyword": value}'`` adds a row NAME like BASE whose
 connect/serve call gets the extra keyword arguments (e.g. one row per
 transport path of ours).
@@ -73,6 +78,8 @@ Examples:
   python benchmarks/echo_rps.py --tls --mode server --sizes 256 --repeat 5
   python benchmarks/echo_rps.py --deflate --clients ours-cython,ours-pure,websockets,aiohttp
   python benchmarks/echo_rps.py --deflate --mode server --driver ours-cython
+  python benchmarks/echo_rps.py --clients ours-cython-ws,ours-pure-ws,ours-pypy-ws,published-ws,websockets
+  python benchmarks/echo_rps.py --mode server --servers ours-cython-ws,ours-pure-ws,published-ws,websockets
 """
 
 from __future__ import annotations
