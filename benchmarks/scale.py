@@ -366,22 +366,29 @@ def parse_args(argv):
     return ap, args
 
 
-def names_of(ap, text: str, wanted: bool) -> list[str]:
-    """The implementations of a comma list (an unknown or unsupported one is a usage error)."""
+def names_of(ap, text: str, wanted: bool, fanout: bool = False) -> list[str]:
+    """The implementations of a comma list (an unknown or unsupported one is a usage error).
+
+    The memory test runs the echo servers of echo_rps.py (picows.websockets'
+    "-ws" rows included); the fan-out worker has picows and websockets only.
+    """
     names = [s.strip() for s in text.split(",") if s.strip()] if wanted else []
     for name in names:
-        if name not in ROWS or name in ("raw", "ours-pypy", "aiohttp") or not ROWS[name].can_serve:
+        row = ROWS.get(name)
+        if row is None or row.interpreter == "pypy" or name == "aiohttp" or not row.can_serve:
             ap.error(f"unsupported implementation {name!r}")
+        if fanout and row.worker not in ("picows", "websockets"):
+            ap.error(f"unsupported fan-out implementation {name!r} (the fan-out worker has picows and websockets)")
     return names
 
 
-def check_available(impls, names: list[str], loop: str) -> None:
+def check_available(impls, names: list[str], loop: str, deflate: bool = False) -> None:
     """Probe each implementation; an unavailable one is marked and skipped, saying why."""
     for name in names:
         impl = impls[name]
         if impl.probe is not None or impl.unavailable:
             continue
-        probe(impl)
+        probe(impl, deflate)
         if impl.probe is not None:
             check_identity(impl, impl.probe, "probe")
         if impl.unavailable:
@@ -414,17 +421,20 @@ def main(argv=None) -> int:
     )
     client_env = base_env()
     mem_names = names_of(ap, args.mem_impls, args.conns > 0)
-    fan_names = names_of(ap, args.fanout_impls, args.fanout_clients > 0)
-    check_available(impls, list(dict.fromkeys(mem_names + fan_names)), args.loop)
+    fan_names = names_of(ap, args.fanout_impls, args.fanout_clients > 0, fanout=True)
+    check_available(impls, list(dict.fromkeys(mem_names + fan_names)), args.loop, args.deflate)
     mem_names = [n for n in mem_names if not impls[n].unavailable]
     fan_names = [n for n in fan_names if not impls[n].unavailable]
     if args.deflate:
-        # The published picows has no permessage-deflate in its core API.
-        dropped = [n for n in dict.fromkeys(mem_names + fan_names) if impls[n].foreign]
+        # The published picows has no permessage-deflate in its core API (its picows.websockets has).
+        def no_deflate(name: str) -> bool:
+            return impls[name].foreign and impls[name].worker_impl == "picows"
+
+        dropped = [n for n in dict.fromkeys(mem_names + fan_names) if no_deflate(n)]
         if dropped:
             print(f"note    : --deflate: {', '.join(dropped)} skipped (no permessage-deflate in its core API)")
-        mem_names = [n for n in mem_names if not impls[n].foreign]
-        fan_names = [n for n in fan_names if not impls[n].foreign]
+        mem_names = [n for n in mem_names if not no_deflate(n)]
+        fan_names = [n for n in fan_names if not no_deflate(n)]
 
     # ---- connection limits
     limit = nofile_limit()
