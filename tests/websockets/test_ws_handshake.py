@@ -12,13 +12,13 @@ import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
 import websockets.exceptions
-from ws_support import TIMEOUT, echo, our_server, their_server, url_of
 
 import picows
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from support.ws_api import TIMEOUT, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 
@@ -280,7 +280,7 @@ async def test_proxy_from_environment_honours_no_proxy(http_proxy: str, monkeypa
 
 @pytest.mark.parametrize("direction", ["our client", "our server"])
 async def test_wss(tls_certs: Any, direction: str) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     server_ctx, client_ctx = server_ssl_context(tls_certs), client_ssl_context(tls_certs)
     if direction == "our client":
@@ -298,7 +298,7 @@ def test_picows_core_still_importable() -> None:
 
 
 async def test_reconnect_over_wss_keeps_the_ssl_context(tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     attempts = 0
 

@@ -8,14 +8,14 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 import pytest
-from ws_support import TIMEOUT, our_server
 
 from picows.websockets.asyncio.client import connect
+from support.ws_api import TIMEOUT, our_server
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_aiohttp_client_to_our_server(scheme: str, tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     server_tls = {"ssl": server_ssl_context(tls_certs)} if scheme == "wss" else {}
     client_tls = {"ssl": client_ssl_context(tls_certs)} if scheme == "wss" else {}
@@ -29,7 +29,7 @@ async def test_aiohttp_client_to_our_server(scheme: str, tls_certs: Any) -> None
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_our_client_to_aiohttp_server(scheme: str, tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     async def handler(request: Any) -> Any:
         ws = aiohttp.web.WebSocketResponse()
