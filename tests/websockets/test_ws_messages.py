@@ -247,6 +247,25 @@ async def test_our_server_max_size_against_websockets_client() -> None:
         assert info.value.rcvd.code == 1009
 
 
+async def test_our_server_knows_the_close_its_core_sent() -> None:
+    """The core closes a frame over max_size by itself (1009): the handler's error says so (close_handshake)."""
+    seen: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: Any) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            seen.set_result(exc)
+
+    async with our_server(handler, max_size=100) as url, upstream_client.connect(url) as ws:
+        await ws.send(b"z" * 500)
+        with pytest.raises(websockets.exceptions.ConnectionClosedError):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        exc = await asyncio.wait_for(seen, TIMEOUT)
+    assert exc.sent is not None and exc.sent.code == 1009 and "max allowed size" in exc.sent.reason
+    assert str(exc).startswith("sent 1009 (message too big)")
+
+
 async def test_invalid_utf8_closes_1007() -> None:
     """Invalid UTF-8 in a text frame closes with 1007, whole or fragmented."""
     import picows

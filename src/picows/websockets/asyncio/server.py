@@ -17,7 +17,15 @@ from types import TracebackType
 from typing import Any, Callable
 
 from ..datastructures import Headers
-from ..exceptions import ConcurrencyError, ConnectionClosed, InvalidOrigin, NegotiationError
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidOrigin,
+    InvalidUpgrade,
+    NegotiationError,
+)
 from ..http11 import Request, Response
 from ..protocol import State
 from . import _core
@@ -54,6 +62,15 @@ class ServerConnection(Connection):
         # Set by route(): the werkzeug endpoint and URL arguments of this request.
         self._route_match: tuple[Any, dict[str, Any]] | None = None
         self._handler_task: asyncio.Task[None] | None = None
+        # The client's address from the core's request: known during the handshake already.
+        self._handshake_peer: Any = None
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the socket (``getpeername()``), also inside ``process_request``."""
+        if self._transport is None:
+            return self._handshake_peer
+        return self._extra_info("peername")
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
         """A plain-text HTTP response, e.g. to return from ``process_request``."""
@@ -97,10 +114,39 @@ def _offered_subprotocols(request: Request) -> list[str]:
     return offered
 
 
-def _resolve(value: Any, hook: str) -> Any:
-    if inspect.isawaitable(value):
-        return _core.run_without_suspending(value, hook)
-    return value
+def _tokens(request: Request, name: str) -> list[str]:
+    """The comma-separated tokens of every ``name`` header of ``request``."""
+    tokens: list[str] = []
+    for value in request.headers.get_all(name):
+        tokens.extend(token.strip() for token in value.split(",") if token.strip())
+    return tokens
+
+
+def _upgrade_problem(request: Request) -> InvalidHeader | None:
+    """Why ``request`` is not a valid WebSocket upgrade, as websockets says it (None: it is one)."""
+    connection = _tokens(request, "Connection")
+    if not any(token.lower() == "upgrade" for token in connection):
+        return InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+    upgrade = _tokens(request, "Upgrade")
+    if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+        return InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version"):
+        values = request.headers.get_all(name)
+        if not values:
+            return InvalidHeader(name)
+        if len(values) > 1:
+            return InvalidHeader(name, "multiple values")
+    key = request.headers["Sec-WebSocket-Key"]
+    try:
+        valid_key = len(base64.b64decode(key.encode(), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        valid_key = False
+    if not valid_key:
+        return InvalidHeaderValue("Sec-WebSocket-Key", key)
+    version = request.headers["Sec-WebSocket-Version"]
+    if version != "13":
+        return InvalidHeaderValue("Sec-WebSocket-Version", version)
+    return None
 
 
 class Server:
@@ -282,45 +328,102 @@ class serve:  # noqa: N801 - the name of websockets' API
             self.port,
             handshake_timeout=self.open_timeout,
             max_frame_size=self.max_frame,
+            close_timeout=self.connection_kwargs["close_timeout"],
             logger_name="websockets.server",
             **kwargs,
         )
         return server
 
     def _route(self, server: Server, core_request: Any) -> Any:
-        """The core's listener factory: run the handshake hooks, answer or accept."""
+        """The core's listener factory: run the handshake hooks, answer or accept.
+
+        Returns the core's answer, or an awaitable of it when a hook is async
+        (the core awaits it within ``open_timeout``); sync hooks never leave
+        the synchronous path.
+        """
         request = _core.request_from_core(core_request)
         connection = self.create_connection(server, **self.connection_kwargs)
         connection.request = request
-        try:
-            response = self._accept(connection, request)
-        except Exception:
-            server.logger.error("opening handshake failed", exc_info=True)
-            response = connection.respond(
-                http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                "Failed to open a WebSocket connection.\nSee server log for more information.\n",
-            )
-        if self.process_response is not None:
+        connection._handshake_peer = core_request.remote_address
+        early: Any = None
+        if self.process_request is not None:
             try:
-                replaced = _resolve(self.process_response(connection, request, response), "process_response")
+                early = self.process_request(connection, request)
             except Exception:
-                server.logger.error("opening handshake failed", exc_info=True)
-                replaced = connection.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    "Failed to open a WebSocket connection.\nSee server log for more information.\n",
-                )
-            if replaced is not None:
-                response = replaced
+                early = self._server_error(server, connection)
+            if inspect.isawaitable(early):
+                return self._route_async(server, connection, request, early)
+        return self._respond(server, connection, request, early)
+
+    async def _route_async(
+        self, server: Server, connection: ServerConnection, request: Request, early: Any
+    ) -> Any:
+        try:
+            early = await early
+        except Exception:
+            early = self._server_error(server, connection)
+        answer = self._respond(server, connection, request, early)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    def _respond(self, server: Server, connection: ServerConnection, request: Request, early: Any) -> Any:
+        """The response (``early`` from process_request, or the handshake's), through process_response."""
+        if early is not None:
+            response: Response = early
+        else:
+            try:
+                response = self._accept(connection, request)
+            except Exception:
+                response = self._server_error(server, connection)
+        if self.process_response is None:
+            return self._answer(connection, response)
+        try:
+            replaced = self.process_response(connection, request, response)
+        except Exception:
+            replaced = self._server_error(server, connection)
+        if inspect.isawaitable(replaced):
+            return self._respond_async(server, connection, response, replaced)
+        return self._answer(connection, replaced if replaced is not None else response)
+
+    async def _respond_async(
+        self, server: Server, connection: ServerConnection, response: Response, replaced: Any
+    ) -> Any:
+        try:
+            replaced = await replaced
+        except Exception:
+            replaced = self._server_error(server, connection)
+        return self._answer(connection, replaced if replaced is not None else response)
+
+    @staticmethod
+    def _server_error(server: Server, connection: ServerConnection) -> Response:
+        server.logger.error("opening handshake failed", exc_info=True)
+        return connection.respond(
+            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+            "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+        )
+
+    @staticmethod
+    def _answer(connection: ServerConnection, response: Response) -> Any:
         connection.response = response
-        if response.status_code != 101:
-            return _core.with_listener(_core.response_to_core(response), None)
-        return _core.with_listener(_core.response_to_core(response), connection)
+        listener = connection if response.status_code == 101 else None
+        return _core.with_listener(_core.response_to_core(response), listener)
 
     def _accept(self, connection: ServerConnection, request: Request) -> Response:
-        if self.process_request is not None:
-            early = _resolve(self.process_request(connection, request), "process_request")
-            if early is not None:
-                return early  # type: ignore[no-any-return]
+        problem = _upgrade_problem(request)
+        if isinstance(problem, InvalidUpgrade):
+            response = connection.respond(
+                http.HTTPStatus.UPGRADE_REQUIRED,
+                f"Failed to open a WebSocket connection: {problem}.\n\n"
+                "You cannot access a WebSocket server directly with a browser. "
+                "You need a WebSocket client.\n",
+            )
+            response.headers["Upgrade"] = "websocket"
+            return response
+        if problem is not None:
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {problem}.\n"
+            )
         if self.origins is not None:
             origin = request.headers.get("Origin")
             if origin not in self.origins:
