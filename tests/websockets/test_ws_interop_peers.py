@@ -122,6 +122,9 @@ async def _chromium_with_our_server(chromium: str, tmp_path: Path, tls_certs: TL
     seen: dict[str, Any] = {}
 
     async def greeting_echo(ws: Any) -> None:
+        # Chromium offers permessage-deflate; compression="deflate" (the default) accepts it.
+        seen["deflate"] = ws._transport.permessage_deflate is not None
+        seen["offer"] = ws.request.headers.get("Sec-WebSocket-Extensions", "")
         await ws.send(["greeting ", "in fragments", " \u2713"])
         pong = await ws.ping(b"are you there")
         seen["messages"] = 0
@@ -143,4 +146,7 @@ async def _chromium_with_our_server(chromium: str, tmp_path: Path, tls_certs: TL
     assert report["ok"], report
     assert report["steps"][0] == "fragmented-greeting" and len(report["steps"]) == 6
     assert (report["close_code"], report["close_reason"], report["was_clean"]) == (4000, "bye from the browser", True)
-    assert seen == {"messages": 5, "error_rcvd": 4000, "pong": True, "close": (4000, "bye from the browser")}
+    assert seen.pop("offer").startswith("permessage-deflate")
+    assert seen == {
+        "deflate": True, "messages": 5, "error_rcvd": 4000, "pong": True, "close": (4000, "bye from the browser"),
+    }  # fmt: skip

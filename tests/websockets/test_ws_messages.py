@@ -231,7 +231,8 @@ async def test_oversize_fragmented_message_closes_1009() -> None:
         await ws.send([b"x" * 600, b"y" * 600])
         await ws.wait_closed()
 
-    async with their_server(handler) as url:
+    # Uncompressed: the layer counts the fragments (compressed messages: tests/websockets/test_ws_compression.py).
+    async with their_server(handler, compression=None) as url:
         ws = await connect(url, proxy=None, max_size=1000)
         with pytest.raises(ConnectionClosedError) as info:
             await asyncio.wait_for(ws.recv(), TIMEOUT)

@@ -111,6 +111,24 @@ def response_to_core(response: Response) -> Any:
     return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)
 
 
+def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
+    """The core's ``permessage_deflate`` for websockets' ``compression`` argument (None: not negotiated).
+
+    websockets' defaults: memLevel 5; the client offers ``client_max_window_bits``
+    without a value (no ``server_max_window_bits``), the server caps both windows
+    at 12 bits; every message is compressed (no size threshold). The inflated
+    size of a received message is bounded by ``max_size`` (1009 beyond it).
+    """
+    if compression is None:
+        return None
+    if compression != "deflate":
+        raise ValueError(f"unsupported compression: {compression}")
+    common: dict[str, Any] = {"mem_level": 5, "compress_threshold": 0, "max_message_size": max_message}
+    if side == "client":
+        return picows.PerMessageDeflate(client_max_window_bits=True, **common)
+    return picows.PerMessageDeflate(server_max_window_bits=12, client_max_window_bits=12, **common)
+
+
 def with_listener(response: Any, listener: Any) -> Any:
     return picows.WSUpgradeResponseWithListener(response, listener)
 
@@ -242,6 +260,11 @@ async def core_serve(
         close_timeout=close_timeout,
         **kwargs,
     )
+
+
+def broadcast(transports: list[Any], opcode: Any, payload: Any) -> None:
+    """One message to many open connections, framed once; no connection is skipped for being slow."""
+    picows.broadcast(transports, opcode, payload, skip_slow=False)
 
 
 CloseCode = picows.WSCloseCode

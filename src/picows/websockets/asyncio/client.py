@@ -124,9 +124,10 @@ class connect:  # noqa: N801 - the name of websockets' API
     Use it as ``ws = await connect(uri)``, ``async with connect(uri) as ws:``,
     or ``async for ws in connect(uri):`` (reconnects on transient errors, see
     ``process_exception`` and ``reconnect_delays``). Arguments and defaults are
-    websockets 17's, except ``compression``: None (the default here) until
-    picows has a permessage-deflate engine; ``"deflate"`` raises
-    :exc:`NotImplementedError`.
+    websockets 17's: ``compression="deflate"`` (the default) offers
+    permessage-deflate as websockets does (``client_max_window_bits``,
+    memLevel 5) through picows' core, None disables it; ``max_size`` also
+    bounds the inflated size of a compressed message.
     """
 
     def __init__(
@@ -136,7 +137,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         origin: str | None = None,
         extensions: Sequence[Any] | None = None,
         subprotocols: Sequence[str] | None = None,
-        compression: str | None = None,
+        compression: str | None = "deflate",
         additional_headers: HeadersLike | None = None,
         user_agent_header: str | None = USER_AGENT,
         proxy: str | bool | None = True,
@@ -153,12 +154,6 @@ class connect:  # noqa: N801 - the name of websockets' API
         create_connection: type[ClientConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if compression == "deflate":
-            raise NotImplementedError(
-                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
-            )
-        if compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
         if extensions:
             raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         self.uri = uri
@@ -172,6 +167,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         self.open_timeout = open_timeout
         self.reconnect_delays = reconnect_delays
         self.max_message, self.max_frame = max_size_pair(max_size)
+        self.permessage_deflate = _core.deflate_options(compression, "client", self.max_message)
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -269,6 +265,7 @@ class connect:  # noqa: N801 - the name of websockets' API
                     proxy=proxy,
                     subprotocols=self.subprotocols,
                     socket_factory=sockets.factory(),
+                    permessage_deflate=self.permessage_deflate,
                     logger_name="websockets.client",
                     **kwargs,
                 )

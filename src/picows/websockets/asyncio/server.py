@@ -253,9 +253,11 @@ class serve:  # noqa: N801 - the name of websockets' API
     """Start a WebSocket server on ``host``:``port``; ``handler(connection)`` runs per connection.
 
     Use it as ``async with serve(handler, host, port) as server:`` or
-    ``server = await serve(...)``. Arguments and defaults are websockets 17's,
-    except ``compression`` (None here until picows has a permessage-deflate
-    engine; ``"deflate"`` raises :exc:`NotImplementedError`).
+    ``server = await serve(...)``. Arguments and defaults are websockets 17's:
+    ``compression="deflate"`` (the default) accepts permessage-deflate offers
+    as websockets does (12-bit windows, memLevel 5, the client's parameters
+    honoured) through picows' core, None declines them; ``max_size`` also
+    bounds the inflated size of a compressed message.
     """
 
     def __init__(
@@ -268,7 +270,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         extensions: Sequence[Any] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[ServerConnection, Sequence[str]], str | None] | None = None,
-        compression: str | None = None,
+        compression: str | None = "deflate",
         process_request: Callable[[ServerConnection, Request], Any] | None = None,
         process_response: Callable[[ServerConnection, Request, Response], Any] | None = None,
         server_header: str | None = SERVER,
@@ -283,12 +285,6 @@ class serve:  # noqa: N801 - the name of websockets' API
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if compression == "deflate":
-            raise NotImplementedError(
-                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
-            )
-        if compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
         if extensions:
             raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         from .client import max_size_pair
@@ -304,6 +300,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         self.server_header = server_header
         self.open_timeout = open_timeout
         self.max_message, self.max_frame = max_size_pair(max_size)
+        self.permessage_deflate = _core.deflate_options(compression, "server", self.max_message)
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -329,6 +326,7 @@ class serve:  # noqa: N801 - the name of websockets' API
             handshake_timeout=self.open_timeout,
             max_frame_size=self.max_frame,
             close_timeout=self.connection_kwargs["close_timeout"],
+            permessage_deflate=self.permessage_deflate,
             logger_name="websockets.server",
             **kwargs,
         )
@@ -497,6 +495,10 @@ def broadcast(
     :exc:`~picows.websockets.exceptions.ConcurrencyError` is collected and all
     failures are raised together in an ``ExceptionGroup``).
 
+    The frame is built once (:func:`picows.broadcast`): server connections
+    get the same bytes, and with permessage-deflate one compressed frame is
+    shared by every connection that compresses without context takeover.
+
     :param text: True sends bytes-like data in a text frame, False a str in a binary frame.
     """
     payload: bytes | bytearray | memoryview
@@ -509,6 +511,7 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
     errors: list[Exception] = []
+    transports = []
     for connection in connections:
         if connection._state != State.OPEN:
             continue
@@ -518,15 +521,9 @@ def broadcast(
             else:
                 connection.logger.warning("skipped broadcast: sending a fragmented message")
             continue
-        try:
-            connection._transport.send(opcode, payload)
-        except Exception as write_error:
-            if raise_exceptions:
-                failure = RuntimeError("failed to write message")
-                failure.__cause__ = write_error
-                errors.append(failure)
-            else:
-                connection.logger.warning("skipped broadcast: failed to write message: %r", write_error)
+        transports.append(connection._transport)
+    if transports:
+        _core.broadcast(transports, opcode, payload)
     if errors:
         raise _exception_group("skipped broadcast", errors)
 
