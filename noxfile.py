@@ -104,8 +104,8 @@ def lint(session: nox.Session) -> None:
     """ruff on the tree, mypy --strict on src/picows and on the examples, cython-lint on the .pyx."""
     # websockets and werkzeug: picows.websockets subclasses websockets' exceptions and routes with werkzeug.
     session.install("ruff", "mypy", "cython-lint", "pycodestyle", "websockets", "werkzeug", *RUNTIME_DEPS)
-    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd", "src/picows/websockets",
-                "tests/system/cython_user", "examples/cython_client"]
+    pyx_dirs = ["src/picows/_cython", "src/picows/__init__.pxd", "src/picows/picows.pxd",
+                "src/picows/websockets", "tests/system/cython_user", "examples/cython_client"]
     commands = {
         "ruff": ["ruff", "check", "."],
         "mypy": ["mypy"],

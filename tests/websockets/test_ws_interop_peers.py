@@ -150,3 +150,37 @@ async def _chromium_with_our_server(chromium: str, tmp_path: Path, tls_certs: TL
     assert seen == {
         "deflate": True, "messages": 5, "error_rcvd": 4000, "pong": True, "close": (4000, "bye from the browser"),
     }  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def deflate_peer() -> list[str]:
+    return node_command("deflate_peer.js")
+
+
+async def test_node_deflate_client_with_our_server(deflate_peer: list[str]) -> None:
+    """``ws`` with perMessageDeflate against serve()'s default compression: every message compressed."""
+    async with serve(echo, "127.0.0.1", 0, max_size=BIG) as server:
+        async with node_process([*deflate_peer, "client", url_of(server)]) as proc:
+            result = await read_json_line(proc)
+            assert result["ok"], result
+            assert result["extensions"].startswith("permessage-deflate"), result
+            assert len(result["steps"]) == 13
+            assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+
+
+async def test_our_client_with_node_deflate_server(deflate_peer: list[str]) -> None:
+    doc = '{"price": "101.5", "side": "buy"}, ' * 3000
+    messages: list[Any] = [doc, doc.encode(), "", ["frag", "mented ", doc], "\u00e9" * 200000]
+    async with node_process([*deflate_peer, "server"]) as proc:
+        port = (await read_json_line(proc))["port"]
+        async with connect(f"ws://127.0.0.1:{port}/", proxy=None, max_size=BIG) as ws:
+            assert ws._transport.permessage_deflate is not None
+            for message in messages:
+                await ws.send(message)
+                whole = "".join(message) if isinstance(message, list) else message
+                assert await asyncio.wait_for(ws.recv(), PEER_TIMEOUT) == whole
+        result = await read_json_line(proc)
+        assert result["ok"] and result["messages"] == len(messages), result
+        assert result["offer"] == "permessage-deflate; client_max_window_bits"
+        assert result["answer"].startswith("permessage-deflate")
+        assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
