@@ -1,7 +1,7 @@
 """Interoperability with a real browser: headless Chromium's WebSocket against a picows server.
 
-A tiny HTTP server (asyncio streams, in the test's loop) serves
-``tests/interop/browser/interop.html`` on 127.0.0.1; the page's JavaScript connects
+``support/browser.py`` serves ``tests/interop/browser/interop.html`` on 127.0.0.1
+and runs Chromium on it; the page's JavaScript connects
 to the reference echo server, which greets it with a message in three
 fragments and a PING; the page then exchanges text, binary, empty and large
 (1 MiB+) messages and closes with a code and reason, and POSTs its results
@@ -15,10 +15,6 @@ the reason, only when Chromium is not installed (Debian: ``apt-get install chrom
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +22,14 @@ import pytest
 
 import picows
 from picows import WSFrame, WSMsgType, WSTransport
-from support import TIMEOUT
+from support.browser import find_chromium, run_page
 from support.conformance import server_app
-from support.tls import TLSCerts, server_ssl_context, spki_sha256
-
-PAGE = Path(__file__).resolve().parent / "browser" / "interop.html"
-BROWSER_TIMEOUT = 50.0  # a cold start of Chromium on a busy 2-CPU machine (the test itself is capped at 60 s)
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
-    "--disable-extensions", "--mute-audio",
-]  # fmt: skip
+from support.tls import TLSCerts, server_ssl_context
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    pytest.skip("browser interop needs Chromium on PATH (Debian: apt-get install chromium)")
+    return find_chromium()
 
 
 def greeting_listener_class() -> Any:
@@ -80,44 +64,6 @@ def greeting_listener_class() -> Any:
     return Greeting
 
 
-@contextlib.asynccontextmanager
-async def page_server(ws_url: str, result: asyncio.Future[dict[str, Any]]) -> Any:
-    """Serves the page (GET /) and takes its report (POST /result); one request per connection."""
-    html = PAGE.read_text(encoding="utf-8").replace("__WS_URL__", ws_url).encode()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-            request_line, *lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = request_line.split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
-            body = await asyncio.wait_for(
-                reader.readexactly(int(headers.get("content-length", "0"))), TIMEOUT
-            )
-            if method == "GET" and path == "/":
-                status, ctype, content = "200 OK", "text/html; charset=utf-8", html
-            elif method == "POST" and path == "/result":
-                if not result.done():
-                    result.set_result(json.loads(body))
-                status, ctype, content = "204 No Content", "text/plain", b""
-            else:
-                status, ctype, content = "404 Not Found", "text/plain", b"not found"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(content)}\r\n"
-                f"Cache-Control: no-store\r\nConnection: close\r\n\r\n".encode()
-                + content
-            )
-            await asyncio.wait_for(writer.drain(), TIMEOUT)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    async with server:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-
-
 async def _run_chromium(
     chromium: str, tmp_path: Path, tls_certs: TLSCerts | None, **server_kwargs: Any
 ) -> tuple[dict[str, Any], Any]:
@@ -129,37 +75,11 @@ async def _run_chromium(
         lambda request: listener_class(), "127.0.0.1", 0, max_frame_size=64 * 1024 * 1024,
         check_fragment_order=True, enable_auto_pong=False, **tls, **server_kwargs,
     )  # fmt: skip
-    # trust exactly this server key, nothing else (the page itself is served over http://)
-    pin = [f"--ignore-certificate-errors-spki-list={spki_sha256(tls_certs.cert_file)}"] if tls_certs else []
-    result: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     async with server:
         ws_url = f"{'wss' if tls_certs else 'ws'}://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        async with page_server(ws_url, result) as page_url:
-            log = (tmp_path / "chromium.log").open("wb")
-            proc = await asyncio.create_subprocess_exec(
-                chromium, *CHROMIUM_FLAGS, *pin, f"--user-data-dir={tmp_path / 'profile'}", page_url,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
-            try:
-                done, _ = await asyncio.wait([result, asyncio.ensure_future(proc.wait())], timeout=BROWSER_TIMEOUT,
-                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-                if not result.done():
-                    log.flush()
-                    pytest.fail(
-                        f"no result from Chromium (exit code {proc.returncode}):\n"
-                        + (tmp_path / "chromium.log").read_text(errors="replace")[-3000:]
-                    )
-            finally:
-                if proc.returncode is None:
-                    proc.terminate()
-                    try:
-                        await asyncio.wait_for(proc.wait(), TIMEOUT)
-                    except asyncio.TimeoutError:
-                        proc.kill()
-                        await asyncio.wait_for(proc.wait(), TIMEOUT)
-                log.close()
+        report = await run_page(chromium, tmp_path, ws_url, tls_certs)
     (listener,) = listener_class.instances
-    return result.result(), listener
+    return report, listener
 
 
 async def test_chromium_websocket_with_picows_server(chromium: str, tmp_path: Path) -> None:

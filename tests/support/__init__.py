@@ -15,10 +15,12 @@ One module per job; the tests import what they need from them:
 * :mod:`support.tls`, :mod:`support.proxies` - real certificates and real proxy servers
   (pytest fixtures, registered by ``conftest.py``);
 * :mod:`support.loops` - the event loops async tests run on and the loop rule;
-* :mod:`support.conformance` - the harness of the conformance battery.
+* :mod:`support.conformance` - the harness of the conformance battery;
+* :mod:`support.node`, :mod:`support.browser` - Node.js ``ws`` and headless Chromium as peers;
+* :mod:`support.ws_api` - servers of ``picows.websockets`` and of the ``websockets`` package.
 
 Only :mod:`support.backends`, :mod:`support.internals`, :mod:`support.listeners`,
-:mod:`support.servers` and :mod:`support.conformance` import picows; everything else
+:mod:`support.servers`, :mod:`support.conformance` and :mod:`support.ws_api` import picows; everything else
 works without it, so a failure there points at the test environment.
 """
 

@@ -7,9 +7,9 @@ from typing import Any, Callable
 
 import pytest
 import websockets.asyncio.client as upstream_client
-from ws_support import TIMEOUT, our_server
 
 from picows.websockets.asyncio.client import connect
+from support.ws_api import TIMEOUT, our_server
 
 
 async def _binary_then_decode(ws: Any) -> Any:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
-from ws_support import TIMEOUT, url_of
 
 from picows.websockets.asyncio.server import serve
+from support.ws_api import TIMEOUT, url_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "websockets"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
@@ -86,11 +86,6 @@ async def test_health_check_upgrade_request() -> None:
         assert info.value.response.status_code == 200 and info.value.response.body == b"OK\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core answers a plain GET (no Upgrade) with 400 before the listener factory runs; "
-    "COMPAT.md (2.x) has the factory see it: remove this mark when that lands on main",
-)
 async def test_health_check_plain_get() -> None:
     module = example("health_check")
     async with module.start("127.0.0.1", 0) as server:

@@ -12,13 +12,15 @@ import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
 import websockets.exceptions
-from ws_support import TIMEOUT, echo, our_server, their_server, url_of
 
 import picows
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from support.http import read_response_head
+from support.net import port_of, read_until_eof, tcp_server
+from support.ws_api import TIMEOUT, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 
@@ -109,14 +111,108 @@ async def test_process_response_can_add_headers(kind: str) -> None:
             assert ws.response.headers["X-Extra"] == "1"
 
 
-async def test_async_hook_that_awaits_io_is_reported() -> None:
-    """Until the core awaits async listener factories, a suspending hook gets 500 (not a hang)."""
-    async def slow(connection: Any, request: Any) -> None:
-        await asyncio.sleep(0.01)
+async def test_async_hooks_really_await_io() -> None:
+    """process_request / process_response coroutines that suspend on real I/O are awaited by the core."""
+    lookups: list[str] = []
 
-    async with our_server(process_request=slow) as url:
+    async def lookup(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        name = (await reader.readline()).decode().strip()
+        lookups.append(name)
+        writer.write(b"allowed\n" if name == "/ok" else b"denied\n")
+        await writer.drain()
+
+    async with tcp_server(lookup) as port:
+
+        async def ask(path: str) -> str:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(path.encode() + b"\n")
+                return (await asyncio.wait_for(reader.readline(), TIMEOUT)).decode().strip()
+            finally:
+                writer.close()
+
+        async def check(connection: Any, request: Any) -> Any:
+            if await ask(request.path) != "allowed":
+                return connection.respond(http.HTTPStatus.FORBIDDEN, "denied by the lookup\n")
+            return None
+
+        async def stamp(connection: Any, request: Any, response: Any) -> None:
+            await asyncio.sleep(0.01)
+            response.headers["X-Looked-Up"] = await ask("stamp")
+
+        async with our_server(process_request=check, process_response=stamp) as url:
+            async with upstream_client.connect(url + "ok") as ws:
+                assert ws.response.headers["X-Looked-Up"] == "denied"  # what the lookup said for "stamp"
+                await ws.send("through")
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through"
+            exc = await failure_class("websockets", url + "nope")
+    assert isinstance(exc, websockets.exceptions.InvalidStatus) and exc.response.status_code == 403
+    assert exc.response.body == b"denied by the lookup\n"
+    assert lookups == ["/ok", "stamp", "/nope", "stamp"]
+
+
+async def test_async_hook_that_raises_answers_500() -> None:
+    async def broken(connection: Any, request: Any) -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("hook bug")
+
+    async with our_server(process_request=broken) as url:
         exc = await failure_class("websockets", url)
     assert isinstance(exc, websockets.exceptions.InvalidStatus) and exc.response.status_code == 500
+    assert exc.response.body == b"Failed to open a WebSocket connection.\nSee server log for more information.\n"
+
+
+async def test_async_hook_slower_than_open_timeout_is_bounded() -> None:
+    """A hook that never finishes: the core drops the connection after open_timeout; nothing hangs."""
+    never = asyncio.Event()
+
+    async def stuck(connection: Any, request: Any) -> None:
+        await never.wait()
+
+    async with our_server(process_request=stuck, open_timeout=0.2) as url:
+        exc = await failure_class("websockets", url, open_timeout=TIMEOUT)
+    assert isinstance(exc, websockets.exceptions.InvalidMessage)
+
+
+async def test_remote_address_inside_process_request() -> None:
+    seen: list[Any] = []
+
+    def record(connection: Any, request: Any) -> None:
+        seen.append(connection.remote_address)
+
+    async with our_server(process_request=record) as url:
+        async with upstream_client.connect(url) as ws:
+            assert seen == [ws.local_address]
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 426),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n", 400),
+    ],
+    ids=["plain GET", "other upgrade", "no key", "version 8"],
+)
+async def test_not_an_upgrade_answered_like_websockets(head: bytes, status: int) -> None:
+    """A plain GET reaches the server (2.x routing) and gets websockets' answer, status and text."""
+    answers = []
+    for server in (our_server, their_server):
+        async with server() as url:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+            try:
+                writer.write(head)
+                answers.append(await asyncio.wait_for(read_response_head(reader), TIMEOUT))
+                body = await read_until_eof(reader)
+            finally:
+                writer.close()
+            answers.append(body)
+    ours, our_body, theirs, their_body = answers
+    assert ours.status == theirs.status == status
+    assert our_body == their_body
+    assert ours.header("Upgrade") == theirs.header("Upgrade")
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
@@ -280,7 +376,7 @@ async def test_proxy_from_environment_honours_no_proxy(http_proxy: str, monkeypa
 
 @pytest.mark.parametrize("direction", ["our client", "our server"])
 async def test_wss(tls_certs: Any, direction: str) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     server_ctx, client_ctx = server_ssl_context(tls_certs), client_ssl_context(tls_certs)
     if direction == "our client":
@@ -298,7 +394,7 @@ def test_picows_core_still_importable() -> None:
 
 
 async def test_reconnect_over_wss_keeps_the_ssl_context(tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     attempts = 0
 

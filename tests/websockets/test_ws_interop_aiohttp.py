@@ -8,19 +8,20 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 import pytest
-from ws_support import TIMEOUT, our_server
 
 from picows.websockets.asyncio.client import connect
+from support.ws_api import TIMEOUT, our_server
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_aiohttp_client_to_our_server(scheme: str, tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     server_tls = {"ssl": server_ssl_context(tls_certs)} if scheme == "wss" else {}
     client_tls = {"ssl": client_ssl_context(tls_certs)} if scheme == "wss" else {}
     async with our_server(scheme=scheme, **server_tls) as url, aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, **client_tls) as ws:
+        async with session.ws_connect(url, compress=15, **client_tls) as ws:  # aiohttp offers permessage-deflate
+            assert ws._response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
             await ws.send_str("text")
             assert (await asyncio.wait_for(ws.receive(), TIMEOUT)).data == "text"
             await ws.send_bytes(b"\x00" * 70000)
@@ -29,7 +30,7 @@ async def test_aiohttp_client_to_our_server(scheme: str, tls_certs: Any) -> None
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_our_client_to_aiohttp_server(scheme: str, tls_certs: Any) -> None:
-    from fixtures_net import client_ssl_context, server_ssl_context
+    from support.tls import client_ssl_context, server_ssl_context
 
     async def handler(request: Any) -> Any:
         ws = aiohttp.web.WebSocketResponse()
@@ -57,5 +58,9 @@ async def test_our_client_to_aiohttp_server(scheme: str, tls_certs: Any) -> None
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello aiohttp"
             await ws.send(["frag", "mented"])
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "fragmented"
+            big = "compressible " * 10000
+            await ws.send(big)
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == big
+            assert ws._transport.permessage_deflate is not None  # aiohttp's server accepted our offer
     finally:
         await runner.cleanup()

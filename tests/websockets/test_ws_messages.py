@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
-from ws_support import TIMEOUT, echo, our_server, their_server
 
 from picows.websockets.asyncio.client import connect
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from picows.websockets.protocol import State
+from support.net import tcp_server
+from support.raw_ws import raw_server_handshake
+from support.ws_api import TIMEOUT, echo, our_server, their_server
 
 SERVERS = ["ours", "websockets"]
 
@@ -205,7 +207,10 @@ async def test_user_agent_not_duplicated() -> None:
             pass
         async with connect(url, proxy=None):
             pass
-    assert seen[0] == ["mine/1"] and seen[1] == [] and seen[2][0].startswith("Python/")
+    # user_agent_header=None: picows' core still sends its own User-Agent (it cannot be removed;
+    # see docs/guides/websockets.rst), but never a second one.
+    assert seen[0] == ["mine/1"] and len(seen[1]) == 1 and seen[1][0].startswith("picows/")
+    assert len(seen[2]) == 1 and seen[2][0].startswith("Python/")
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -226,7 +231,8 @@ async def test_oversize_fragmented_message_closes_1009() -> None:
         await ws.send([b"x" * 600, b"y" * 600])
         await ws.wait_closed()
 
-    async with their_server(handler) as url:
+    # Uncompressed: the layer counts the fragments (compressed messages: tests/websockets/test_ws_compression.py).
+    async with their_server(handler, compression=None) as url:
         ws = await connect(url, proxy=None, max_size=1000)
         with pytest.raises(ConnectionClosedError) as info:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -240,6 +246,25 @@ async def test_our_server_max_size_against_websockets_client() -> None:
         with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
         assert info.value.rcvd.code == 1009
+
+
+async def test_our_server_knows_the_close_its_core_sent() -> None:
+    """The core closes a frame over max_size by itself (1009): the handler's error says so (close_handshake)."""
+    seen: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: Any) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            seen.set_result(exc)
+
+    async with our_server(handler, max_size=100) as url, upstream_client.connect(url) as ws:
+        await ws.send(b"z" * 500)
+        with pytest.raises(websockets.exceptions.ConnectionClosedError):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        exc = await asyncio.wait_for(seen, TIMEOUT)
+    assert exc.sent is not None and exc.sent.code == 1009 and "max allowed size" in exc.sent.reason
+    assert str(exc).startswith("sent 1009 (message too big)")
 
 
 async def test_invalid_utf8_closes_1007() -> None:
@@ -408,16 +433,14 @@ async def test_nothing_is_delivered_after_a_violation() -> None:
 
 async def test_peer_that_stops_reading_cannot_block_send_forever() -> None:
     """Keepalive fails (the pong never comes), then close_timeout aborts: the blocked send raises."""
-    from helpers import raw_server, raw_server_handshake
-
     finished = asyncio.Event()
 
     async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await raw_server_handshake(reader, writer)
         await asyncio.wait_for(finished.wait(), TIMEOUT)
 
-    async with raw_server(never_reads) as url:
-        ws = await connect(url, proxy=None, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.1,
+    async with tcp_server(never_reads) as port:
+        ws = await connect(f"ws://127.0.0.1:{port}/", proxy=None, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.1,
                            write_limit=1024)
         try:
             with pytest.raises(ConnectionClosedError):

@@ -188,14 +188,22 @@ def test_default_gives_compiled_module_when_built() -> None:
     assert result.stdout.strip().endswith(".so") or result.stdout.strip().endswith(".pyd")
 
 
-def test_compression_deflate_not_implemented() -> None:
+def test_compression_defaults_and_bad_values_like_websockets() -> None:
+    import inspect
+
+    import websockets.asyncio.client as upstream_client
+    import websockets.asyncio.server as upstream_server
+
     from picows.websockets.asyncio.client import connect
     from picows.websockets.asyncio.server import serve
 
-    with pytest.raises(NotImplementedError, match="deflate"):
-        connect("ws://127.0.0.1:1/", compression="deflate")
-    with pytest.raises(NotImplementedError, match="deflate"):
-        serve(lambda ws: None, "127.0.0.1", 0, compression="deflate")
+    for our_api, their_api in ((connect, upstream_client.connect), (serve, upstream_server.serve)):
+        default = inspect.signature(our_api).parameters["compression"].default
+        assert default == inspect.signature(their_api).parameters["compression"].default == "deflate"
+    with pytest.raises(ValueError, match="unsupported compression: gzip"):
+        connect("ws://127.0.0.1:1/", compression="gzip")
+    with pytest.raises(ValueError, match="unsupported compression: gzip"):
+        serve(lambda ws: None, "127.0.0.1", 0, compression="gzip")
 
 
 def test_all_names_exist() -> None:

@@ -1,15 +1,10 @@
 """The only module of :mod:`picows.websockets` that talks to picows' callback core.
 
 It picks the per-message implementation for the active backend, converts
-handshake objects and errors between the core's types and websockets', and
-wraps :func:`picows.ws_connect` / :func:`picows.ws_create_server`.
-
-Stopgaps until the core has these (see ``CORE_NEEDS.md``): close-frame
-bookkeeping is done by the connection itself (core: ``close_handshake``);
-async ``process_request`` hooks run only when they finish without suspending
-(core: async listener factories); the peer address is unknown during the
-handshake (core: peer address on ``WSUpgradeRequest``); handshake errors are
-classified from the core's ``WSError`` (core: typed handshake errors).
+handshake objects and errors between the core's types and websockets'
+(class to class: the core's typed handshake errors carry what websockets'
+exceptions need), and wraps :func:`picows.ws_connect` /
+:func:`picows.ws_create_server` with the options the layer always uses.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ import asyncio
 import http
 import os
 import ssl as ssl_module
-from collections.abc import Awaitable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import picows
@@ -27,12 +22,14 @@ from ..datastructures import Headers
 from ..exceptions import (
     InvalidHandshake,
     InvalidHeader,
+    InvalidHeaderValue,
     InvalidMessage,
+    InvalidProxyStatus,
     InvalidStatus,
     InvalidUpgrade,
     InvalidURI,
     NegotiationError,
-    SecurityError,
+    ProxyError,
 )
 from ..http11 import Request, Response
 
@@ -114,38 +111,86 @@ def response_to_core(response: Response) -> Any:
     return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)
 
 
+def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
+    """The core's ``permessage_deflate`` for websockets' ``compression`` argument (None: not negotiated).
+
+    websockets' defaults: memLevel 5; the client offers ``client_max_window_bits``
+    without a value (no ``server_max_window_bits``), the server caps both windows
+    at 12 bits; every message is compressed (no size threshold). The inflated
+    size of a received message is bounded by ``max_size`` (1009 beyond it).
+    """
+    if compression is None:
+        return None
+    if compression != "deflate":
+        raise ValueError(f"unsupported compression: {compression}")
+    common: dict[str, Any] = {"mem_level": 5, "compress_threshold": 0, "max_message_size": max_message}
+    if side == "client":
+        return picows.PerMessageDeflate(client_max_window_bits=True, **common)
+    return picows.PerMessageDeflate(server_max_window_bits=12, client_max_window_bits=12, **common)
+
+
 def with_listener(response: Any, listener: Any) -> Any:
     return picows.WSUpgradeResponseWithListener(response, listener)
 
 
-def handshake_error(exc: picows.WSError) -> InvalidHandshake:
-    """The websockets exception for a failed opening handshake (core ``WSError``)."""
-    response = getattr(exc, "response", None)
-    message = str(exc)
-    if message.startswith("too many redirects"):
-        return SecurityError(f"more than {MAX_REDIRECTS} redirects")
-    if message.startswith("refusing to follow a redirect from wss://"):
-        target = message.rsplit("(", 1)[-1].rstrip(")")
-        return SecurityError(f"cannot follow redirect to non-secure URI {target}")
-    if response is not None and int(response.status) != 101:
-        return InvalidStatus(response_from_core(response))
-    lowered = message.lower()
-    if "subprotocol" in lowered:
-        return NegotiationError("no subprotocols supported")
-    if "sec-websocket-accept" in lowered:
-        value = None if response is None else response.headers.get("Sec-WebSocket-Accept")
-        return InvalidHeader("Sec-WebSocket-Accept", value)
-    for name in ("Upgrade", "Connection"):
-        if f"{name.lower()} header" in lowered or f"'{name.lower()}'" in lowered:
-            value = None if response is None else response.headers.get(name)
-            return InvalidUpgrade(name, value)
-    if response is None:
+def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> InvalidHandshake:
+    """websockets' exception for the core's failed opening handshake (``subprotocols``: what we offered)."""
+    if isinstance(exc, picows.WSInvalidStatusError):
+        return InvalidStatus(response_from_core(exc.response))
+    if isinstance(exc, picows.WSInvalidUpgradeError):
+        return InvalidUpgrade(exc.name, exc.value)
+    if isinstance(exc, picows.WSInvalidHeaderError):
+        return _header_error(exc.name, exc.value, subprotocols)
+    if isinstance(exc, picows.WSInvalidMessageError):
         invalid = InvalidMessage("did not receive a valid HTTP response")
-        if "connection closed" in lowered:
-            # As websockets: a network failure (retried by process_exception).
-            invalid.__cause__ = EOFError("connection closed while reading HTTP status line")
+        invalid.__cause__ = ValueError(str(exc))
         return invalid
-    return InvalidHandshake(message)
+    if isinstance(exc, picows.WSHandshakeError):
+        # The base class: the connection ended before a complete response. As websockets: a network
+        # failure (retried by process_exception).
+        invalid = InvalidMessage("did not receive a valid HTTP response")
+        invalid.__cause__ = EOFError("connection closed while reading HTTP status line")
+        return invalid
+    return InvalidHandshake(str(exc))
+
+
+def _header_error(name: str, value: str | None, subprotocols: Sequence[str] | None) -> InvalidHandshake:
+    """websockets' exception for a wrong header of the 101 response."""
+    lowered = name.lower()
+    if lowered == "sec-websocket-protocol" and value is not None:
+        if "," in value:
+            return InvalidHeader(name, value)
+        if not subprotocols:
+            return NegotiationError("no subprotocols supported")
+        return NegotiationError(f"unsupported subprotocol: {value}")
+    if lowered == "sec-websocket-extensions" and value is not None:
+        return NegotiationError(f"Unsupported extension: {value}")
+    if value is not None and lowered == "sec-websocket-accept":
+        return InvalidHeader(name, "multiple values") if "," in value else InvalidHeaderValue(name, value)
+    return InvalidHeader(name, value)
+
+
+def proxy_error(exc: Exception, proxy: str) -> ProxyError:
+    """websockets' exception for a proxy that refused or broke the tunnel (python-socks' ``ProxyError``)."""
+    status = getattr(exc, "error_code", None)
+    if proxy.startswith(("http://", "https://")) and isinstance(status, int) and 100 <= status < 600:
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        return InvalidProxyStatus(Response(status, phrase, Headers()))
+    return ProxyError(f"failed to connect through the proxy: {exc}")
+
+
+def _proxy_error_class() -> type[Exception] | None:
+    try:
+        from python_socks import ProxyError as SocksProxyError
+    except ImportError:  # pragma: no cover - a runtime dependency of picows
+        return None
+    return SocksProxyError
+
+
+_CORE_PROXY_ERROR = _proxy_error_class()
 
 
 async def core_connect(
@@ -156,31 +201,38 @@ async def core_connect(
     extra_headers: list[tuple[str, str]],
     handshake_timeout: float | None,
     max_frame_size: int | None,
+    close_timeout: float | None,
     proxy: str | None,
+    subprotocols: Sequence[str] | None,
     logger_name: str,
     **kwargs: Any,
 ) -> Any:
-    """Open a connection with the core and return the listener (our connection object)."""
+    """Open one connection with the core (no redirects: the caller follows them); return the listener."""
     try:
         _, listener = await picows.ws_connect(
             listener_factory,
             uri,
             ssl_context=ssl_context,
             disconnect_on_exception=True,
-            websocket_handshake_timeout=1e9 if handshake_timeout is None else handshake_timeout,
+            websocket_handshake_timeout=handshake_timeout,
             logger_name=logger_name,
             enable_auto_pong=True,
             max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
+            close_timeout=close_timeout,
             extra_headers=extra_headers,
-            max_redirects=MAX_REDIRECTS,
+            max_redirects=0,
             proxy=proxy,
             **kwargs,
         )
     except picows.WSInvalidURL as exc:
         raise InvalidURI(uri, exc.msg) from exc
     except picows.WSError as exc:
-        error = handshake_error(exc)
+        error = handshake_error(exc, subprotocols)
         raise error from (error.__cause__ or exc)
+    except Exception as exc:
+        if _CORE_PROXY_ERROR is not None and proxy is not None and isinstance(exc, _CORE_PROXY_ERROR):
+            raise proxy_error(exc, proxy) from exc
+        raise
     return listener
 
 
@@ -191,6 +243,7 @@ async def core_serve(
     *,
     handshake_timeout: float | None,
     max_frame_size: int | None,
+    close_timeout: float | None,
     logger_name: str,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -200,30 +253,18 @@ async def core_serve(
         host,
         port,
         disconnect_on_exception=True,
-        websocket_handshake_timeout=1e9 if handshake_timeout is None else handshake_timeout,
+        websocket_handshake_timeout=handshake_timeout,
         logger_name=logger_name,
         enable_auto_pong=True,
         max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
+        close_timeout=close_timeout,
         **kwargs,
     )
 
 
-def run_without_suspending(awaitable: Awaitable[Any], hook: str) -> Any:
-    """Stopgap: the result of an async hook that completes without suspending.
-
-    The core's listener factory is synchronous until async factories land;
-    hooks that really await I/O need that core feature.
-    """
-    coro = awaitable.__await__()
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError(
-        f"async {hook} suspended (awaited I/O): not supported until picows' server core "
-        "accepts async listener factories"
-    )
+def broadcast(transports: list[Any], opcode: Any, payload: Any) -> None:
+    """One message to many open connections, framed once; no connection is skipped for being slow."""
+    picows.broadcast(transports, opcode, payload, skip_slow=False)
 
 
 CloseCode = picows.WSCloseCode
@@ -231,23 +272,8 @@ MsgType = picows.WSMsgType
 
 
 def close_sent_by_core(transport: Any) -> tuple[int, str] | None:
-    """``(code, reason)`` of a CLOSE the core sent by itself (a protocol violation it detected).
-
-    Uses ``transport.close_handshake`` when the core has it; until then the
-    client learns the code from ``wait_disconnected()``'s ``WSError`` (the
-    future is already resolved when ``on_ws_disconnected`` runs) and the
-    server does not learn it (None).
-    """
-    handshake = getattr(transport, "close_handshake", None)
-    if handshake is not None and getattr(handshake, "sent", None) is not None:
-        return int(handshake.sent.code), str(handshake.sent.reason or "")
-    if not transport.is_client_side or not transport.is_close_frame_sent:
+    """``(code, reason)`` of a CLOSE the core sent by itself (a protocol violation it detected), or None."""
+    handshake = transport.close_handshake
+    if handshake is None or handshake.sent is None:
         return None
-    try:
-        run_without_suspending(transport.wait_disconnected(), "wait_disconnected")
-    except picows.WSError as exc:
-        if exc.close_code is not None:
-            return int(exc.close_code), str(exc).removeprefix("protocol violation: ")[:123]
-    except Exception:  # noqa: BLE001 - not resolved yet, or a callback's error: unknown code
-        return None
-    return None
+    return int(handshake.sent.code), handshake.sent.reason

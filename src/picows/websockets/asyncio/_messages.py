@@ -153,10 +153,12 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     def _add_fragment(self, frame) -> None:
         partial = self._partial
-        payload = frame.get_payload_as_bytes()
-        if self._max_message >= 0 and partial.size + len(payload) > self._max_message:
-            self._too_big(len(payload), partial.size)
+        size = frame.payload_size
+        # Checked before the payload is copied: an oversize fragment is never materialised.
+        if self._max_message >= 0 and partial.size + size > self._max_message:
+            self._too_big(size, partial.size)
             return
+        payload = frame.get_payload_as_bytes()
         try:
             partial.add(payload, frame.fin)
         except UnicodeDecodeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import ssl as ssl_module
 import sys
 import urllib.parse
@@ -13,7 +14,15 @@ from types import TracebackType
 from typing import Any, Callable
 
 from ..datastructures import Headers, HeadersLike
-from ..exceptions import InvalidHandshake, InvalidHeader, InvalidProxy, InvalidURI, NegotiationError
+from ..exceptions import (
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidProxy,
+    InvalidStatus,
+    InvalidURI,
+    NegotiationError,
+    SecurityError,
+)
 from . import _core
 from .connection import Connection, process_exception, resolve_logger
 
@@ -96,9 +105,7 @@ def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
 def _core_proxy_url(proxy: str) -> str:
     parsed = urllib.parse.urlsplit(proxy)
     scheme = {"socks5h": "socks5", "socks4a": "socks4"}.get(parsed.scheme, parsed.scheme)
-    if scheme not in ("http", "socks4", "socks5"):
-        if scheme == "https":
-            raise InvalidProxy(proxy, "HTTPS proxies are not supported yet by picows' core")
+    if scheme not in ("http", "https", "socks4", "socks5"):
         raise InvalidProxy(proxy, f"scheme {parsed.scheme} isn't supported")
     return urllib.parse.urlunsplit(parsed._replace(scheme=scheme))
 
@@ -117,9 +124,10 @@ class connect:  # noqa: N801 - the name of websockets' API
     Use it as ``ws = await connect(uri)``, ``async with connect(uri) as ws:``,
     or ``async for ws in connect(uri):`` (reconnects on transient errors, see
     ``process_exception`` and ``reconnect_delays``). Arguments and defaults are
-    websockets 17's, except ``compression``: None (the default here) until
-    picows has a permessage-deflate engine; ``"deflate"`` raises
-    :exc:`NotImplementedError`.
+    websockets 17's: ``compression="deflate"`` (the default) offers
+    permessage-deflate as websockets does (``client_max_window_bits``,
+    memLevel 5) through picows' core, None disables it; ``max_size`` also
+    bounds the inflated size of a compressed message.
     """
 
     def __init__(
@@ -129,7 +137,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         origin: str | None = None,
         extensions: Sequence[Any] | None = None,
         subprotocols: Sequence[str] | None = None,
-        compression: str | None = None,
+        compression: str | None = "deflate",
         additional_headers: HeadersLike | None = None,
         user_agent_header: str | None = USER_AGENT,
         proxy: str | bool | None = True,
@@ -146,12 +154,6 @@ class connect:  # noqa: N801 - the name of websockets' API
         create_connection: type[ClientConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if compression == "deflate":
-            raise NotImplementedError(
-                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
-            )
-        if compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
         if extensions:
             raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         self.uri = uri
@@ -165,6 +167,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         self.open_timeout = open_timeout
         self.reconnect_delays = reconnect_delays
         self.max_message, self.max_frame = max_size_pair(max_size)
+        self.permessage_deflate = _core.deflate_options(compression, "client", self.max_message)
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -179,21 +182,22 @@ class connect:  # noqa: N801 - the name of websockets' API
         self.kwargs = kwargs
         self.connection: ClientConnection | None = None
 
-    def _headers(self) -> list[tuple[str, str]]:
+    def _headers(self, additional_headers: HeadersLike | None) -> list[tuple[str, str]]:
         headers = Headers()
         if self.origin is not None:
             headers["Origin"] = self.origin
         if self.subprotocols:
             headers["Sec-WebSocket-Protocol"] = ", ".join(self.subprotocols)
-        if self.additional_headers is not None:
-            headers.update(self.additional_headers)
+        if additional_headers is not None:
+            headers.update(additional_headers)
         # One User-Agent: the caller's, if given in additional_headers, replaces ours.
         if self.user_agent_header is not None and "User-Agent" not in headers:
             headers["User-Agent"] = self.user_agent_header
         return list(headers.raw_items())
 
-    def _ssl(self, ssl: Any) -> ssl_module.SSLContext | None:
-        if self.parsed.scheme == "wss":
+    @staticmethod
+    def _ssl(parsed: urllib.parse.SplitResult, ssl: Any) -> ssl_module.SSLContext | None:
+        if parsed.scheme == "wss":
             if ssl is None or ssl is True:
                 return ssl_module.create_default_context()
             return ssl  # type: ignore[no-any-return]
@@ -203,9 +207,9 @@ class connect:  # noqa: N801 - the name of websockets' API
             )
         return None
 
-    def _proxy(self) -> str | None:
+    def _proxy(self, parsed: urllib.parse.SplitResult) -> str | None:
         if self.proxy is True:
-            proxy = proxy_from_environment(self.parsed)
+            proxy = proxy_from_environment(parsed)
         elif self.proxy in (None, False):
             proxy = None
         else:
@@ -213,43 +217,99 @@ class connect:  # noqa: N801 - the name of websockets' API
         return None if proxy is None else _core_proxy_url(proxy)
 
     async def create(self) -> ClientConnection:
-        """Open one connection (what ``await connect(...)`` does)."""
+        """Open one connection (what ``await connect(...)`` does), following redirects as websockets."""
+        try:
+            if self.open_timeout is None:
+                connection = await self._open()
+            else:
+                connection = await asyncio.wait_for(self._open(), self.open_timeout)
+        except asyncio.TimeoutError:
+            # asyncio.TimeoutError: the builtin one from 3.11, as websockets raises.
+            raise asyncio.TimeoutError("timed out during opening handshake") from None
+        self.connection = connection
+        return connection
+
+    async def _open(self) -> ClientConnection:
         kwargs = dict(self.kwargs)
         # self.kwargs stays untouched: async for reconnects with the same arguments.
-        ssl_context = self._ssl(kwargs.pop("ssl", None))
-        for name in ("host", "port", "sock", "server_hostname"):
-            if name in kwargs:
-                raise NotImplementedError(
-                    f"connect(..., {name}=...) is not supported yet by picows.websockets"
-                )
+        ssl = kwargs.pop("ssl", None)
+        sockets = _SocketSource(kwargs)
+        proxy_ssl = kwargs.pop("proxy_ssl", None)
+        if sockets.given and "server_hostname" in kwargs:
+            raise NotImplementedError(
+                "connect(..., server_hostname=...) with sock, host, port or a Unix socket is not supported "
+                "by picows.websockets (the TLS server name is the URI's host then)"
+            )
         connection_kwargs = self.connection_kwargs
         factory = self.create_connection
 
         def make_connection() -> ClientConnection:
             return factory(**connection_kwargs)
 
-        coroutine = _core.core_connect(
-            make_connection,
-            self.uri,
-            ssl_context=ssl_context,
-            extra_headers=self._headers(),
-            handshake_timeout=self.open_timeout,
-            max_frame_size=self.max_frame,
-            proxy=self._proxy(),
-            logger_name="websockets.client",
-            **kwargs,
-        )
-        if self.open_timeout is None:
-            connection = await coroutine
-        else:
+        uri, parsed, additional_headers = self.uri, self.parsed, self.additional_headers
+        for _ in range(_core.MAX_REDIRECTS):
+            proxy = None if sockets.given else self._proxy(parsed)
+            if proxy_ssl is not None:
+                if proxy is None or not proxy.startswith("https://"):
+                    raise ValueError("proxy_ssl argument is incompatible with an http:// proxy")
+                kwargs["proxy_ssl_context"] = proxy_ssl
             try:
-                connection = await asyncio.wait_for(coroutine, self.open_timeout)
-            except asyncio.TimeoutError:
-                # asyncio.TimeoutError: the builtin one from 3.11, as websockets raises.
-                raise asyncio.TimeoutError("timed out during opening handshake") from None
-        self._after_handshake(connection)
-        self.connection = connection
-        return connection  # type: ignore[no-any-return]
+                connection = await _core.core_connect(
+                    make_connection,
+                    uri,
+                    ssl_context=self._ssl(parsed, ssl),
+                    extra_headers=self._headers(additional_headers),
+                    handshake_timeout=self.open_timeout,
+                    max_frame_size=self.max_frame,
+                    close_timeout=connection_kwargs["close_timeout"],
+                    proxy=proxy,
+                    subprotocols=self.subprotocols,
+                    socket_factory=sockets.factory(),
+                    permessage_deflate=self.permessage_deflate,
+                    logger_name="websockets.client",
+                    **kwargs,
+                )
+            except InvalidStatus as exc:
+                new_uri = self._redirect(exc, uri, parsed, sockets)
+                if new_uri is None:
+                    raise
+                new_parsed = parse_ws_uri(new_uri)
+                if (new_parsed.scheme, new_parsed.hostname, new_parsed.port) != (
+                    parsed.scheme,
+                    parsed.hostname,
+                    parsed.port,
+                ):
+                    additional_headers = _without_credentials(additional_headers)
+                uri, parsed = new_uri, new_parsed
+                continue
+            self._after_handshake(connection)
+            return connection  # type: ignore[no-any-return]
+        raise SecurityError(f"more than {_core.MAX_REDIRECTS} redirects")
+
+    @staticmethod
+    def _redirect(
+        exc: InvalidStatus, uri: str, parsed: urllib.parse.SplitResult, sockets: _SocketSource
+    ) -> str | None:
+        """The URI a redirect answer leads to (None: not a redirect); raises when it cannot be followed."""
+        response = exc.response
+        if response.status_code not in _REDIRECT_STATUSES or "Location" not in response.headers:
+            return None
+        new_uri = urllib.parse.urljoin(uri, response.headers["Location"])
+        new = parse_ws_uri(new_uri)
+        if sockets.sock is not None:
+            raise ValueError(f"cannot follow redirect to {new_uri} with a preexisting socket") from exc
+        if parsed.scheme == "wss" and new.scheme != "wss":
+            raise SecurityError(f"cannot follow redirect to non-secure URI {new_uri}") from exc
+        if (new.scheme, new.hostname, new.port) != (parsed.scheme, parsed.hostname, parsed.port):
+            if sockets.unix:
+                raise ValueError(
+                    f"cannot follow cross-origin redirect to {new_uri} with a Unix socket"
+                ) from exc
+            if sockets.host is not None or sockets.port is not None:
+                raise ValueError(
+                    f"cannot follow cross-origin redirect to {new_uri} with an explicit host or port"
+                ) from exc
+        return new_uri
 
     def _after_handshake(self, connection: ClientConnection) -> None:
         transport = connection._transport
@@ -306,8 +366,93 @@ class connect:  # noqa: N801 - the name of websockets' API
                 delays = None
 
 
+_REDIRECT_STATUSES = frozenset((300, 301, 302, 303, 307, 308))
+
+
+def _without_credentials(headers: HeadersLike | None) -> HeadersLike | None:
+    """``headers`` without the ones that must not leak to another origin (as websockets)."""
+    if headers is None:
+        return None
+    kept = [
+        (name, value)
+        for name, value in Headers(headers).raw_items()
+        if name.lower() not in ("authorization", "cookie", "proxy-authorization")
+    ]
+    return Headers(kept)
+
+
+class _SocketSource:
+    """Where the connection's socket comes from: ``sock=``, ``host=``/``port=``, a Unix ``path``, or picows.
+
+    Pops those arguments from ``kwargs``; :meth:`factory` is the core's ``socket_factory``.
+    """
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.sock: socket.socket | None = kwargs.pop("sock", None)
+        self.host: str | None = kwargs.pop("host", None)
+        self.port: int | None = kwargs.pop("port", None)
+        self.unix = bool(kwargs.pop("unix", False))
+        self.path: Any = kwargs.pop("path", None)
+        if not self.unix and self.path is not None:
+            raise TypeError("connect() got an unexpected keyword argument 'path' (use unix_connect)")
+        self.given = self.sock is not None or self.unix or self.host is not None or self.port is not None
+        self._used = False
+
+    def factory(self) -> Callable[[Any], Any] | None:
+        if not self.given:
+            return None
+        return self._socket
+
+    async def _socket(self, url: Any) -> socket.socket:
+        if self.sock is not None:
+            if self._used:  # pragma: no cover - redirects with a socket are refused before
+                raise ValueError("the socket given to connect() was already used")
+            self._used = True
+            return self.sock
+        loop = asyncio.get_running_loop()
+        if self.unix:
+            if self.path is None:
+                raise ValueError("unix_connect() needs path or sock")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address: Any = self.path
+            candidates = [(sock, address)]
+        else:
+            host = self.host if self.host is not None else url.host
+            port = self.port if self.port is not None else url.port
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            if not infos:  # pragma: no cover - getaddrinfo raises instead
+                raise OSError(f"getaddrinfo({host!r}, {port!r}) returned no address")
+            candidates = [(socket.socket(fam, kind, proto), addr) for fam, kind, proto, _, addr in infos]
+        error: OSError | None = None
+        for index, (sock, address) in enumerate(candidates):
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                for other, _ in candidates[index:]:
+                    other.close()
+                raise
+            for other, _ in candidates[index + 1 :]:
+                other.close()
+            return sock
+        assert error is not None
+        raise error
+
+
 def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
-    """Connect over a Unix socket (needs picows' core ``socket_factory``; see CORE_NEEDS.md)."""
-    raise NotImplementedError(
-        "unix_connect() needs picows' core to connect over a given socket (socket_factory); not available yet"
-    )
+    """Connect to a WebSocket server listening on the Unix socket at ``path`` (or on ``sock=``).
+
+    ``uri`` defaults to ``ws://localhost/`` (``wss://localhost/`` when ``ssl`` is given);
+    other arguments are :func:`connect`'s.
+    """
+    if uri is None:
+        uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
+    if path is None and kwargs.get("sock") is None:
+        raise ValueError("unix_connect() needs path or sock")
+    if kwargs.get("sock") is not None:
+        return connect(uri, **kwargs)
+    return connect(uri, unix=True, path=path, **kwargs)

@@ -8,7 +8,6 @@ import urllib.parse
 from typing import Any
 
 from ..http11 import Request, Response
-from . import _core
 from .server import ServerConnection, serve, unix_serve
 
 __all__ = ["route", "unix_route"]
@@ -34,13 +33,23 @@ def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: d
         endpoint, arguments = connection._route_match
         await endpoint(connection, **arguments)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    def process_request(connection: ServerConnection, request: Request) -> Any:
+        """The user's hook first (sync or async), then the URL map."""
         if user_process_request is not None:
             response = user_process_request(connection, request)
             if inspect.isawaitable(response):
-                response = _core.run_without_suspending(response, "process_request")
+                return after_user_hook(connection, request, response)
             if response is not None:
-                return response  # type: ignore[no-any-return]
+                return response
+        return match(connection, request)
+
+    async def after_user_hook(connection: ServerConnection, request: Request, pending: Any) -> Any:
+        response = await pending
+        if response is not None:
+            return response
+        return match(connection, request)
+
+    def match(connection: ServerConnection, request: Request) -> Response | None:
         host = server_name or request.headers.get("Host", "localhost")
         adapter = url_map.bind(host, url_scheme="wss" if secure else "ws")
         parsed = urllib.parse.urlsplit(request.path)

@@ -17,7 +17,15 @@ from types import TracebackType
 from typing import Any, Callable
 
 from ..datastructures import Headers
-from ..exceptions import ConcurrencyError, ConnectionClosed, InvalidOrigin, NegotiationError
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidOrigin,
+    InvalidUpgrade,
+    NegotiationError,
+)
 from ..http11 import Request, Response
 from ..protocol import State
 from . import _core
@@ -54,6 +62,15 @@ class ServerConnection(Connection):
         # Set by route(): the werkzeug endpoint and URL arguments of this request.
         self._route_match: tuple[Any, dict[str, Any]] | None = None
         self._handler_task: asyncio.Task[None] | None = None
+        # The client's address from the core's request: known during the handshake already.
+        self._handshake_peer: Any = None
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the socket (``getpeername()``), also inside ``process_request``."""
+        if self._transport is None:
+            return self._handshake_peer
+        return self._extra_info("peername")
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
         """A plain-text HTTP response, e.g. to return from ``process_request``."""
@@ -97,10 +114,39 @@ def _offered_subprotocols(request: Request) -> list[str]:
     return offered
 
 
-def _resolve(value: Any, hook: str) -> Any:
-    if inspect.isawaitable(value):
-        return _core.run_without_suspending(value, hook)
-    return value
+def _tokens(request: Request, name: str) -> list[str]:
+    """The comma-separated tokens of every ``name`` header of ``request``."""
+    tokens: list[str] = []
+    for value in request.headers.get_all(name):
+        tokens.extend(token.strip() for token in value.split(",") if token.strip())
+    return tokens
+
+
+def _upgrade_problem(request: Request) -> InvalidHeader | None:
+    """Why ``request`` is not a valid WebSocket upgrade, as websockets says it (None: it is one)."""
+    connection = _tokens(request, "Connection")
+    if not any(token.lower() == "upgrade" for token in connection):
+        return InvalidUpgrade("Connection", ", ".join(connection) if connection else None)
+    upgrade = _tokens(request, "Upgrade")
+    if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+        return InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version"):
+        values = request.headers.get_all(name)
+        if not values:
+            return InvalidHeader(name)
+        if len(values) > 1:
+            return InvalidHeader(name, "multiple values")
+    key = request.headers["Sec-WebSocket-Key"]
+    try:
+        valid_key = len(base64.b64decode(key.encode(), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        valid_key = False
+    if not valid_key:
+        return InvalidHeaderValue("Sec-WebSocket-Key", key)
+    version = request.headers["Sec-WebSocket-Version"]
+    if version != "13":
+        return InvalidHeaderValue("Sec-WebSocket-Version", version)
+    return None
 
 
 class Server:
@@ -207,9 +253,11 @@ class serve:  # noqa: N801 - the name of websockets' API
     """Start a WebSocket server on ``host``:``port``; ``handler(connection)`` runs per connection.
 
     Use it as ``async with serve(handler, host, port) as server:`` or
-    ``server = await serve(...)``. Arguments and defaults are websockets 17's,
-    except ``compression`` (None here until picows has a permessage-deflate
-    engine; ``"deflate"`` raises :exc:`NotImplementedError`).
+    ``server = await serve(...)``. Arguments and defaults are websockets 17's:
+    ``compression="deflate"`` (the default) accepts permessage-deflate offers
+    as websockets does (12-bit windows, memLevel 5, the client's parameters
+    honoured) through picows' core, None declines them; ``max_size`` also
+    bounds the inflated size of a compressed message.
     """
 
     def __init__(
@@ -222,7 +270,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         extensions: Sequence[Any] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[ServerConnection, Sequence[str]], str | None] | None = None,
-        compression: str | None = None,
+        compression: str | None = "deflate",
         process_request: Callable[[ServerConnection, Request], Any] | None = None,
         process_response: Callable[[ServerConnection, Request, Response], Any] | None = None,
         server_header: str | None = SERVER,
@@ -237,12 +285,6 @@ class serve:  # noqa: N801 - the name of websockets' API
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if compression == "deflate":
-            raise NotImplementedError(
-                "compression='deflate' is not implemented yet in picows.websockets; pass compression=None"
-            )
-        if compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
         if extensions:
             raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         from .client import max_size_pair
@@ -258,6 +300,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         self.server_header = server_header
         self.open_timeout = open_timeout
         self.max_message, self.max_frame = max_size_pair(max_size)
+        self.permessage_deflate = _core.deflate_options(compression, "server", self.max_message)
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -282,45 +325,103 @@ class serve:  # noqa: N801 - the name of websockets' API
             self.port,
             handshake_timeout=self.open_timeout,
             max_frame_size=self.max_frame,
+            close_timeout=self.connection_kwargs["close_timeout"],
+            permessage_deflate=self.permessage_deflate,
             logger_name="websockets.server",
             **kwargs,
         )
         return server
 
     def _route(self, server: Server, core_request: Any) -> Any:
-        """The core's listener factory: run the handshake hooks, answer or accept."""
+        """The core's listener factory: run the handshake hooks, answer or accept.
+
+        Returns the core's answer, or an awaitable of it when a hook is async
+        (the core awaits it within ``open_timeout``); sync hooks never leave
+        the synchronous path.
+        """
         request = _core.request_from_core(core_request)
         connection = self.create_connection(server, **self.connection_kwargs)
         connection.request = request
-        try:
-            response = self._accept(connection, request)
-        except Exception:
-            server.logger.error("opening handshake failed", exc_info=True)
-            response = connection.respond(
-                http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                "Failed to open a WebSocket connection.\nSee server log for more information.\n",
-            )
-        if self.process_response is not None:
+        connection._handshake_peer = core_request.remote_address
+        early: Any = None
+        if self.process_request is not None:
             try:
-                replaced = _resolve(self.process_response(connection, request, response), "process_response")
+                early = self.process_request(connection, request)
             except Exception:
-                server.logger.error("opening handshake failed", exc_info=True)
-                replaced = connection.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    "Failed to open a WebSocket connection.\nSee server log for more information.\n",
-                )
-            if replaced is not None:
-                response = replaced
+                early = self._server_error(server, connection)
+            if inspect.isawaitable(early):
+                return self._route_async(server, connection, request, early)
+        return self._respond(server, connection, request, early)
+
+    async def _route_async(
+        self, server: Server, connection: ServerConnection, request: Request, early: Any
+    ) -> Any:
+        try:
+            early = await early
+        except Exception:
+            early = self._server_error(server, connection)
+        answer = self._respond(server, connection, request, early)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    def _respond(self, server: Server, connection: ServerConnection, request: Request, early: Any) -> Any:
+        """The response (``early`` from process_request, or the handshake's), through process_response."""
+        if early is not None:
+            response: Response = early
+        else:
+            try:
+                response = self._accept(connection, request)
+            except Exception:
+                response = self._server_error(server, connection)
+        if self.process_response is None:
+            return self._answer(connection, response)
+        try:
+            replaced = self.process_response(connection, request, response)
+        except Exception:
+            replaced = self._server_error(server, connection)
+        if inspect.isawaitable(replaced):
+            return self._respond_async(server, connection, response, replaced)
+        return self._answer(connection, replaced if replaced is not None else response)
+
+    async def _respond_async(
+        self, server: Server, connection: ServerConnection, response: Response, replaced: Any
+    ) -> Any:
+        try:
+            replaced = await replaced
+        except Exception:
+            replaced = self._server_error(server, connection)
+        return self._answer(connection, replaced if replaced is not None else response)
+
+    @staticmethod
+    def _server_error(server: Server, connection: ServerConnection) -> Response:
+        server.logger.error("opening handshake failed", exc_info=True)
+        return connection.respond(
+            http.HTTPStatus.INTERNAL_SERVER_ERROR,
+            "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+        )
+
+    @staticmethod
+    def _answer(connection: ServerConnection, response: Response) -> Any:
         connection.response = response
-        if response.status_code != 101:
-            return _core.with_listener(_core.response_to_core(response), None)
-        return _core.with_listener(_core.response_to_core(response), connection)
+        listener = connection if response.status_code == 101 else None
+        return _core.with_listener(_core.response_to_core(response), listener)
 
     def _accept(self, connection: ServerConnection, request: Request) -> Response:
-        if self.process_request is not None:
-            early = _resolve(self.process_request(connection, request), "process_request")
-            if early is not None:
-                return early  # type: ignore[no-any-return]
+        problem = _upgrade_problem(request)
+        if isinstance(problem, InvalidUpgrade):
+            response = connection.respond(
+                http.HTTPStatus.UPGRADE_REQUIRED,
+                f"Failed to open a WebSocket connection: {problem}.\n\n"
+                "You cannot access a WebSocket server directly with a browser. "
+                "You need a WebSocket client.\n",
+            )
+            response.headers["Upgrade"] = "websocket"
+            return response
+        if problem is not None:
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {problem}.\n"
+            )
         if self.origins is not None:
             origin = request.headers.get("Origin")
             if origin not in self.origins:
@@ -394,6 +495,10 @@ def broadcast(
     :exc:`~picows.websockets.exceptions.ConcurrencyError` is collected and all
     failures are raised together in an ``ExceptionGroup``).
 
+    The frame is built once (:func:`picows.broadcast`): server connections
+    get the same bytes, and with permessage-deflate one compressed frame is
+    shared by every connection that compresses without context takeover.
+
     :param text: True sends bytes-like data in a text frame, False a str in a binary frame.
     """
     payload: bytes | bytearray | memoryview
@@ -406,6 +511,7 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
     errors: list[Exception] = []
+    transports = []
     for connection in connections:
         if connection._state != State.OPEN:
             continue
@@ -415,15 +521,9 @@ def broadcast(
             else:
                 connection.logger.warning("skipped broadcast: sending a fragmented message")
             continue
-        try:
-            connection._transport.send(opcode, payload)
-        except Exception as write_error:
-            if raise_exceptions:
-                failure = RuntimeError("failed to write message")
-                failure.__cause__ = write_error
-                errors.append(failure)
-            else:
-                connection.logger.warning("skipped broadcast: failed to write message: %r", write_error)
+        transports.append(connection._transport)
+    if transports:
+        _core.broadcast(transports, opcode, payload)
     if errors:
         raise _exception_group("skipped broadcast", errors)
 
