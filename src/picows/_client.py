@@ -124,7 +124,8 @@ async def ws_connect(
         handshake after picows sent CLOSE; then the connection is dropped.
         None: wait forever.
     :param read_buffer_init_size: initial size of the receive buffer (at least
-        2048; it grows with the data received).
+        2048; allocated at the first read after the handshake, it grows with
+        the data received).
     :param permessage_deflate: offer the permessage-deflate extension (RFC
         7692): True for the defaults, a :class:`PerMessageDeflate` to choose the
         offer and the compression settings, None/False (default) for no

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 # -- receive buffer ------------------------------------------------------------
-# Start small, grow geometrically with the data of the frame being parsed (never
+# Allocate at the first read, start small, grow geometrically with the data of the frame being parsed (never
 # with a length the peer only announced), ask the loop for at most MAX_READ_SIZE
 # bytes per read. A buffer grown beyond KEEP_BUFFER_SIZE is released about
 # SHRINK_DELAY seconds after it grew, once nothing is buffered (and retried until
@@ -34,7 +34,8 @@ __all__ = [
 # the stdlib event loop any pending timer costs every loop iteration (~3% of a
 # small round trip).
 
-#: Initial capacity of a connection's receive buffer.
+#: Capacity of a connection's receive buffer at its first read (nothing is allocated
+#: before: an idle connection that has received no frame holds no receive buffer).
 INITIAL_BUFFER_SIZE = 4096
 #: Free space guaranteed to every read.
 MIN_FREE_SPACE = 1024

@@ -1,7 +1,8 @@
 """Receive-buffer policy of the frame parser, on both backends and on a real connection.
 
 The policy (constants in ``picows._pure.frames``, mirrored by the compiled
-parser): the buffer starts at INITIAL_BUFFER_SIZE; ``get_buffer`` hands out
+parser): no buffer until the first ``get_buffer``, which allocates
+INITIAL_BUFFER_SIZE; ``get_buffer`` hands out
 at least MIN_FREE_SPACE and at most MAX_READ_SIZE bytes; the buffer grows with
 the received data of the frame being parsed (and no more than about twice
 that). ``shrink_if_idle()`` returns it to INITIAL_BUFFER_SIZE when nothing is
@@ -76,9 +77,12 @@ def test_starts_small(backend: str) -> None:  # noqa: F811
     frames = backend_module(backend, "frames")
     for is_client_side in (True, False):
         parser = frames.FrameParser(is_client_side, 10 * MIB)
-        assert parser.buffer_size == INITIAL_BUFFER_SIZE
+        assert parser.buffer_size == 0  # nothing allocated before the first read
+        assert parser.shrink_if_idle() is True
+        assert parser.buffer_size == 0
         assert parser.buffered == 0
         buf = parser.get_buffer(-1)
+        assert parser.buffer_size == INITIAL_BUFFER_SIZE
         assert len(buf) == INITIAL_BUFFER_SIZE
         assert parser.get_buffer(10 * MIB).nbytes == INITIAL_BUFFER_SIZE  # sizehint does not grow it
 
@@ -241,9 +245,9 @@ async def test_connection_buffers_grow_and_shrink() -> None:
         assert server.transport is not None
         client_parser = parser_of(transport)
         server_parser = parser_of(server.transport)
-        # Fresh connections hold only a few KiB.
-        assert client_parser.buffer_size == INITIAL_BUFFER_SIZE
-        assert server_parser.buffer_size == INITIAL_BUFFER_SIZE
+        # Fresh connections hold no receive buffer yet (the first read allocates it).
+        assert client_parser.buffer_size == 0
+        assert server_parser.buffer_size == 0
 
         # Idle traffic of small frames keeps it that way.
         for i in range(20):
@@ -289,7 +293,7 @@ async def test_idle_connection_holds_a_few_kib() -> None:
             transports.append(transport)
         await asyncio.sleep(0.05)
         for transport in transports + [s.transport for s in server_listeners]:
-            assert parser_of(transport).buffer_size <= INITIAL_BUFFER_SIZE
+            assert parser_of(transport).buffer_size == 0  # no frame received yet: nothing allocated
         for transport in transports:
             transport.disconnect()
             await asyncio.wait_for(transport.wait_disconnected(), TIMEOUT)

@@ -276,8 +276,16 @@ async def test_client_factory_may_take_request_and_response() -> None:
 @pytest.mark.parametrize("size, expected", [(16384, 16384), (100, 2048), (2048, 2048)])
 async def test_read_buffer_init_size_is_honoured(size: int, expected: int) -> None:
     async with picows_server(CollectingListener, read_buffer_init_size=size) as srv:
-        transport, _listener = await connect(CollectingListener, srv.url, read_buffer_init_size=size)
+        transport, listener = await connect(CollectingListener, srv.url, read_buffer_init_size=size)
         server_listener = await srv.next_listener()
+        # Nothing is allocated before the first frame arrives ...
+        assert parser_of(transport).buffer_size == 0
+        assert parser_of(server_listener.transport).buffer_size == 0
+        # ... then the buffer has the configured size.
+        transport.send(WSMsgType.BINARY, b"to the server")
+        assert (await server_listener.get())[3] == b"to the server"
+        server_listener.transport.send(WSMsgType.BINARY, b"to the client")
+        assert (await listener.get())[3] == b"to the client"
         assert parser_of(transport).buffer_size == expected
         assert parser_of(server_listener.transport).buffer_size == expected
         transport.disconnect()

@@ -50,6 +50,8 @@ cdef tuple _MSG_TYPES = _rules.MSG_TYPE_BY_OPCODE
 cdef dict _CLOSE_CODES = _rules.CLOSE_CODE_BY_VALUE
 cdef bytes _DEFLATE_TAIL = DEFLATE_TAIL
 cdef object _zlib_error = zlib.error
+# The buffer of a parser that has not read yet: shared, never written (capacity 0).
+cdef bytearray _NO_BUFFER = bytearray()
 
 
 cdef int opcode_of(object msg_type) except -1:
@@ -227,8 +229,11 @@ cdef class FrameParser:
         self._read_view = None
         self._read_view_ptr = NULL
         self._read_view_len = 0
-        self._buf = None
-        self._replace_buffer(self._initial_size)
+        # Allocated by the first read: an idle connection (the handshake is read
+        # through another buffer) holds no receive buffer.
+        self._buf = _NO_BUFFER
+        self._ptr = PyByteArray_AS_STRING(_NO_BUFFER)
+        self._cap = 0
         self._deflate = None
         self._inflater = None
         self._compressed = False
@@ -297,7 +302,7 @@ cdef class FrameParser:
             # a peer must send the bytes before we spend memory on them.
             wanted = min(self._needed, live + MAX_READ_SIZE)
         if wanted > self._cap:
-            self._replace_buffer(max(2 * self._cap, wanted))
+            self._replace_buffer(max(2 * self._cap, wanted, self._initial_size))
         elif self._start > 0:
             memmove(self._ptr, self._ptr + self._start, live)
             self._start = 0

@@ -43,6 +43,9 @@ _ascii_decode = codecs.ascii_decode
 _pack_2 = struct.Struct("!BB").pack
 _pack_4 = struct.Struct("!BBH").pack
 _pack_10 = struct.Struct("!BBQ").pack
+# The buffer of a parser that has not read yet: shared, never written (capacity 0).
+_NO_BUFFER = bytearray()
+_NO_VIEW = memoryview(_NO_BUFFER)
 
 # Mask keys only need to be unpredictable to the peer's intermediaries, not
 # cryptographically strong; a seeded Mersenne Twister avoids a syscall per frame.
@@ -320,8 +323,10 @@ class FrameParser:
         if initial_size is None:
             initial_size = INITIAL_BUFFER_SIZE
         self._initial_size = initial_size
-        self._buf = bytearray(initial_size)
-        self._mv = memoryview(self._buf)
+        # Allocated by the first read: an idle connection (the handshake is read
+        # through another buffer) holds no receive buffer.
+        self._buf = _NO_BUFFER
+        self._mv = _NO_VIEW
         self._start = 0  # first unparsed byte
         self._end = 0  # end of received data
         self._needed = 0  # total size of the incomplete frame at _start, if known
@@ -388,7 +393,7 @@ class FrameParser:
             # a peer must send the bytes before we spend memory on them.
             wanted = min(self._needed, live + MAX_READ_SIZE)
         if wanted > len(self._buf):
-            self._replace_buffer(max(2 * len(self._buf), wanted))
+            self._replace_buffer(max(2 * len(self._buf), wanted, self._initial_size))
         elif self._start > 0:
             # Compact in place; go through bytes() since the regions may overlap.
             self._buf[0:live] = bytes(self._mv[self._start : self._end])
