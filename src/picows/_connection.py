@@ -80,6 +80,10 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def _no_factory(*args: Any) -> Any:
+    raise AssertionError("the listener factory is used only during the opening handshake")
+
+
 def set_socket_options(transport: asyncio.BaseTransport) -> None:
     """TCP_NODELAY (and TCP_QUICKACK where available): latency over batching."""
     sock = transport.get_extra_info("socket")
@@ -387,9 +391,11 @@ class Connection(Closing):
             )
             self._parser.set_deflate(state)
             transport.set_deflate(state)
-        # The handshake's objects are done with (request/response stay on the transport).
+        # The handshake's objects are done with (request/response stay on the transport);
+        # a client's factory may be a closure holding its caller's state.
         self._hs_buf = self._hs_view = None
         self._client_upgrade = self._server_upgrade = None
+        self._listener_factory = _no_factory
         self._set_listener(listener)
         if transport._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "WebSocket connection established")

@@ -139,10 +139,14 @@ def test_headers_append_semantics() -> None:
         headers["Set-Cookie"]
     with pytest.raises(KeyError):
         headers["Missing"]
-    assert "HOST" in headers and len(headers) == 2
+    assert "HOST" in headers and len(headers) == 2 and 42 not in headers
+    assert list(headers) == ["set-cookie", "host"]  # lower-cased names, in order of first appearance
+    assert dict(Headers([("A", "1"), ("b", "2")])) == {"a": "1", "b": "2"}
     assert str(headers) == "Set-Cookie: a=1\r\nset-cookie: b=2\r\nHost: example\r\n\r\n"
     del headers["set-cookie"]
     assert list(headers.raw_items()) == [("Host", "example")]
+    with pytest.raises(KeyError):
+        del headers["set-cookie"]
     assert headers == Headers({"host": "example"})
     assert Headers(websockets.datastructures.Headers([("X", "1"), ("X", "2")])).get_all("x") == ["1", "2"]
 

@@ -27,10 +27,12 @@ class Headers(MutableMapping[str, str]):
     returns every value. ``del headers[name]`` removes all of them.
     """
 
-    __slots__ = ("_by_name", "_items")
+    # Only the ordered pairs are stored: a connection keeps its request's and
+    # response's headers for its whole life, and a head has a few dozen headers
+    # at most, so lookups scan the pairs instead of keeping an index of them.
+    __slots__ = ("_items",)
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        self._by_name: dict[str, list[str]] = {}
         self._items: list[tuple[str, str]] = []
         self.update(*args, **kwargs)
 
@@ -48,40 +50,52 @@ class Headers(MutableMapping[str, str]):
         """The headers as an HTTP header block (ending with the blank line)."""
         return str(self).encode()
 
+    def _by_name(self) -> dict[str, list[str]]:
+        """Every value by lower-cased name, names in order of first appearance."""
+        by_name: dict[str, list[str]] = {}
+        for name, value in self._items:
+            by_name.setdefault(name.lower(), []).append(value)
+        return by_name
+
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._by_name
+        if not isinstance(key, str):
+            return False
+        lowered = key.lower()
+        return any(name.lower() == lowered for name, _ in self._items)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._by_name)
+        return iter(self._by_name())
 
     def __len__(self) -> int:
-        return len(self._by_name)
+        return len({name.lower() for name, _ in self._items})
 
     def __getitem__(self, key: str) -> str:
-        values = self._by_name[key.lower()]
+        values = self.get_all(key)
         if len(values) == 1:
             return values[0]
+        if not values:
+            raise KeyError(key.lower())
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._by_name.setdefault(key.lower(), []).append(value)
         self._items.append((key, value))
 
     def __delitem__(self, key: str) -> None:
         lowered = key.lower()
-        del self._by_name[lowered]
-        self._items = [item for item in self._items if item[0].lower() != lowered]
+        kept = [item for item in self._items if item[0].lower() != lowered]
+        if len(kept) == len(self._items):
+            raise KeyError(lowered)
+        self._items = kept
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return self._by_name == other._by_name
+        return self._by_name() == other._by_name()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def clear(self) -> None:
         """Remove every header."""
-        self._by_name = {}
         self._items = []
 
     def update(self, *args: HeadersLike, **kwargs: str) -> None:  # type: ignore[override]
@@ -96,7 +110,8 @@ class Headers(MutableMapping[str, str]):
 
     def get_all(self, key: str) -> list[str]:
         """Every value of ``key`` (an empty list when absent)."""
-        return list(self._by_name.get(key.lower(), ()))
+        lowered = key.lower()
+        return [value for name, value in self._items if name.lower() == lowered]
 
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """Every ``(name, value)`` pair, in order, with the names' original case."""
