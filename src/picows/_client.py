@@ -310,6 +310,7 @@ class _Attempt:
             "HTTP upgrade: not a WebSocket server, or a TLS server on a ws:// URL?)"
         )
         await asyncio.shield(protocol.handshake_complete)
+        protocol.handshake_complete = None  # done with: an open connection does not keep it
         self.transport = None  # ours now: no abort on a later error
         return protocol.transport, protocol.listener
 

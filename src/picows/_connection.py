@@ -135,9 +135,9 @@ class Connection(Closing):
         _hs_view: memoryview | None
         _handshake_timer: asyncio.TimerHandle | None
         _route_task: asyncio.Future[Any] | None
-        handshake_complete: asyncio.Future[None]
+        handshake_complete: asyncio.Future[None] | None
         _logger: AnyLogger
-        _disconnected: asyncio.Future[None]
+        _disconnected: asyncio.Future[None] | bool | None
         _keepalive: Keepalive | None
 
     def __init__(
@@ -160,10 +160,14 @@ class Connection(Closing):
         self._handshake_timer = None
         self._route_task = None
         #: Client only: result of the opening handshake (awaited by ws_connect, which may
-        #: have given up already: its exception counts as retrieved).
-        self.handshake_complete = loop.create_future()
-        self.handshake_complete.add_done_callback(_retrieve)
-        self._disconnected = loop.create_future()
+        #: have given up already: its exception counts as retrieved; it drops it once open).
+        self.handshake_complete = None
+        if is_client_side:
+            self.handshake_complete = loop.create_future()
+            self.handshake_complete.add_done_callback(_retrieve)
+        # What wait_disconnected() awaits, created by its first call (most connections
+        # never have one): None, then a future; True once disconnected without a waiter.
+        self._disconnected = None
         self._keepalive = None
         self._init_closing()
         self._init_read_path(is_client_side, options)
@@ -219,14 +223,15 @@ class Connection(Closing):
         self._lost()
         if self._keepalive is not None:
             self._keepalive.stop()
-        if state == HANDSHAKE and self._is_client_side and not self.handshake_complete.done():
+        handshake_complete = self.handshake_complete
+        if state == HANDSHAKE and handshake_complete is not None and not handshake_complete.done():
             assert self._client_upgrade is not None
             error: BaseException
             if isinstance(exc, OSError):
                 error = exc
             else:
                 error = self._client_upgrade.connection_lost_error()
-            self.handshake_complete.set_exception(error)
+            handshake_complete.set_exception(error)
         if self.listener is not None:
             try:
                 result = self.listener.on_ws_disconnected(transport)
@@ -235,8 +240,11 @@ class Connection(Closing):
             except Exception as e:
                 self._logger.error("on_ws_disconnected raised", exc_info=e)
                 self._set_error(e)
-        if not self._disconnected.done():
-            self._disconnected.set_result(None)
+        waiter = self._disconnected
+        if waiter is None:
+            self._disconnected = True
+        elif not isinstance(waiter, bool) and not waiter.done():
+            waiter.set_result(None)
         if transport._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "disconnected (%r)", exc)
 
@@ -278,8 +286,7 @@ class Connection(Closing):
             result = upgrade.feed(data)
         except WSError as exc:
             self._state = CLOSED
-            if not self.handshake_complete.done():
-                self.handshake_complete.set_exception(exc)
+            self._handshake_failed(exc)
             underlying.close()
             return
         if result is None:
@@ -298,13 +305,18 @@ class Connection(Closing):
             check_listener(listener)
         except BaseException as exc:
             self._state = CLOSED
-            if not self.handshake_complete.done():
-                self.handshake_complete.set_exception(exc)
+            self._handshake_failed(exc)
             underlying.abort()
             return
-        if not self.handshake_complete.done():
-            self.handshake_complete.set_result(None)
+        handshake_complete = self.handshake_complete
+        if handshake_complete is not None and not handshake_complete.done():
+            handshake_complete.set_result(None)
         self._open(listener, leftover, upgrade.deflate_agreement)
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        handshake_complete = self.handshake_complete
+        if handshake_complete is not None and not handshake_complete.done():
+            handshake_complete.set_exception(exc)
 
     def _server_handshake_data(self, data: bytes) -> None:
         upgrade = self._server_upgrade
@@ -410,6 +422,15 @@ class Connection(Closing):
             self._get_keepalive().start()
         if leftover and self._state == OPEN:
             self._feed(leftover)
+
+    def _disconnection_waiter(self) -> asyncio.Future[None] | None:
+        """What wait_disconnected() awaits; None once the connection is gone (nothing to wait for)."""
+        waiter = self._disconnected
+        if isinstance(waiter, bool):
+            return None
+        if waiter is None:
+            waiter = self._disconnected = self._loop.create_future()
+        return waiter
 
     # -- keep-alive ------------------------------------------------------------------------
 

@@ -93,7 +93,9 @@ async def wait_disconnected(self: WSTransport) -> None:
     """
     _check_thread(self, "wait_disconnected")
     conn = self._protocol
-    await asyncio.shield(conn._disconnected)
+    waiter = conn._disconnection_waiter()
+    if waiter is not None:
+        await asyncio.shield(waiter)
     if self.is_client_side and conn._error is not None:
         raise conn._error
 
