@@ -99,6 +99,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._discard = False
         self._create_future = None
         self._append = None
+        self._popleft = None
 
     # -- configuration (called once by the connection) --------------------------------
 
@@ -172,7 +173,9 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     def _new_queue(self) -> None:
         self._messages = deque()
+        # Bound once: a method looked up on every message costs more than the call.
         self._append = self._messages.append
+        self._popleft = self._messages.popleft
 
     def _message_ready(self) -> None:
         if self._waiter is not None:
@@ -223,12 +226,12 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             if messages:
                 message = messages[0]
                 if type(message) is not _Fragments:
-                    messages.popleft()
+                    self._popleft()  # messages is non-empty: the queue exists
                     if self._reading_paused:
                         self._message_taken()
                     return message if decode is None else self._convert(message, decode)
                 if message.complete:
-                    messages.popleft()
+                    self._popleft()  # messages is non-empty: the queue exists
                     if self._reading_paused:
                         self._message_taken()
                     message = message.join()

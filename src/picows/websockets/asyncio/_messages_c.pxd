@@ -37,6 +37,7 @@ cdef class MessageListener(WSListener):
     cdef public bint _discard
     cdef object _create_future
     cdef object _append
+    cdef object _popleft
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
