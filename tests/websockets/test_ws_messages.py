@@ -11,7 +11,7 @@ import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
 
-from picows.websockets.asyncio.client import connect
+from picows.websockets.asyncio.client import ClientConnection, connect
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from picows.websockets.protocol import State
 from support.net import tcp_server
@@ -124,6 +124,40 @@ async def test_error_close_raises_connection_closed_error(server: str) -> None:
         with pytest.raises(ConnectionClosedError):
             async for _ in ws:
                 pass
+
+
+async def test_async_for_stays_ended_after_an_error() -> None:
+    # As websockets' async generator: once the iteration raised, the same iterator yields nothing more.
+    async with our_server() as url, connect(url, proxy=None) as ws:
+        iterator = ws.__aiter__()
+        first = asyncio.ensure_future(iterator.__anext__())
+        await asyncio.sleep(0)
+        with pytest.raises(ConcurrencyError):
+            await ws.recv()  # the iteration is receiving
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await ws.send("after")
+        with pytest.raises(StopAsyncIteration):
+            await iterator.__anext__()  # ended by the cancellation
+        # A new iteration receives (nothing was lost).
+        assert await asyncio.wait_for(ws.__aiter__().__anext__(), TIMEOUT) == "after"
+
+
+async def test_async_for_goes_through_an_overridden_recv() -> None:
+    class Counting(ClientConnection):
+        calls = 0
+
+        async def recv(self, decode: bool | None = None) -> Any:
+            Counting.calls += 1
+            return await super().recv(decode)
+
+    async with our_server() as url, connect(url, proxy=None, create_connection=Counting) as ws:
+        await ws.send("one")
+        async for message in ws:
+            assert message == "one"
+            break
+        assert Counting.calls == 1
 
 
 async def test_handler_exception_closes_1011() -> None:

@@ -23,7 +23,7 @@ from collections import deque
 
 import picows as _picows
 
-from ..exceptions import ConcurrencyError, PayloadTooBig
+from ..exceptions import ConcurrencyError, ConnectionClosedOK, PayloadTooBig
 
 # Bound at run time rather than imported: in the compiled build the name
 # ``WSListener`` is the core's cdef class cimported by the .pxd (an import
@@ -36,6 +36,10 @@ _BINARY = _picows.WSMsgType.BINARY
 _CLOSE = _picows.WSMsgType.CLOSE
 _PONG = _picows.WSMsgType.PONG
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+# _take_message's "no message yet" (None is not a message, but a sentinel is clearer).
+_NOTHING = object()
+_RECV_BUSY = "cannot call recv while another coroutine is already running recv or recv_streaming"
 
 # Never appended to: the message queue of connections that have not received anything yet.
 _NO_MESSAGES = deque()
@@ -76,6 +80,29 @@ class _Fragments:
         return b"".join(self.parts)
 
 
+class _MessageIterator:
+    """What ``async for message in connection`` iterates: the next message per step.
+
+    A class rather than an async generator around ``recv``: one compiled
+    coroutine per message instead of a generator step wrapping a ``recv``
+    coroutine. Once it ended or raised, it stays ended, as an async generator.
+    """
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.finished = False
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        return self.connection._next_message(self)
+
+    async def aclose(self) -> None:
+        """Stop iterating (as an async generator's ``aclose``)."""
+        self.finished = True
+
+
 class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     """Frames to messages and back; the base class of ``Connection``."""
 
@@ -99,6 +126,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._discard = False
         self._create_future = None
         self._append = None
+        self._popleft = None
 
     # -- configuration (called once by the connection) --------------------------------
 
@@ -172,7 +200,9 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     def _new_queue(self) -> None:
         self._messages = deque()
+        # Bound once: a method looked up on every message costs more than the call.
         self._append = self._messages.append
+        self._popleft = self._messages.popleft
 
     def _message_ready(self) -> None:
         if self._waiter is not None:
@@ -215,26 +245,11 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         :raises ConcurrencyError: when another coroutine is already receiving.
         """
         if self._recv_active:
-            raise ConcurrencyError(
-                "cannot call recv while another coroutine is already running recv or recv_streaming"
-            )
+            raise ConcurrencyError(_RECV_BUSY)
         while True:
-            messages = self._messages  # re-read: the queue is created by the first message
-            if messages:
-                message = messages[0]
-                if type(message) is not _Fragments:
-                    messages.popleft()
-                    if self._reading_paused:
-                        self._message_taken()
-                    return message if decode is None else self._convert(message, decode)
-                if message.complete:
-                    messages.popleft()
-                    if self._reading_paused:
-                        self._message_taken()
-                    message = message.join()
-                    return message if decode is None else self._convert(message, decode)
-            if self._state == CLOSED:
-                raise self._closed_error()
+            message = self._take_message(decode)
+            if message is not _NOTHING:
+                return message
             # Inlined _wait_message (one coroutine per recv, not two).
             self._recv_active = True
             waiter = self._create_future()
@@ -244,6 +259,74 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             finally:
                 self._waiter = None
                 self._recv_active = False
+
+    def _take_message(self, decode):
+        """The next complete message, taken off the queue; _NOTHING when there is none yet.
+
+        :raises ConnectionClosed: when there is none and the connection is closed.
+        """
+        messages = self._messages  # re-read: the queue is created by the first message
+        if messages:
+            message = messages[0]
+            if type(message) is not _Fragments:
+                self._popleft()  # messages is non-empty: the queue exists
+                if self._reading_paused:
+                    self._message_taken()
+                return message if decode is None else self._convert(message, decode)
+            if message.complete:
+                self._popleft()
+                if self._reading_paused:
+                    self._message_taken()
+                message = message.join()
+                return message if decode is None else self._convert(message, decode)
+        if self._state == CLOSED:
+            raise self._closed_error()
+        return _NOTHING
+
+    def __aiter__(self):
+        """Yield messages until the connection closes (normally: the loop ends).
+
+        :raises ConnectionClosedError: after a protocol error or a network failure.
+        """
+        if type(self).recv is _RECV:
+            return _MessageIterator(self)
+        return self._iterate_recv()  # a subclass overrides recv: iterate through it
+
+    async def _iterate_recv(self):
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    async def _next_message(self, iterator):
+        """One step of ``async for``: ``await self.recv()``, or the end on a normal close.
+
+        recv's body (not a call to it): one coroutine per message, not two.
+        """
+        if iterator.finished:
+            raise StopAsyncIteration
+        try:
+            if self._recv_active:
+                raise ConcurrencyError(_RECV_BUSY)
+            while True:
+                message = self._take_message(None)
+                if message is not _NOTHING:
+                    return message
+                self._recv_active = True
+                waiter = self._create_future()
+                self._waiter = waiter
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+                    self._recv_active = False
+        except ConnectionClosedOK:
+            iterator.finished = True
+            raise StopAsyncIteration from None
+        except BaseException:
+            iterator.finished = True  # as an async generator: an error ends the iteration
+            raise
 
     async def _wait_message(self) -> None:
         self._recv_active = True
@@ -313,3 +396,6 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self.resume_writing()
 
 
+
+
+_RECV = MessageListener.recv  # __aiter__ iterates directly only when recv is this one

@@ -6,7 +6,10 @@ from picows._cython.transport cimport WSListener, WSTransport
 
 
 # Message types, compared by identity on every frame.
-cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV
+
+
+cdef class MessageListener
 
 
 cdef class _Fragments:
@@ -16,6 +19,11 @@ cdef class _Fragments:
     cdef public bint complete
     cdef public bint streamed
     cdef public object decoder
+
+
+cdef class _MessageIterator:
+    cdef public MessageListener connection
+    cdef public bint finished
 
 
 cdef class MessageListener(WSListener):
@@ -37,10 +45,12 @@ cdef class MessageListener(WSListener):
     cdef public bint _discard
     cdef object _create_future
     cdef object _append
+    cdef object _popleft
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
     cdef _new_queue(self)
     cdef _message_ready(self)
     cdef _wake(self)
+    cdef _take_message(self, decode)
     cpdef _message_taken(self)

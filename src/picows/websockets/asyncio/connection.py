@@ -449,14 +449,6 @@ class Connection(_core.MessageListener):
             finally:
                 self._streaming = False
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        """Yield messages until the connection closes (normally: the loop ends)."""
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Perform the closing handshake; return when the connection is closed.
 
