@@ -69,6 +69,7 @@ __all__ = [
     "resolve_redirect",
     "shared_types",
     "uses_fast_read",
+    "ws_messages_module",
 ]
 
 #: The installed package (the tests never import the checkout).
@@ -113,6 +114,11 @@ def active_backend_package() -> ModuleType:
 def force_compiled_backend(monkeypatch: Any) -> None:
     """Make ws_connect/ws_create_server create compiled-backend objects for one test (test_cimport)."""
     monkeypatch.setattr(backend_shim(), "impl", backend_package("cython"))
+
+
+def ws_messages_module() -> ModuleType:
+    """picows.websockets' per-message module of the loaded backend (test_ws_wakeup: its ``_Wakeup``)."""
+    return importlib.import_module("picows.websockets.asyncio._core").messages_module  # type: ignore[no-any-return]
 
 
 def cli_module() -> ModuleType:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -204,6 +205,26 @@ async def test_cancelled_recv_loses_no_message() -> None:
             await task
         await ws.send("kept")
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "kept"
+
+
+async def test_recv_resumes_in_its_own_task_and_context() -> None:
+    # A message wakes a waiting recv from inside the protocol callback (no loop
+    # iteration in between): the code after the await still runs in the receiving
+    # task, with its context variables, and nothing of that context leaks out.
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    async with our_server() as url, connect(url, proxy=None) as ws:
+
+        async def receive() -> tuple[Any, str, bool]:
+            var.set("receiver")
+            message = await ws.recv()
+            return message, var.get(), asyncio.current_task() is task
+
+        for _ in range(3):
+            task = asyncio.ensure_future(receive())
+            await asyncio.sleep(0)
+            await ws.send("x")
+            assert await asyncio.wait_for(task, TIMEOUT) == ("x", "receiver", True)
+            assert var.get() == "unset"
 
 
 @pytest.mark.parametrize("client", ["ours", "websockets"])

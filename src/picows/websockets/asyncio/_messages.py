@@ -9,7 +9,7 @@ never import Cython.
 
 Design: the connection object *is* the core's listener. A complete message
 is decoded once (text) or copied once (binary) and appended to a deque; a
-waiting ``recv`` is woken through the one future it created. Fragmented
+waiting ``recv`` is woken through the :class:`_Wakeup` it awaits. Fragmented
 messages go through :class:`_Fragments` (incremental UTF-8 decoder) so that
 ``recv_streaming`` can yield fragments as they arrive. Flow control pauses
 reading from the socket when the queue reaches its high-water mark.
@@ -18,7 +18,7 @@ reading from the socket when the queue reaches its high-water mark.
 from __future__ import annotations
 
 import codecs
-from asyncio import InvalidStateError
+from asyncio import CancelledError, current_task
 from collections import deque
 
 import picows as _picows
@@ -53,6 +53,107 @@ CLOSED = 3
 INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 PROTOCOL_ERROR = 1002
+
+
+# _Wakeup states.
+_PENDING = 0
+_DONE = 1
+_CANCELLED = 2
+
+
+class _Wakeup:
+    """What a waiting ``recv`` awaits: a one-shot future that asyncio's Task accepts.
+
+    Why not an ``asyncio.Future``: creating one per message (``loop.create_future``
+    asks the loop for its debug flag) and waking its Task (``set_result``
+    schedules the Task's step with ``call_soon``: one more loop iteration and
+    ``epoll_wait`` per message) cost more than the rest of a small message's
+    round trip. This object implements what a Task uses of a future
+    (``_asyncio_future_blocking``, ``get_loop``, ``add_done_callback``,
+    ``result``, ``cancel``), and :meth:`wake_now` runs the waiting Task's step
+    at once when no task is running -- as in a protocol callback, where
+    messages arrive -- instead of one loop iteration later. Inside a task it
+    falls back to ``call_soon``, as a Future would.
+    """
+
+    def __init__(self, loop) -> None:
+        self._loop = loop
+        self._asyncio_future_blocking = False
+        self._state = _PENDING
+        self._callback = None
+        self._context = None
+        self._cancel_message = None
+
+    # The await protocol: yield this object to the Task once, then finish.
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._state == _PENDING:
+            self._asyncio_future_blocking = True
+            return self
+        raise StopIteration
+
+    # What asyncio.Task calls on the object it waits for.
+    def get_loop(self):
+        return self._loop
+
+    def add_done_callback(self, callback, *, context=None) -> None:
+        if self._state != _PENDING:
+            self._loop.call_soon(callback, self, context=context)
+        elif self._callback is not None:
+            raise RuntimeError("a recv wake-up has one waiter")
+        else:
+            self._callback = callback
+            self._context = context
+
+    def result(self):
+        if self._state == _CANCELLED:
+            raise CancelledError() if self._cancel_message is None else CancelledError(self._cancel_message)
+
+    def done(self) -> bool:
+        return self._state != _PENDING
+
+    def cancelled(self) -> bool:
+        return self._state == _CANCELLED
+
+    def cancel(self, msg=None) -> bool:
+        if self._state != _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._cancel_message = msg
+        self._wake(False)
+        return True
+
+    # Our side.
+    def wake_now(self) -> None:
+        """Done: run the waiting Task's step now if no task is running, else soon."""
+        if self._state == _PENDING:
+            self._state = _DONE
+            self._wake(current_task(self._loop) is None)
+
+    def wake_soon(self) -> None:
+        """Done: the waiting Task's step runs in a later loop iteration (as a Future's)."""
+        if self._state == _PENDING:
+            self._state = _DONE
+            self._wake(False)
+
+    def _wake(self, now: bool) -> None:
+        callback = self._callback
+        if callback is None:
+            return  # not awaited yet: add_done_callback schedules it
+        context = self._context
+        self._callback = None
+        self._context = None
+        if not now:
+            self._loop.call_soon(callback, self, context=context)
+        elif context is None:
+            callback(self)
+        else:
+            context.run(callback, self)
 
 
 class _Fragments:
@@ -124,7 +225,6 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._drain_waiter = None
         self._fragmenting = False
         self._discard = False
-        self._create_future = None
         self._append = None
         self._popleft = None
 
@@ -132,7 +232,6 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     def _configure_messages(self, loop, max_message: object, high: object, low: object) -> None:
         self._loop = loop
-        self._create_future = loop.create_future
         self._max_message = -1 if max_message is None else max_message
         self._high = 0 if high is None else high
         self._low = 0 if low is None else low
@@ -196,7 +295,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             self._partial = None
         # A waiting recv_streaming wants every fragment; recv only complete messages.
         if self._waiter is not None and (partial.complete or self._streaming):
-            self._wake()
+            self._wake(True)
 
     def _new_queue(self) -> None:
         self._messages = deque()
@@ -206,7 +305,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     def _message_ready(self) -> None:
         if self._waiter is not None:
-            self._wake()
+            self._wake(True)
         if self._high > 0 and not self._reading_paused and len(self._messages) >= self._high:
             self._reading_paused = True
             self._transport.underlying_transport.pause_reading()
@@ -222,18 +321,21 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._fail(MESSAGE_TOO_BIG, str(exc))
 
     def _wake_receiver(self) -> None:
-        """Called by the connection when it closes: a waiting recv raises ConnectionClosed."""
-        self._wake()
+        """Called by the connection when it closes: a waiting recv raises ConnectionClosed.
 
-    def _wake(self) -> None:
-        """Wake the waiting recv (a message arrived, or the connection closed)."""
+        In a later loop iteration: the connection finishes its own bookkeeping first.
+        """
+        self._wake(False)
+
+    def _wake(self, now: bool) -> None:
+        """Wake the waiting recv: a message arrived (``now``), or the connection closed."""
         waiter = self._waiter
         if waiter is not None:
-            self._waiter = None  # one wake-up per waiter
-            try:
-                waiter.set_result(None)
-            except InvalidStateError:  # cancelled: its recv is being cancelled
-                pass
+            self._waiter = None  # one wake-up per waiter (a cancelled one ignores it)
+            if now:
+                waiter.wake_now()
+            else:
+                waiter.wake_soon()
 
     async def recv(self, decode=None):
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
@@ -252,7 +354,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 return message
             # Inlined _wait_message (one coroutine per recv, not two).
             self._recv_active = True
-            waiter = self._create_future()
+            waiter = _Wakeup(self._loop)
             self._waiter = waiter
             try:
                 await waiter
@@ -314,7 +416,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 if message is not _NOTHING:
                     return message
                 self._recv_active = True
-                waiter = self._create_future()
+                waiter = _Wakeup(self._loop)
                 self._waiter = waiter
                 try:
                     await waiter
@@ -330,7 +432,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     async def _wait_message(self) -> None:
         self._recv_active = True
-        waiter = self._create_future()
+        waiter = _Wakeup(self._loop)
         self._waiter = waiter
         try:
             await waiter

@@ -1,15 +1,32 @@
 # cython: language_level=3
 """C declarations of _messages_c (the compiled build of _messages.py; see its docstring)."""
 
+cimport cython
+
 from picows._cython.frames cimport WSFrame
 from picows._cython.transport cimport WSListener, WSTransport
 
 
 # Message types, compared by identity on every frame.
 cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV
+# _Wakeup states.
+cdef int _PENDING, _DONE, _CANCELLED
 
 
 cdef class MessageListener
+
+
+cdef class _Wakeup:
+    cdef public object _loop
+    cdef public bint _asyncio_future_blocking
+    cdef int _state
+    cdef object _callback
+    cdef object _context
+    cdef object _cancel_message
+
+    cpdef wake_now(self)
+    cpdef wake_soon(self)
+    cdef _wake(self, bint now)
 
 
 cdef class _Fragments:
@@ -32,7 +49,7 @@ cdef class MessageListener(WSListener):
     cdef public int _state
     cdef public object _messages
     cdef public _Fragments _partial
-    cdef public object _waiter
+    cdef public _Wakeup _waiter
     cdef public bint _recv_active
     cdef public bint _streaming
     cdef public long long _max_message
@@ -43,7 +60,6 @@ cdef class MessageListener(WSListener):
     cdef public object _drain_waiter
     cdef public bint _fragmenting
     cdef public bint _discard
-    cdef object _create_future
     cdef object _append
     cdef object _popleft
 
@@ -51,6 +67,7 @@ cdef class MessageListener(WSListener):
     cdef _add_fragment(self, WSFrame frame)
     cdef _new_queue(self)
     cdef _message_ready(self)
-    cdef _wake(self)
+    @cython.locals(waiter=_Wakeup)
+    cdef _wake(self, bint now)
     cdef _take_message(self, decode)
     cpdef _message_taken(self)

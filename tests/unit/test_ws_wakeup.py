@@ -1,0 +1,149 @@
+"""What a waiting ``recv`` of picows.websockets awaits: ``_Wakeup``, driven by asyncio's own Task.
+
+It replaces an ``asyncio.Future`` per message and wakes the waiting task at
+once when no task is running (a protocol callback), later otherwise. These
+tests drive it directly, on the loaded backend's build (compiled or pure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from typing import Any
+
+import pytest
+
+from support.internals import ws_messages_module
+
+Wakeup = ws_messages_module()._Wakeup
+where: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="outside")
+
+
+async def start_waiting(wakeup: Any, log: list[Any]) -> asyncio.Task[None]:
+    """A task that records what it sees once ``wakeup`` let it go on; returned once it waits."""
+
+    async def waiter() -> None:
+        where.set("task")
+        try:
+            await wakeup
+        except asyncio.CancelledError as exc:
+            log.append(("cancelled", exc.args))
+            raise
+        log.append(("woken", where.get(), asyncio.current_task() is task))
+
+    task = asyncio.ensure_future(waiter())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert wakeup.done() is False and log == []
+    return task
+
+
+@pytest.mark.all_loops
+async def test_wake_now_outside_a_task_runs_the_step_at_once_in_its_context() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup, log = Wakeup(loop), []
+    task = await start_waiting(wakeup, log)
+    seen_in_callback: list[Any] = []
+
+    def protocol_callback() -> None:  # as a message arriving in data_received: no task runs
+        wakeup.wake_now()
+        seen_in_callback.extend(log)
+
+    done = loop.create_future()
+    loop.call_soon(lambda: (protocol_callback(), done.set_result(None)))
+    await done
+    assert seen_in_callback == [("woken", "task", True)]  # before wake_now returned
+    assert where.get() == "outside"  # the task's context did not leak out
+    await asyncio.wait_for(task, 5)
+    assert wakeup.done() and not wakeup.cancelled() and wakeup.result() is None
+
+
+@pytest.mark.all_loops
+async def test_wake_now_inside_a_task_falls_back_to_a_later_step() -> None:
+    wakeup, log = Wakeup(asyncio.get_running_loop()), []
+    task = await start_waiting(wakeup, log)
+    wakeup.wake_now()  # this test is a task: running another one here is impossible
+    assert log == []
+    await asyncio.wait_for(task, 5)
+    assert log == [("woken", "task", True)]
+
+
+async def test_wake_soon_wakes_in_a_later_iteration() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup, log = Wakeup(loop), []
+    task = await start_waiting(wakeup, log)
+    loop.call_soon(wakeup.wake_soon)
+    loop.call_soon(lambda: log.append("after wake_soon"))
+    await asyncio.wait_for(task, 5)
+    assert log == ["after wake_soon", ("woken", "task", True)]
+    wakeup.wake_now()  # a second wake-up is ignored
+    wakeup.wake_soon()
+
+
+async def test_cancelling_the_waiting_task_cancels_the_wakeup() -> None:
+    wakeup, log = Wakeup(asyncio.get_running_loop()), []
+    task = await start_waiting(wakeup, log)
+    task.cancel("stop")
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert log == [("cancelled", ("stop",))]
+    assert wakeup.cancelled() and wakeup.done()
+    with pytest.raises(asyncio.CancelledError):
+        wakeup.result()
+    wakeup.wake_now()  # a message arriving after the cancellation wakes nobody
+    assert wakeup.cancel() is False
+
+
+async def test_timeout_around_a_wait_raises_timeout_error() -> None:
+    wakeup = Wakeup(asyncio.get_running_loop())
+
+    async def wait() -> None:
+        await wakeup
+
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(wait(), 0.01)
+    assert wakeup.cancelled()
+
+
+async def test_done_before_awaited_completes_without_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup(loop)
+    wakeup.wake_now()  # nobody waits yet
+    assert wakeup.done()
+    assert await asyncio.wait_for(_await(wakeup), 5) is None
+    called: list[Any] = []
+    wakeup.add_done_callback(called.append)  # as a Future: scheduled, not called in place
+    assert called == []
+    await asyncio.sleep(0)
+    assert called == [wakeup]
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def test_one_waiter_and_its_loop() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        wakeup = Wakeup(loop)
+        assert wakeup.get_loop() is loop
+        assert wakeup.__await__() is wakeup
+        wakeup.add_done_callback(lambda _: None)
+        with pytest.raises(RuntimeError, match="one waiter"):
+            wakeup.add_done_callback(lambda _: None)
+    finally:
+        loop.close()
+
+
+async def test_a_task_of_another_loop_is_refused() -> None:
+    other = asyncio.new_event_loop()
+    try:
+        wakeup = Wakeup(other)
+
+        async def wait() -> None:
+            await wakeup
+
+        with pytest.raises(RuntimeError, match="attached to a different loop"):
+            await asyncio.wait_for(wait(), 5)
+    finally:
+        other.close()
