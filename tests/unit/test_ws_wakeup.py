@@ -41,16 +41,18 @@ async def start_waiting(wakeup: Any, log: list[Any]) -> asyncio.Task[None]:
 @pytest.mark.all_loops
 async def test_wake_now_outside_a_task_runs_the_step_at_once_in_its_context() -> None:
     loop = asyncio.get_running_loop()
-    wakeup, log = Wakeup(loop), []
+    wakeup, log = Wakeup(loop), list[Any]()
     task = await start_waiting(wakeup, log)
     seen_in_callback: list[Any] = []
+
+    done = loop.create_future()
 
     def protocol_callback() -> None:  # as a message arriving in data_received: no task runs
         wakeup.wake_now()
         seen_in_callback.extend(log)
+        done.set_result(None)
 
-    done = loop.create_future()
-    loop.call_soon(lambda: (protocol_callback(), done.set_result(None)))
+    loop.call_soon(protocol_callback)
     await done
     assert seen_in_callback == [("woken", "task", True)]  # before wake_now returned
     assert where.get() == "outside"  # the task's context did not leak out
@@ -60,7 +62,7 @@ async def test_wake_now_outside_a_task_runs_the_step_at_once_in_its_context() ->
 
 @pytest.mark.all_loops
 async def test_wake_now_inside_a_task_falls_back_to_a_later_step() -> None:
-    wakeup, log = Wakeup(asyncio.get_running_loop()), []
+    wakeup, log = Wakeup(asyncio.get_running_loop()), list[Any]()
     task = await start_waiting(wakeup, log)
     wakeup.wake_now()  # this test is a task: running another one here is impossible
     assert log == []
@@ -70,7 +72,7 @@ async def test_wake_now_inside_a_task_falls_back_to_a_later_step() -> None:
 
 async def test_wake_soon_wakes_in_a_later_iteration() -> None:
     loop = asyncio.get_running_loop()
-    wakeup, log = Wakeup(loop), []
+    wakeup, log = Wakeup(loop), list[Any]()
     task = await start_waiting(wakeup, log)
     loop.call_soon(wakeup.wake_soon)
     loop.call_soon(lambda: log.append("after wake_soon"))
@@ -81,7 +83,7 @@ async def test_wake_soon_wakes_in_a_later_iteration() -> None:
 
 
 async def test_cancelling_the_waiting_task_cancels_the_wakeup() -> None:
-    wakeup, log = Wakeup(asyncio.get_running_loop()), []
+    wakeup, log = Wakeup(asyncio.get_running_loop()), list[Any]()
     task = await start_waiting(wakeup, log)
     task.cancel("stop")
     with pytest.raises(asyncio.CancelledError):

@@ -17,9 +17,11 @@ reading from the socket when the queue reaches its high-water mark.
 
 from __future__ import annotations
 
+import asyncio.tasks
 import codecs
-from asyncio import CancelledError, current_task
+from asyncio import CancelledError
 from collections import deque
+from types import BuiltinFunctionType
 
 import picows as _picows
 
@@ -54,6 +56,22 @@ INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 PROTOCOL_ERROR = 1002
 
+
+
+def _running_task_lookup():
+    """The cheapest ``loop -> running task or None``: asked on every message a recv waits for.
+
+    ``asyncio.current_task`` is a Python function before 3.12 (a frame per
+    call); the dict it reads is the one the C Task updates, so read it directly.
+    """
+    current_task = asyncio.tasks.current_task
+    running = getattr(asyncio.tasks, "_current_tasks", None)
+    if not isinstance(current_task, BuiltinFunctionType) and isinstance(running, dict):
+        return running.get
+    return current_task
+
+
+_running_task = _running_task_lookup()
 
 # _Wakeup states.
 _PENDING = 0
@@ -133,7 +151,7 @@ class _Wakeup:
         """Done: run the waiting Task's step now if no task is running, else soon."""
         if self._state == _PENDING:
             self._state = _DONE
-            self._wake(current_task(self._loop) is None)
+            self._wake(_running_task(self._loop) is None)
 
     def wake_soon(self) -> None:
         """Done: the waiting Task's step runs in a later loop iteration (as a Future's)."""

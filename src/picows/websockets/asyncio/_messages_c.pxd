@@ -8,7 +8,7 @@ from picows._cython.transport cimport WSListener, WSTransport
 
 
 # Message types, compared by identity on every frame.
-cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV, _running_task
 # _Wakeup states.
 cdef int _PENDING, _DONE, _CANCELLED
 
@@ -67,7 +67,9 @@ cdef class MessageListener(WSListener):
     cdef _add_fragment(self, WSFrame frame)
     cdef _new_queue(self)
     cdef _message_ready(self)
+
     @cython.locals(waiter=_Wakeup)
     cdef _wake(self, bint now)
+
     cdef _take_message(self, decode)
     cpdef _message_taken(self)
