@@ -39,7 +39,7 @@ async def start_waiting(wakeup: Any, log: list[Any]) -> asyncio.Task[None]:
 
 
 @pytest.mark.all_loops
-async def test_wake_now_outside_a_task_runs_the_step_at_once_in_its_context() -> None:
+async def test_wake_outside_a_task_runs_the_step_at_once_in_its_context() -> None:
     loop = asyncio.get_running_loop()
     wakeup, log = Wakeup(loop), list[Any]()
     task = await start_waiting(wakeup, log)
@@ -48,38 +48,38 @@ async def test_wake_now_outside_a_task_runs_the_step_at_once_in_its_context() ->
     done = loop.create_future()
 
     def protocol_callback() -> None:  # as a message arriving in data_received: no task runs
-        wakeup.wake_now()
+        wakeup.wake(True)
         seen_in_callback.extend(log)
         done.set_result(None)
 
     loop.call_soon(protocol_callback)
     await done
-    assert seen_in_callback == [("woken", "task", True)]  # before wake_now returned
+    assert seen_in_callback == [("woken", "task", True)]  # before wake returned
     assert where.get() == "outside"  # the task's context did not leak out
     await asyncio.wait_for(task, 5)
     assert wakeup.done() and not wakeup.cancelled() and wakeup.result() is None
 
 
 @pytest.mark.all_loops
-async def test_wake_now_inside_a_task_falls_back_to_a_later_step() -> None:
+async def test_wake_inside_a_task_falls_back_to_a_later_step() -> None:
     wakeup, log = Wakeup(asyncio.get_running_loop()), list[Any]()
     task = await start_waiting(wakeup, log)
-    wakeup.wake_now()  # this test is a task: running another one here is impossible
+    wakeup.wake(True)  # this test is a task: running another one here is impossible
     assert log == []
     await asyncio.wait_for(task, 5)
     assert log == [("woken", "task", True)]
 
 
-async def test_wake_soon_wakes_in_a_later_iteration() -> None:
+async def test_wake_later_wakes_in_a_later_iteration() -> None:
     loop = asyncio.get_running_loop()
     wakeup, log = Wakeup(loop), list[Any]()
     task = await start_waiting(wakeup, log)
-    loop.call_soon(wakeup.wake_soon)
-    loop.call_soon(lambda: log.append("after wake_soon"))
+    loop.call_soon(wakeup.wake, False)
+    loop.call_soon(lambda: log.append("after wake(False)"))
     await asyncio.wait_for(task, 5)
-    assert log == ["after wake_soon", ("woken", "task", True)]
-    wakeup.wake_now()  # a second wake-up is ignored
-    wakeup.wake_soon()
+    assert log == ["after wake(False)", ("woken", "task", True)]
+    wakeup.wake(True)  # a second wake-up is ignored
+    wakeup.wake(False)
 
 
 async def test_cancelling_the_waiting_task_cancels_the_wakeup() -> None:
@@ -92,7 +92,7 @@ async def test_cancelling_the_waiting_task_cancels_the_wakeup() -> None:
     assert wakeup.cancelled() and wakeup.done()
     with pytest.raises(asyncio.CancelledError):
         wakeup.result()
-    wakeup.wake_now()  # a message arriving after the cancellation wakes nobody
+    wakeup.wake(True)  # a message arriving after the cancellation wakes nobody
     assert wakeup.cancel() is False
 
 
@@ -110,7 +110,7 @@ async def test_timeout_around_a_wait_raises_timeout_error() -> None:
 async def test_done_before_awaited_completes_without_waiting() -> None:
     loop = asyncio.get_running_loop()
     wakeup = Wakeup(loop)
-    wakeup.wake_now()  # nobody waits yet
+    wakeup.wake(True)  # nobody waits yet
     assert wakeup.done()
     assert await asyncio.wait_for(_await(wakeup), 5) is None
     called: list[Any] = []
@@ -128,7 +128,7 @@ def test_one_waiter_and_its_loop() -> None:
     loop = asyncio.new_event_loop()
     try:
         wakeup = Wakeup(loop)
-        assert wakeup.get_loop() is loop
+        assert wakeup._loop is loop  # what asyncio.Task reads (no get_loop method)
         assert wakeup.__await__() is wakeup
         wakeup.add_done_callback(lambda _: None)
         with pytest.raises(RuntimeError, match="one waiter"):

@@ -87,8 +87,8 @@ class _Wakeup:
     schedules the Task's step with ``call_soon``: one more loop iteration and
     ``epoll_wait`` per message) cost more than the rest of a small message's
     round trip. This object implements what a Task uses of a future
-    (``_asyncio_future_blocking``, ``get_loop``, ``add_done_callback``,
-    ``result``, ``cancel``), and :meth:`wake_now` runs the waiting Task's step
+    (``_asyncio_future_blocking``, ``_loop``, ``add_done_callback``,
+    ``result``, ``cancel``), and :meth:`wake` runs the waiting Task's step
     at once when no task is running -- as in a protocol callback, where
     messages arrive -- instead of one loop iteration later. Inside a task it
     falls back to ``call_soon``, as a Future would.
@@ -115,10 +115,9 @@ class _Wakeup:
             return self
         raise StopIteration
 
-    # What asyncio.Task calls on the object it waits for.
-    def get_loop(self):
-        return self._loop
-
+    # What asyncio.Task uses of the object it waits for (besides the attributes
+    # _asyncio_future_blocking and _loop: no get_loop method, whose call would
+    # cost more than the attribute asyncio falls back to).
     def add_done_callback(self, callback, *, context=None) -> None:
         if self._state != _PENDING:
             self._loop.call_soon(callback, self, context=context)
@@ -143,30 +142,27 @@ class _Wakeup:
             return False
         self._state = _CANCELLED
         self._cancel_message = msg
-        self._wake(False)
+        self.wake(False)
         return True
 
     # Our side.
-    def wake_now(self) -> None:
-        """Done: run the waiting Task's step now if no task is running, else soon."""
+    def wake(self, now: bool) -> None:
+        """Done (if not already): run the waiting Task's step.
+
+        ``now`` (a message arrived): at once, unless a task is running; else,
+        or when a task runs, in a later loop iteration, as a Future would.
+        """
         if self._state == _PENDING:
             self._state = _DONE
-            self._wake(_running_task(self._loop) is None)
-
-    def wake_soon(self) -> None:
-        """Done: the waiting Task's step runs in a later loop iteration (as a Future's)."""
-        if self._state == _PENDING:
-            self._state = _DONE
-            self._wake(False)
-
-    def _wake(self, now: bool) -> None:
+        elif now:
+            return  # cancelled (its wake-up is scheduled) or woken already
         callback = self._callback
         if callback is None:
             return  # not awaited yet: add_done_callback schedules it
         context = self._context
         self._callback = None
         self._context = None
-        if not now:
+        if not now or _running_task(self._loop) is not None:
             self._loop.call_soon(callback, self, context=context)
         elif context is None:
             callback(self)
@@ -350,10 +346,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None  # one wake-up per waiter (a cancelled one ignores it)
-            if now:
-                waiter.wake_now()
-            else:
-                waiter.wake_soon()
+            waiter.wake(now)
 
     async def recv(self, decode=None):
         """Receive the next message: ``str`` for text, ``bytes`` for binary.

@@ -24,9 +24,7 @@ cdef class _Wakeup:
     cdef object _context
     cdef object _cancel_message
 
-    cpdef wake_now(self)
-    cpdef wake_soon(self)
-    cdef _wake(self, bint now)
+    cpdef wake(self, bint now)
 
 
 cdef class _Fragments:
