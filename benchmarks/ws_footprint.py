@@ -7,7 +7,7 @@
   counted by valgrind's callgrind (deterministic, unaffected by machine load:
   the difference between two run lengths, so start-up cancels out).
 
-Clients on uvloop when it is installed (as echo_rps.py's default), else
+Clients on uvloop when it is installed (as echo_rps.py's default; ``--loop`` picks one), else
 asyncio; no compression (``compression=None`` given explicitly, whatever the
 package's default). Like echo_rps.py, picows is imported from this checkout's
 ``src/`` (build the compiled backend there with ``python setup.py build_ext
@@ -137,11 +137,15 @@ def instructions(kind: str, url: str, rounds: int, ours_args: list[str]) -> floa
     return (run(low + rounds) - run(low)) / rounds
 
 
-def run(coroutine: Any) -> Any:
-    """On uvloop when installed (as echo_rps.py's default), else asyncio."""
+def run(coroutine: Any, loop: str = "auto") -> Any:
+    """On ``loop``; ``auto``: uvloop when installed (as echo_rps.py's default), else asyncio."""
+    if loop == "asyncio":
+        return asyncio.run(coroutine)
     try:
         import uvloop
     except ImportError:
+        if loop == "uvloop":
+            raise SystemExit("--loop uvloop: uvloop is not installed") from None
         return asyncio.run(coroutine)
     return uvloop.run(coroutine)
 
@@ -198,6 +202,10 @@ def main() -> None:
     parser.add_argument("--clients", default=",".join(CLIENTS), help=f"comma list of {','.join(CLIENTS)} (default: all)")
     parser.add_argument("--backend", default="cython", choices=["cython", "pure"], help="our backend (default cython)")
     parser.add_argument(
+        "--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
+        help="event loop of the clients (default auto: uvloop when installed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--ours-src",
         default=str(REPO / "src"),
         help="directory our picows is imported from, or 'installed' (default: this checkout's src/)",
@@ -212,14 +220,15 @@ def main() -> None:
             parser.error(f"unknown client {kind!r}; choose from {', '.join(CLIENTS)}")
     root = use_ours(args.ours_src, args.backend)
     if args.echo:
-        run(echo_loop(args.echo, args.url, args.rounds))
+        run(echo_loop(args.echo, args.url, args.rounds), args.loop)
         return
     print(f"ours: {check_ours(root, args.backend)}; Python {sys.version.split()[0]}", flush=True)
-    ours_args = ["--ours-src", args.ours_src, "--backend", args.backend]
+    ours_args = ["--ours-src", args.ours_src, "--backend", args.backend, "--loop", args.loop]
     server, url = start_server()
     try:
         for kind in kinds:
-            line = f"{kind:18} {run(memory_per_connection(kind, url, args.connections)) / 1024:6.1f} KiB/idle conn"
+            memory = run(memory_per_connection(kind, url, args.connections), args.loop)
+            line = f"{kind:18} {memory / 1024:6.1f} KiB/idle conn"
             if args.instructions:
                 per_rt = instructions(kind, url, args.instruction_rounds, ours_args)
                 line += f"  {per_rt:8.0f} client instructions per 256 B round trip"

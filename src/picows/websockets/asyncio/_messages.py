@@ -57,7 +57,6 @@ MESSAGE_TOO_BIG = 1009
 PROTOCOL_ERROR = 1002
 
 
-
 def _running_task_lookup():
     """The cheapest ``loop -> running task or None``: asked on every message a recv waits for.
 
