@@ -18,8 +18,8 @@ from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-from support.http import read_response_head
-from support.net import port_of, read_until_eof, tcp_server
+from support.http import RawResponse, read_response_head
+from support.net import exchange, port_of, read_until_eof, tcp_server
 from support.ws_api import TIMEOUT, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
@@ -213,6 +213,110 @@ async def test_not_an_upgrade_answered_like_websockets(head: bytes, status: int)
     assert ours.status == theirs.status == status
     assert our_body == their_body
     assert ours.header("Upgrade") == theirs.header("Upgrade")
+
+
+UPGRADE_HEADERS = (
+    b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+REQUEST_LINE_CASES = {
+    "post": (b"POST / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
+    "put": (b"PUT / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
+    "lowercase-get": (b"get / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
+    "head-plain": (b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    "http-1.0": (b"GET / HTTP/1.0\r\n" + UPGRADE_HEADERS, 505),
+    "http-1.0-without-host": (b"GET / HTTP/1.0\r\n\r\n", 505),
+    "post-http-1.0": (b"POST / HTTP/1.0\r\n" + UPGRADE_HEADERS, 405),
+}
+
+
+async def answers_of(head: bytes, **kwargs: Any) -> list[RawResponse]:
+    """The raw answer of our server and of websockets' to one request, in that order."""
+    answers = []
+    for server in (our_server, their_server):
+        async with server(**kwargs) as url:
+            answers.append(RawResponse(await exchange(port_of(url), head)))
+    return answers
+
+
+@pytest.mark.parametrize("case", sorted(REQUEST_LINE_CASES))
+@pytest.mark.parametrize("server_header", ["default", None])
+async def test_other_method_or_http_1_0_answered_like_websockets(case: str, server_header: str | None) -> None:
+    """405 (Allow: GET) for another method, 505 for HTTP/1.0: status, body and headers as websockets'."""
+    head, status = REQUEST_LINE_CASES[case]
+    kwargs = {} if server_header == "default" else {"server_header": None}
+    ours, theirs = await answers_of(head, **kwargs)
+    assert ours.status == theirs.status == status
+    assert ours.body == theirs.body
+    assert ours.body.startswith(b"Failed to open a WebSocket connection: unsupported HTTP ")
+    for name in ("Allow", "Connection", "Content-Type", "Content-Length", "Upgrade"):
+        assert ours.header(name) == theirs.header(name), name
+    assert (ours.header("Server") is None) == (theirs.header("Server") is None) == (server_header is None)
+
+
+@pytest.mark.parametrize("server", ["ours", "websockets"])
+async def test_process_request_sees_the_method_and_protocol(server: str) -> None:
+    """Requests with another method or over HTTP/1.0 reach process_request first, as in websockets."""
+    seen: list[tuple[str, str, str]] = []
+
+    def health(connection: Any, request: Any) -> Any:
+        seen.append((request.method, request.protocol, request.path))
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+        return None
+
+    serve_with = our_server if server == "ours" else their_server
+    async with serve_with(process_request=health) as url:
+        port = port_of(url)
+        ok = RawResponse(await exchange(port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        old = RawResponse(await exchange(port, b"GET /healthz HTTP/1.0\r\n\r\n"))
+        refused = RawResponse(await exchange(port, b"POST /other HTTP/1.1\r\n" + UPGRADE_HEADERS))
+        async with upstream_client.connect(url) as ws:
+            await ws.send("still")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still"
+    assert (ok.status, ok.body, old.status, refused.status) == (200, b"OK\n", 200, 405)
+    assert seen == [
+        ("HEAD", "HTTP/1.1", "/healthz"),
+        ("GET", "HTTP/1.0", "/healthz"),
+        ("POST", "HTTP/1.1", "/other"),
+        ("GET", "HTTP/1.1", "/"),
+    ]
+
+
+SERVER_HEADER_CASES = {
+    "101": b"",  # opened by websockets' client
+    "426": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "405": b"POST / HTTP/1.1\r\n" + UPGRADE_HEADERS,
+    "process_request-200": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SERVER_HEADER_CASES))
+@pytest.mark.parametrize("server_header", ["default", "custom/1", None])
+async def test_server_header_like_websockets(case: str, server_header: str | None) -> None:
+    """serve(server_header=...) on every answer, process_request's too; None sends no Server header."""
+
+    def health(connection: Any, request: Any) -> Any:
+        return connection.respond(http.HTTPStatus.OK, "OK\n") if request.path == "/healthz" else None
+
+    kwargs: dict[str, Any] = {"process_request": health}
+    if server_header != "default":
+        kwargs["server_header"] = server_header
+    if case == "101":
+        sent = []
+        for server in (our_server, their_server):
+            async with server(**kwargs) as url, upstream_client.connect(url) as ws:
+                sent.append(ws.response.headers.get_all("Server"))
+        ours, theirs = sent
+    else:
+        answers = await answers_of(SERVER_HEADER_CASES[case], **kwargs)
+        assert answers[0].status == answers[1].status == int(case[-3:])
+        ours, theirs = (answer.headers.get("server", []) for answer in answers)
+    assert len(ours) == len(theirs) == (server_header is not None)
+    if server_header == "default":
+        assert "picows/" in ours[0] and "websockets/" in theirs[0]
+    elif server_header is not None:
+        assert ours == theirs == [server_header]
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
