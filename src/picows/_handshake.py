@@ -79,8 +79,8 @@ _SUPPORTED_VERSIONS_HEADER = ", ".join(SUPPORTED_VERSIONS)
 _STATUS_LINE_VERSION = re.compile(rb"HTTP/1\.[0-9]")
 # A request target: visible ASCII only (RFC 7230 3.1.1, RFC 3986).
 _REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
-# A request method: an RFC 7230 token (what a lenient ServerUpgrade routes besides GET).
-_METHOD = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# A method a lenient ServerUpgrade routes besides GET: visible ASCII, as the websockets package takes.
+_LENIENT_METHOD = _REQUEST_TARGET
 # Strict base64 of 16 bytes: 21 characters, one whose low 4 bits are unused (so zero), padding.
 _WEBSOCKET_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
 # Statuses whose response never has a body (RFC 7230 3.3.3).
@@ -604,9 +604,9 @@ class ServerUpgrade:
       (else 400) and the listener is usable (else 500).
 
     ``lenient_request_line`` (picows.websockets' server, which answers as the
-    websockets package does) also routes requests with any method and HTTP/1.0
-    requests (Host optional, as in HTTP/1.0); the factory answers them, and a
-    101 for one is refused with 405 (``Allow: GET``) or 505.
+    websockets package does) also routes requests with any method (visible
+    ASCII) and HTTP/1.0 requests (Host optional, as in HTTP/1.0); the factory
+    answers them, and a 101 for one is refused with 405 (``Allow: GET``) or 505.
 
     When the factory returns an awaitable, :meth:`feed` returns a
     :class:`RoutePending`; bytes that arrive meanwhile are kept for the
@@ -677,7 +677,7 @@ class ServerUpgrade:
         if len(parts) != 3:
             raise HeadError(f"malformed request line '{_shown(start)}'")
         method, target, version = parts
-        if method != b"GET" and not (self._lenient and _METHOD.fullmatch(method)):
+        if method != b"GET" and not (self._lenient and _LENIENT_METHOD.fullmatch(method)):
             raise HeadError(f"method must be GET, got {_shown(method, 20)}")
         if _REQUEST_TARGET.fullmatch(target) is None:
             raise HeadError(f"malformed request target '{_shown(target)}'")

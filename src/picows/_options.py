@@ -157,8 +157,8 @@ class ConnectionOptions:
         # Internal (see CLIENT_INTERNAL_OPTIONS): False leaves picows' default User-Agent out of the
         # request; a User-Agent in extra_headers is still sent.
         self.send_user_agent = _check_bool("_send_user_agent", send_user_agent)
-        # Internal (see SERVER_INTERNAL_OPTIONS): route requests with any method and HTTP/1.0 ones
-        # to the factory too (its answer is sent; it cannot upgrade them), not 400 them.
+        # Internal (see SERVER_INTERNAL_OPTIONS): route requests with any visible-ASCII method and
+        # HTTP/1.0 ones to the factory too (its answer is sent; it cannot upgrade them), not 400 them.
         self.lenient_request_line = _check_bool("_lenient_request_line", lenient_request_line)
 
     @classmethod

@@ -223,6 +223,7 @@ REQUEST_LINE_CASES = {
     "post": (b"POST / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
     "put": (b"PUT / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
     "lowercase-get": (b"get / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
+    "method-not-a-token": (b"G@T / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405),
     "head-plain": (b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     "http-1.0": (b"GET / HTTP/1.0\r\n" + UPGRADE_HEADERS, 505),
     "http-1.0-without-host": (b"GET / HTTP/1.0\r\n\r\n", 505),
