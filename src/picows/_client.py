@@ -16,7 +16,14 @@ from ._errors import WSError
 from ._handshake import ClientUpgrade, ExtraHeaders, normalize_headers
 from ._limits import DEFAULT_MAX_FRAME_SIZE
 from ._netlayer import STOCK, select_net_layer
-from ._options import CREATE_CONNECTION, ConnectionOptions, LoggerLike, check_loop_kwargs
+from ._options import (
+    CLIENT_INTERNAL_OPTIONS,
+    CREATE_CONNECTION,
+    ConnectionOptions,
+    LoggerLike,
+    check_loop_kwargs,
+    pop_internal_options,
+)
 from ._proxy import ConnectTunnel, check_proxy_url, proxy_connection_error, socks_tunnel
 from ._types import WSAutoPingStrategy
 from ._url import WSParsedURL, parse_proxy_url, parse_url, resolve_redirect
@@ -150,6 +157,7 @@ async def ws_connect(
     for name, why in _REJECTED_KWARGS.items():
         if name in kwargs:
             raise TypeError(f"ws_connect() does not accept {name!r}: {why}")
+    internal = pop_internal_options(kwargs, CLIENT_INTERNAL_OPTIONS)
     check_loop_kwargs("ws_connect", kwargs, CREATE_CONNECTION)
     if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
         raise TypeError(f"max_redirects must be an int, got {type(max_redirects).__name__}")
@@ -161,7 +169,7 @@ async def ws_connect(
         raise TypeError("socket_factory must be callable or None")
     normalize_headers(extra_headers)  # validate early, before connecting
     check_proxy_url(proxy, proxy_ssl_context)
-    options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory)
+    options = ConnectionOptions.from_arguments(locals(), "client", ws_listener_factory, internal)
     select_net_layer(use_aiofastnet, _backend.BACKEND, True)  # validate before any I/O
     if options.permessage_deflate is not None:
         ClientUpgrade(parse_url(url), extra_headers, options.permessage_deflate)  # header conflicts, early
@@ -266,7 +274,9 @@ class _Attempt:
 
     async def _connect(self, target: WSParsedURL) -> tuple[Any, Any]:
         loop = asyncio.get_running_loop()
-        upgrade = ClientUpgrade(target, self.extra_headers, self.options.permessage_deflate)
+        upgrade = ClientUpgrade(
+            target, self.extra_headers, self.options.permessage_deflate, self.options.send_user_agent
+        )
         ssl: ssl_module.SSLContext | None = None
         if target.is_secure:
             ssl = self.ssl_context if self.ssl_context is not None else ssl_module.create_default_context()

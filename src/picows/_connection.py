@@ -200,6 +200,7 @@ class Connection(Closing):
                 logger,
                 stream.get_extra_info("peername"),
                 self._options.permessage_deflate,
+                self._options.lenient_request_line,
             )
             timeout = self._options.websocket_handshake_timeout
             if timeout is not None:

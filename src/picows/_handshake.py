@@ -79,6 +79,8 @@ _SUPPORTED_VERSIONS_HEADER = ", ".join(SUPPORTED_VERSIONS)
 _STATUS_LINE_VERSION = re.compile(rb"HTTP/1\.[0-9]")
 # A request target: visible ASCII only (RFC 7230 3.1.1, RFC 3986).
 _REQUEST_TARGET = re.compile(rb"[\x21-\x7e]+")
+# A method a lenient ServerUpgrade routes besides GET: visible ASCII, as the websockets package takes.
+_LENIENT_METHOD = _REQUEST_TARGET
 # Strict base64 of 16 bytes: 21 characters, one whose low 4 bits are unused (so zero), padding.
 _WEBSOCKET_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
 # Statuses whose response never has a body (RFC 7230 3.3.3).
@@ -312,7 +314,11 @@ class ClientUpgrade:
     """
 
     def __init__(
-        self, url: WSParsedURL, extra_headers: ExtraHeaders, deflate: PerMessageDeflate | None = None
+        self,
+        url: WSParsedURL,
+        extra_headers: ExtraHeaders,
+        deflate: PerMessageDeflate | None = None,
+        send_user_agent: bool = True,
     ) -> None:
         self.url = url
         self._deflate = deflate
@@ -325,7 +331,8 @@ class ClientUpgrade:
         headers["Connection"] = "Upgrade"
         headers["Sec-WebSocket-Version"] = "13"
         headers["Sec-WebSocket-Key"] = self.key
-        headers["User-Agent"] = default_user_agent()
+        if send_user_agent:  # False: a layer that sends its own User-Agent, or none (picows.websockets)
+            headers["User-Agent"] = default_user_agent()
         if url.user_info is not None:
             creds = f"{url.user_info[0]}:{url.user_info[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
@@ -596,6 +603,11 @@ class ServerUpgrade:
     * a 101 is sent only when the request is a valid WebSocket upgrade
       (else 400) and the listener is usable (else 500).
 
+    ``lenient_request_line`` (picows.websockets' server, which answers as the
+    websockets package does) also routes requests with any method (visible
+    ASCII) and HTTP/1.0 requests (Host optional, as in HTTP/1.0); the factory
+    answers them, and a 101 for one is refused with 405 (``Allow: GET``) or 505.
+
     When the factory returns an awaitable, :meth:`feed` returns a
     :class:`RoutePending`; bytes that arrive meanwhile are kept for the
     listener, and the protocol finishes with :meth:`route_finished` or
@@ -609,8 +621,10 @@ class ServerUpgrade:
         logger: AnyLogger,
         remote_address: Any = None,
         deflate: PerMessageDeflate | None = None,
+        lenient_request_line: bool = False,
     ) -> None:
         self._factory = listener_factory
+        self._lenient = lenient_request_line
         self._deflate = deflate
         self._listener_class = listener_class
         self._logger = logger
@@ -663,13 +677,14 @@ class ServerUpgrade:
         if len(parts) != 3:
             raise HeadError(f"malformed request line '{_shown(start)}'")
         method, target, version = parts
-        if method != b"GET":
+        if method != b"GET" and not (self._lenient and _LENIENT_METHOD.fullmatch(method)):
             raise HeadError(f"method must be GET, got {_shown(method, 20)}")
         if _REQUEST_TARGET.fullmatch(target) is None:
             raise HeadError(f"malformed request target '{_shown(target)}'")
-        if version != b"HTTP/1.1":
+        if version != b"HTTP/1.1" and not (self._lenient and version == b"HTTP/1.0"):
             raise HeadError(f"HTTP version must be HTTP/1.1, got {_shown(version, 20)}")
-        if len(headers.getall("Host", [])) != 1:
+        hosts = len(headers.getall("Host", []))
+        if hosts != 1 and not (hosts == 0 and version == b"HTTP/1.0"):  # HTTP/1.0 did not require Host
             raise HeadError("need exactly one Host header")
         if "Transfer-Encoding" in headers:
             raise HeadError("Transfer-Encoding is not allowed: the request cannot have a body")
@@ -699,6 +714,10 @@ class ServerUpgrade:
             return self._server_error(b"invalid ws_listener_factory result\n")
         if response.status != http.HTTPStatus.SWITCHING_PROTOCOLS:
             return self._refuse(response)
+        refusal = _request_line_refusal(request)
+        if refusal is not None:
+            self._logger.info("rejecting an upgrade that is not GET over HTTP/1.1: %r", request)
+            return self._refuse(refusal)
         problem = _upgrade_problem(request.headers)
         if problem is not None:
             reason, extra_headers = problem
@@ -757,6 +776,19 @@ class ServerUpgrade:
             headers["Content-Length"] = str(len(response.body or b""))
         self._buf = bytearray()
         return ServerUpgradeResult(response.to_bytes(), None, self._request, response, b"")
+
+
+def _request_line_refusal(request: WSUpgradeRequest) -> WSUpgradeResponse | None:
+    """405 or 505 for a routed request that cannot be upgraded (only a lenient ServerUpgrade routes one)."""
+    if request.method != b"GET":
+        body = f"WebSocket upgrades need GET, got {_shown(request.method, 20)}\n".encode()
+        return WSUpgradeResponse.create_error_response(
+            http.HTTPStatus.METHOD_NOT_ALLOWED, body, [("Allow", "GET")]
+        )
+    if request.version != b"HTTP/1.1":
+        body = f"WebSocket upgrades need HTTP/1.1, got {_shown(request.version, 20)}\n".encode()
+        return WSUpgradeResponse.create_error_response(http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, body)
+    return None
 
 
 def _upgrade_problem(headers: CIMultiDict[str]) -> tuple[str, list[tuple[str, str]] | None] | None:

@@ -12,12 +12,27 @@ from ._deflate import PerMessageDeflate, resolve_option
 from ._limits import MAX_FRAME_SIZE_LIMIT
 from ._types import WSAutoPingStrategy
 
-__all__ = ["AnyLogger", "ConnectionOptions", "LoggerLike", "check_loop_kwargs", "factory_takes_handshake"]
+__all__ = [
+    "CLIENT_INTERNAL_OPTIONS",
+    "SERVER_INTERNAL_OPTIONS",
+    "AnyLogger",
+    "ConnectionOptions",
+    "LoggerLike",
+    "check_loop_kwargs",
+    "factory_takes_handshake",
+    "pop_internal_options",
+]
 
 #: A logger picows logs to.
 AnyLogger = Union[logging.Logger, "logging.LoggerAdapter[Any]"]
 #: What ``logger_name`` accepts.
 LoggerLike = Union[str, AnyLogger, None]
+
+#: Keyword arguments of ws_connect / ws_create_server that only picows' own layers pass
+#: (picows.websockets), each the ConnectionOptions field of its name without the underscore.
+#: They stay out of the public signatures, so 1.15/2.x code and the documented API do not change.
+CLIENT_INTERNAL_OPTIONS = ("_send_user_agent",)
+SERVER_INTERNAL_OPTIONS = ("_lenient_request_line",)
 
 #: Smallest initial receive buffer (``read_buffer_init_size`` below it is raised to it).
 MIN_READ_BUFFER_INIT_SIZE = 2048
@@ -75,7 +90,7 @@ class ConnectionOptions:
         "permessage_deflate",
     )
 
-    __slots__ = (*PARAMETERS, "logger", "factory_takes_handshake")
+    __slots__ = (*PARAMETERS, "logger", "factory_takes_handshake", "send_user_agent", "lenient_request_line")
 
     def __init__(
         self,
@@ -96,6 +111,8 @@ class ConnectionOptions:
         read_buffer_init_size: int | None = None,
         permessage_deflate: Any = None,
         factory_takes_handshake: bool = False,
+        send_user_agent: bool = True,
+        lenient_request_line: bool = False,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
         self.websocket_handshake_timeout = (
@@ -137,6 +154,12 @@ class ConnectionOptions:
         )
         self.permessage_deflate: PerMessageDeflate | None = resolve_option(permessage_deflate)
         self.factory_takes_handshake = factory_takes_handshake
+        # Internal (see CLIENT_INTERNAL_OPTIONS): False leaves picows' default User-Agent out of the
+        # request; a User-Agent in extra_headers is still sent.
+        self.send_user_agent = _check_bool("_send_user_agent", send_user_agent)
+        # Internal (see SERVER_INTERNAL_OPTIONS): route requests with any visible-ASCII method and
+        # HTTP/1.0 ones to the factory too (its answer is sent; it cannot upgrade them), not 400 them.
+        self.lenient_request_line = _check_bool("_lenient_request_line", lenient_request_line)
 
     @classmethod
     def from_arguments(
@@ -144,6 +167,7 @@ class ConnectionOptions:
         arguments: Mapping[str, Any],
         logger_default: str,
         listener_factory: Callable[..., Any] | None = None,
+        internal: Mapping[str, Any] | None = None,
     ) -> ConnectionOptions:
         """Validate the connection options among the arguments of ws_connect / ws_create_server.
 
@@ -151,7 +175,8 @@ class ConnectionOptions:
         parameters of the same names, so the two entry points list them only in
         their signatures. ``zero_copy_unsafe_ssl_write`` (a picows 1.15 option)
         is accepted and ignored: picows never hands asyncio's SSL transport a
-        buffer it reuses.
+        buffer it reuses. ``internal`` is what :func:`pop_internal_options`
+        took out of the entry point's ``**kwargs``.
         """
         _check_bool("zero_copy_unsafe_ssl_write", arguments.get("zero_copy_unsafe_ssl_write", False))
         return cls(
@@ -160,7 +185,13 @@ class ConnectionOptions:
             factory_takes_handshake=(
                 listener_factory is not None and factory_takes_handshake(listener_factory)
             ),
+            **{name[1:]: value for name, value in (internal or {}).items()},
         )
+
+
+def pop_internal_options(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Take the keywords ``names`` out of an entry point's ``**kwargs`` (the loop never sees them)."""
+    return {name: kwargs.pop(name) for name in names if name in kwargs}
 
 
 def factory_takes_handshake(factory: Callable[..., Any]) -> bool:

@@ -10,7 +10,14 @@ from . import _backend
 from ._deflate import PerMessageDeflateOption
 from ._limits import DEFAULT_MAX_FRAME_SIZE
 from ._netlayer import select_net_layer
-from ._options import CREATE_SERVER, ConnectionOptions, LoggerLike, check_loop_kwargs
+from ._options import (
+    CREATE_SERVER,
+    SERVER_INTERNAL_OPTIONS,
+    ConnectionOptions,
+    LoggerLike,
+    check_loop_kwargs,
+    pop_internal_options,
+)
 from ._types import WSAutoPingStrategy
 
 if TYPE_CHECKING:
@@ -100,8 +107,9 @@ async def ws_create_server(
     """
     if not callable(ws_listener_factory):
         raise TypeError("ws_listener_factory must be callable")
+    internal = pop_internal_options(kwargs, SERVER_INTERNAL_OPTIONS)
     check_loop_kwargs("ws_create_server", kwargs, CREATE_SERVER)
-    options = ConnectionOptions.from_arguments(locals(), "server")
+    options = ConnectionOptions.from_arguments(locals(), "server", None, internal)
     net = select_net_layer(use_aiofastnet, _backend.BACKEND, kwargs.get("ssl") is not None)
     if kwargs.get("ssl") is not None and options.websocket_handshake_timeout is not None:
         # The TLS handshake is part of the opening: a client stalling it is cut as one

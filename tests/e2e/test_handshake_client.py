@@ -19,6 +19,7 @@ from picows import WSError, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithL
 from support import TIMEOUT
 from support.frames import close_payload, encode_frame, read_frame
 from support.http import accept_key
+from support.internals import LENIENT_REQUEST_LINE, WITHOUT_DEFAULT_USER_AGENT
 from support.listeners import CollectingListener, EchoListener
 from support.net import collect_garbage, free_port, read_http_head, read_until_eof, run_bounded, tcp_server
 from support.servers import ws_server
@@ -193,6 +194,28 @@ async def test_user_agent_from_extra_headers_replaces_the_default(name: str, for
     _, headers = _parse_request(srv.heads[0])
     assert headers.getall("User-Agent") == ["my-bot/2.0"]  # never two
     assert srv.heads[0].lower().count(b"\r\nuser-agent:") == 1
+
+
+@pytest.mark.parametrize(
+    "extra, sent", [(None, []), ({"User-Agent": "my-bot/2.0"}, ["my-bot/2.0"])], ids=["none", "extra"]
+)
+async def test_without_the_default_user_agent(extra: Any, sent: list[str]) -> None:
+    """The private knob picows.websockets uses for user_agent_header=None: no User-Agent of ours."""
+    srv = _RecordingServer()
+    async with tcp_server(srv) as port:
+        transport, _ = await _connect(port, extra_headers=extra, **WITHOUT_DEFAULT_USER_AGENT)
+        await _close(transport)
+    _, headers = _parse_request(srv.heads[0])
+    assert headers.getall("User-Agent", []) == sent
+    assert srv.heads[0].lower().count(b"\r\nuser-agent:") == len(sent)
+
+
+@pytest.mark.single_loop  # argument validation: fails before any I/O
+async def test_internal_keywords_are_checked() -> None:
+    with pytest.raises(TypeError, match="_send_user_agent must be a bool"):
+        await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", _send_user_agent=None)
+    with pytest.raises(TypeError, match="unexpected keyword argument '_lenient_request_line'"):
+        await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", **LENIENT_REQUEST_LINE)
 
 
 @pytest.mark.single_loop  # argument validation: fails before any I/O

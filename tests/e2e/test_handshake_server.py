@@ -26,6 +26,7 @@ from support.http import (
     read_response_head,
     upgrade_request,
 )
+from support.internals import LENIENT_REQUEST_LINE, WITHOUT_DEFAULT_USER_AGENT
 from support.listeners import CollectingListener, EchoListener
 from support.net import close_writer, collect_garbage, exchange, open_raw, port_of, read_until_eof
 from support.servers import ws_server
@@ -216,6 +217,45 @@ async def test_malformed_request_gets_400_and_disconnect(case: str) -> None:
         port = port_of(url)
         _assert_400(await exchange(port, _bad_request(port, case)))
     assert factory_calls == []  # never routed
+
+
+# What picows.websockets' server needs: other methods and HTTP/1.0 reach the factory (private knob).
+LENIENT_CASES = {
+    "method-post": (b"POST", b"HTTP/1.1", 405),
+    "method-lowercase-get": (b"get", b"HTTP/1.1", 405),
+    "http-1.0": (b"GET", b"HTTP/1.0", 505),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LENIENT_CASES))
+async def test_lenient_server_routes_other_methods_and_http_1_0(case: str) -> None:
+    method, version, refused = LENIENT_CASES[case]
+    seen: list[Any] = []
+
+    def ok(request: Any) -> Any:
+        seen.append(request)
+        return WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"routed"), None)
+
+    async with ws_server(ok, **LENIENT_REQUEST_LINE) as url:
+        port = port_of(url)
+        resp = RawResponse(await exchange(port, _bad_request(port, case)))
+    assert (resp.status, resp.body) == (200, b"routed")
+    assert [(r.method, r.version) for r in seen] == [(method, version)]
+
+    async with ws_server(lambda request: EchoListener(), **LENIENT_REQUEST_LINE) as url:
+        port = port_of(url)
+        resp = RawResponse(await exchange(port, _bad_request(port, case)))
+    assert resp.status == refused and resp.header("connection") == "close"
+    assert resp.header("allow") == ("GET" if refused == 405 else None)
+    assert resp.header("sec-websocket-accept") is None
+
+
+@pytest.mark.single_loop  # argument validation: fails before the server starts
+async def test_server_internal_keywords_are_checked() -> None:
+    with pytest.raises(TypeError, match="_lenient_request_line must be a bool"):
+        await picows.ws_create_server(lambda request: EchoListener(), "127.0.0.1", 0, _lenient_request_line=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument '_send_user_agent'"):
+        await picows.ws_create_server(lambda request: EchoListener(), "127.0.0.1", 0, **WITHOUT_DEFAULT_USER_AGENT)
 
 
 def _not_an_upgrade(port: int, case: str) -> bytes:

@@ -37,12 +37,19 @@ from picows._limits import DEFAULT_MAX_FRAME_SIZE
 from picows._options import ConnectionOptions  # what ws_connect/ws_create_server pass to a protocol
 from picows._url import WSParsedURL, parse_url, resolve_redirect  # URL tables
 
+#: Private keywords of ws_connect / ws_create_server that only picows.websockets passes
+#: (picows._options.CLIENT_INTERNAL_OPTIONS / SERVER_INTERNAL_OPTIONS; e2e handshake tests).
+WITHOUT_DEFAULT_USER_AGENT = {"_send_user_agent": False}
+LENIENT_REQUEST_LINE = {"_lenient_request_line": True}
+
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "PACKAGE_DIR",
     "ClientUpgrade",
     "ConnectionOptions",
     "DeflateState",
+    "LENIENT_REQUEST_LINE",
+    "WITHOUT_DEFAULT_USER_AGENT",
     "WSParsedURL",
     "accept_response",
     "answer_offers",

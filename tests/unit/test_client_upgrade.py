@@ -466,6 +466,19 @@ def test_default_user_agent() -> None:
     assert new_upgrade().request.headers.getall("User-Agent") == [USER_AGENT]
 
 
+@pytest.mark.parametrize(
+    "extra, sent",
+    [(None, []), ({"User-Agent": "mine/1"}, ["mine/1"]), ([("user-agent", "a"), ("X-A", "1")], ["a"])],
+    ids=["no-extra", "extra-user-agent", "extra-lowercase"],
+)
+def test_without_the_default_user_agent(extra: object, sent: list[str]) -> None:
+    """picows.websockets' knob: no User-Agent of ours; one from extra_headers is still sent, once."""
+    upgrade = ClientUpgrade(parse_url(URL), extra, None, False)  # type: ignore[arg-type]
+    assert upgrade.request.headers.getall("User-Agent", []) == sent
+    assert upgrade.request_bytes.lower().count(b"\r\nuser-agent:") == len(sent)
+    assert b"picows/" not in upgrade.request_bytes
+
+
 @pytest.mark.parametrize("name", ["Host", "host", "Authorization", "User-Agent", "user-agent", "USER-AGENT"])
 def test_user_host_authorization_and_user_agent_replace_ours(name: str) -> None:
     upgrade = ClientUpgrade(parse_url("ws://u:p@h/"), {name: "mine"})

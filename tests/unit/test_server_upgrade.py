@@ -69,8 +69,10 @@ class Router:
         return self.answer(request)
 
 
-def new_upgrade(router: Callable[[WSUpgradeRequest], Any], remote_address: Any = None) -> ServerUpgrade:
-    return ServerUpgrade(router, WSListener, LOGGER, remote_address)
+def new_upgrade(
+    router: Callable[[WSUpgradeRequest], Any], remote_address: Any = None, lenient: bool = False
+) -> ServerUpgrade:
+    return ServerUpgrade(router, WSListener, LOGGER, remote_address, None, lenient)
 
 
 def feed_chunks(upgrade: ServerUpgrade, chunks: list[bytes]) -> tuple[Any, bytes]:
@@ -82,12 +84,12 @@ def feed_chunks(upgrade: ServerUpgrade, chunks: list[bytes]) -> tuple[Any, bytes
     raise AssertionError("no result after all bytes")
 
 
-def run(data: bytes, router: Router | None = None) -> Iterator[tuple[Any, bytes, Router]]:
+def run(data: bytes, router: Router | None = None, lenient: bool = False) -> Iterator[tuple[Any, bytes, Router]]:
     """The result of feeding ``data`` in every cut; the bytes after the head are leftover + what was not fed."""
     for points in cut_points(len(data)):
         r = router if router is not None else Router()
         r.requests.clear()
-        result, unfed = feed_chunks(new_upgrade(r), cut(data, points))
+        result, unfed = feed_chunks(new_upgrade(r, lenient=lenient), cut(data, points))
         yield result, result.leftover + unfed, r
 
 
@@ -298,6 +300,85 @@ def test_health_check_on_the_websocket_port() -> None:
         assert request.headers["User-Agent"] == "curl/8.5.0"
     for result, _after, _router in run(REQUEST, Router(route)):
         assert result.response_bytes == RESPONSE_101  # the same router upgrades WebSocket requests
+
+
+# -- lenient request line (the server of picows.websockets) -------------------------------------
+
+# Requests a lenient ServerUpgrade routes (websockets answers them 405 / 505 after process_request):
+# (id, request, method, version, status line of the refusal of a 101, its body, extra header lines)
+LENIENT_ROUTED = [
+    ("post", request_with(replace=(b"GET ", b"POST ")), b"POST", b"HTTP/1.1",
+     b"405 Method Not Allowed", b"WebSocket upgrades need GET, got POST\n", b"Allow: GET\r\n"),
+    ("lowercase-get", request_with(replace=(b"GET ", b"get ")), b"get", b"HTTP/1.1",
+     b"405 Method Not Allowed", b"WebSocket upgrades need GET, got get\n", b"Allow: GET\r\n"),
+    ("method-not-a-token", request_with(replace=(b"GET ", b"G@T ")), b"G@T", b"HTTP/1.1",
+     b"405 Method Not Allowed", b"WebSocket upgrades need GET, got G@T\n", b"Allow: GET\r\n"),
+    ("head", HEALTH_CHECK.replace(b"GET ", b"HEAD "), b"HEAD", b"HTTP/1.1",
+     b"405 Method Not Allowed", b"WebSocket upgrades need GET, got HEAD\n", b"Allow: GET\r\n"),
+    ("post-http-1.0", request_with(replace=(b"GET /chat?room=1 HTTP/1.1", b"POST /chat?room=1 HTTP/1.0")),
+     b"POST", b"HTTP/1.0", b"405 Method Not Allowed", b"WebSocket upgrades need GET, got POST\n", b"Allow: GET\r\n"),
+    ("http-1.0", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n")), b"GET", b"HTTP/1.0",
+     b"505 HTTP Version Not Supported", b"WebSocket upgrades need HTTP/1.1, got HTTP/1.0\n", b""),
+    ("http-1.0-without-host", b"GET / HTTP/1.0\r\n\r\n", b"GET", b"HTTP/1.0",
+     b"505 HTTP Version Not Supported", b"WebSocket upgrades need HTTP/1.1, got HTTP/1.0\n", b""),
+]  # fmt: skip
+
+
+def refusal(status_line: bytes, body: bytes, extra_headers: bytes) -> bytes:
+    """The exact refusal picows sends for a 101 it cannot send."""
+    return (
+        b"HTTP/1.1 " + status_line + b"\r\n" + extra_headers + b"Content-Type: text/plain\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+
+
+LENIENT_IDS = [c[0] for c in LENIENT_ROUTED]
+
+
+@pytest.mark.parametrize("data, method, version", [c[1:4] for c in LENIENT_ROUTED], ids=LENIENT_IDS)
+def test_lenient_routes_other_methods_and_http_1_0(data: bytes, method: bytes, version: bytes) -> None:
+    router = Router(lambda request: WSUpgradeResponseWithListener(WSUpgradeResponse.create_ok_response(b"ok"), None))
+    for result, _after, r in run(data + b"ignored", router, lenient=True):
+        (request,) = r.requests
+        assert (request.method, request.version) == (method, version)
+        assert RawResponse(result.response_bytes).status == 200 and result.listener is None
+        assert result.leftover == b""
+
+
+@pytest.mark.parametrize("data, status_line, body, extra", [(c[1], *c[4:]) for c in LENIENT_ROUTED], ids=LENIENT_IDS)
+def test_lenient_never_upgrades_other_methods_or_http_1_0(
+    data: bytes, status_line: bytes, body: bytes, extra: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER.name)
+    for result, _after, r in run(data + client_frame(0x1, b"ignored"), lenient=True):
+        assert result.response_bytes == refusal(status_line, body, extra)
+        assert result.listener is None and result.leftover == b""
+        assert len(r.requests) == 1 and result.request is r.requests[0]
+    assert any(m.startswith("rejecting an upgrade that is not GET over HTTP/1.1") for m in caplog.messages)
+
+
+def test_lenient_upgrades_a_valid_request() -> None:
+    for result, _after, _router in run(REQUEST, lenient=True):
+        assert result.response_bytes == RESPONSE_101 and isinstance(result.listener, Listener)
+
+
+# Still malformed when lenient: a method with a control or non-ASCII byte, another HTTP version, Host rules.
+LENIENT_MALFORMED = [
+    ("control-in-method", request_with(replace=(b"GET ", b"G\x01T ")), "method must be GET, got G\\x01T"),
+    ("non-ascii-method", request_with(replace=(b"GET ", b"G\xc9T ")), "method must be GET, got G\\xc9T"),
+    ("http-1.2", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/1.2\r\n")), "HTTP version must be HTTP/1.1, got HTTP/1.2"),
+    ("http-2", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/2.0\r\n")), "HTTP version must be HTTP/1.1, got HTTP/2.0"),
+    ("http-1.1-without-host", request_with(drop=b"Host"), "need exactly one Host header"),
+    ("http-1.0-two-hosts", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n"), add=b"Host: other\r\n"),
+     "need exactly one Host header"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("data, reason", [c[1:] for c in LENIENT_MALFORMED], ids=[c[0] for c in LENIENT_MALFORMED])
+def test_lenient_still_refuses_malformed_requests(data: bytes, reason: str) -> None:
+    for result, _after, router in run(data, lenient=True):
+        assert result.response_bytes == bad_request(reason)
+        assert router.requests == []
 
 
 # -- what the factory returns ------------------------------------------------------------------

@@ -18,9 +18,9 @@ from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-from support.http import read_response_head
-from support.net import port_of, read_until_eof, tcp_server
-from support.ws_api import TIMEOUT, echo, our_server, their_server, url_of
+from support.http import RawResponse, read_response_head
+from support.net import exchange, port_of, read_until_eof, tcp_server
+from support.ws_api import TIMEOUT, UPSTREAM_ANSWERS_405_505, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 
@@ -213,6 +213,122 @@ async def test_not_an_upgrade_answered_like_websockets(head: bytes, status: int)
     assert ours.status == theirs.status == status
     assert our_body == their_body
     assert ours.header("Upgrade") == theirs.header("Upgrade")
+
+
+UPGRADE_HEADERS = (
+    b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+# (request, status, the reason in websockets' body)
+REQUEST_LINE_CASES = {
+    "post": (b"POST / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405, "unsupported HTTP method: POST"),
+    "put": (b"PUT / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405, "unsupported HTTP method: PUT"),
+    "lowercase-get": (b"get / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405, "unsupported HTTP method: get"),
+    "method-not-a-token": (b"G@T / HTTP/1.1\r\n" + UPGRADE_HEADERS, 405, "unsupported HTTP method: G@T"),
+    "head-plain": (b"HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n", 405, "unsupported HTTP method: HEAD"),
+    "http-1.0": (b"GET / HTTP/1.0\r\n" + UPGRADE_HEADERS, 505, "unsupported HTTP version: HTTP/1.0"),
+    "http-1.0-without-host": (b"GET / HTTP/1.0\r\n\r\n", 505, "unsupported HTTP version: HTTP/1.0"),
+    "post-http-1.0": (b"POST / HTTP/1.0\r\n" + UPGRADE_HEADERS, 405, "unsupported HTTP method: POST"),
+}
+
+
+async def answer_of(server: Any, head: bytes, **kwargs: Any) -> RawResponse:
+    """The raw answer of a server (``our_server`` or ``their_server``) to one request."""
+    async with server(**kwargs) as url:
+        return RawResponse(await exchange(port_of(url), head))
+
+
+@pytest.mark.parametrize("case", sorted(REQUEST_LINE_CASES))
+@pytest.mark.parametrize("server_header", ["default", None])
+async def test_other_method_or_http_1_0_answered_like_websockets(case: str, server_header: str | None) -> None:
+    """405 (Allow: GET) for another method, 505 for HTTP/1.0: status, body and headers as websockets'."""
+    head, status, reason = REQUEST_LINE_CASES[case]
+    kwargs = {} if server_header == "default" else {"server_header": None}
+    ours = await answer_of(our_server, head, **kwargs)
+    assert ours.status == status
+    assert ours.body == f"Failed to open a WebSocket connection: {reason}.\n".encode()
+    assert ours.header("Allow") == ("GET" if status == 405 else None)
+    assert ours.header("Connection") == "close"
+    assert ours.header("Content-Type") == "text/plain; charset=utf-8"
+    assert ours.header("Content-Length") == str(len(ours.body))
+    assert (ours.header("Server") is None) == (server_header is None)
+    if UPSTREAM_ANSWERS_405_505:
+        theirs = await answer_of(their_server, head, **kwargs)
+        assert (ours.status, ours.body) == (theirs.status, theirs.body)
+        for name in ("Allow", "Connection", "Content-Type", "Content-Length", "Upgrade"):
+            assert ours.header(name) == theirs.header(name), name
+        assert (theirs.header("Server") is None) == (server_header is None)
+
+
+@pytest.mark.parametrize("server", ["ours", "websockets"])
+async def test_process_request_sees_the_method_and_protocol(server: str) -> None:
+    """Requests with another method or over HTTP/1.0 reach process_request first, as in websockets."""
+    if server == "websockets" and not UPSTREAM_ANSWERS_405_505:
+        pytest.skip("the installed websockets (< 16) refuses these requests before process_request")
+    seen: list[tuple[str, str, str]] = []
+
+    def health(connection: Any, request: Any) -> Any:
+        seen.append((request.method, request.protocol, request.path))
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+        return None
+
+    serve_with = our_server if server == "ours" else their_server
+    async with serve_with(process_request=health) as url:
+        port = port_of(url)
+        ok = RawResponse(await exchange(port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        old = RawResponse(await exchange(port, b"GET /healthz HTTP/1.0\r\n\r\n"))
+        refused = RawResponse(await exchange(port, b"POST /other HTTP/1.1\r\n" + UPGRADE_HEADERS))
+        async with upstream_client.connect(url) as ws:
+            await ws.send("still")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still"
+    assert (ok.status, ok.body, old.status, refused.status) == (200, b"OK\n", 200, 405)
+    assert seen == [
+        ("HEAD", "HTTP/1.1", "/healthz"),
+        ("GET", "HTTP/1.0", "/healthz"),
+        ("POST", "HTTP/1.1", "/other"),
+        ("GET", "HTTP/1.1", "/"),
+    ]
+
+
+SERVER_HEADER_CASES = {
+    "101": b"",  # opened by websockets' client
+    "426": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "405": b"POST / HTTP/1.1\r\n" + UPGRADE_HEADERS,
+    "process_request-200": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SERVER_HEADER_CASES))
+@pytest.mark.parametrize("server_header", ["default", "custom/1", None])
+async def test_server_header_like_websockets(case: str, server_header: str | None) -> None:
+    """serve(server_header=...) on every answer, process_request's too; None sends no Server header."""
+
+    def health(connection: Any, request: Any) -> Any:
+        return connection.respond(http.HTTPStatus.OK, "OK\n") if request.path == "/healthz" else None
+
+    kwargs: dict[str, Any] = {"process_request": health}
+    if server_header != "default":
+        kwargs["server_header"] = server_header
+    # The Server headers each library sent (websockets < 16 does not answer a POST: nothing to compare).
+    sent: dict[Any, list[str]] = {}
+    for server in (our_server, their_server):
+        if case == "101":
+            async with server(**kwargs) as url, upstream_client.connect(url) as ws:
+                sent[server] = ws.response.headers.get_all("Server")
+        elif case != "405" or server is our_server or UPSTREAM_ANSWERS_405_505:
+            answer = await answer_of(server, SERVER_HEADER_CASES[case], **kwargs)
+            assert answer.status == int(case[-3:])
+            sent[server] = answer.headers.get("server", [])
+    ours, theirs = sent[our_server], sent.get(their_server)
+    assert len(ours) == (server_header is not None)
+    if server_header == "default":
+        assert ours[0].startswith("Python/") and "picows/" in ours[0]
+    elif server_header is not None:
+        assert ours == [server_header]
+    if theirs is not None:
+        assert len(theirs) == len(ours)
+        assert server_header == "default" or theirs == ours
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))

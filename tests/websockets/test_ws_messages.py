@@ -249,23 +249,43 @@ async def test_our_server_properties(client: str) -> None:
     assert seen["remote"][0] == "127.0.0.1" and seen["ua"]
 
 
-async def test_user_agent_not_duplicated() -> None:
-    seen: list[list[str]] = []
+# (connect() arguments, the User-Agent values sent; None: each library's own default)
+USER_AGENT_CASES: dict[str, tuple[dict[str, Any], list[str] | None]] = {
+    "default": ({}, None),
+    "none": ({"user_agent_header": None}, []),
+    "custom": ({"user_agent_header": "mine/1"}, ["mine/1"]),
+    "additional": ({"additional_headers": {"User-Agent": "extra/2"}}, ["extra/2"]),
+    "additional-and-none": ({"additional_headers": {"user-agent": "extra/2"}, "user_agent_header": None}, ["extra/2"]),
+    "additional-and-custom": (
+        {"additional_headers": [("User-Agent", "extra/2")], "user_agent_header": "mine/1"},
+        ["extra/2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(USER_AGENT_CASES))
+async def test_user_agent_header_like_websockets(case: str) -> None:
+    """user_agent_header / additional_headers send what websockets' client sends (None: no User-Agent)."""
+    sent: dict[str, list[str]] = {}
 
     async def handler(ws: Any) -> None:
-        seen.append(ws.request.headers.get_all("User-Agent"))
+        sent[ws.request.headers["X-Client"]] = ws.request.headers.get_all("User-Agent")
 
+    kwargs, expected = USER_AGENT_CASES[case]
     async with their_server(handler) as url:
-        async with connect(url, proxy=None, additional_headers={"User-Agent": "mine/1"}):
-            pass
-        async with connect(url, proxy=None, user_agent_header=None):
-            pass
-        async with connect(url, proxy=None):
-            pass
-    # user_agent_header=None: picows' core still sends its own User-Agent (it cannot be removed;
-    # see docs/guides/websockets.rst), but never a second one.
-    assert seen[0] == ["mine/1"] and len(seen[1]) == 1 and seen[1][0].startswith("picows/")
-    assert len(seen[2]) == 1 and seen[2][0].startswith("Python/")
+        for name, client in (("ours", connect), ("websockets", upstream_client.connect)):
+            given = kwargs.get("additional_headers", {})
+            headers = [*(given.items() if isinstance(given, dict) else given), ("X-Client", name)]
+            async with client(url, proxy=None, **{**kwargs, "additional_headers": headers}):
+                pass
+    ours, theirs = sent["ours"], sent["websockets"]
+    if expected is None:
+        # Each library's own default, once (the core's "picows/x Python/y" is never added).
+        assert len(ours) == len(theirs) == 1
+        assert ours[0].startswith("Python/") and "picows/" in ours[0]
+        assert theirs[0].startswith("Python/") and "websockets/" in theirs[0]
+    else:
+        assert ours == theirs == expected
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -16,10 +16,14 @@ class Request:
     Attributes:
         path: request target, with the optional query.
         headers: request headers.
+        method: request method; WebSocket handshake requests use ``GET``.
+        protocol: request protocol; WebSocket handshake requests use ``HTTP/1.1``.
     """
 
     path: str
     headers: Headers
+    method: str = "GET"
+    protocol: str = "HTTP/1.1"
     _exception: Exception | None = field(default=None, repr=False, compare=False)
 
 

@@ -76,7 +76,12 @@ UNLIMITED_FRAME_SIZE = 2**62
 
 def request_from_core(request: Any) -> Request:
     """A :class:`Request` from the core's ``WSUpgradeRequest``."""
-    return Request(request.path.decode("utf-8", "surrogateescape"), Headers(list(request.headers.items())))
+    return Request(
+        request.path.decode("utf-8", "surrogateescape"),
+        Headers(list(request.headers.items())),
+        request.method.decode("ascii"),
+        request.version.decode("ascii"),
+    )
 
 
 def response_from_core(response: Any) -> Response:
@@ -207,7 +212,11 @@ async def core_connect(
     logger_name: str,
     **kwargs: Any,
 ) -> Any:
-    """Open one connection with the core (no redirects: the caller follows them); return the listener."""
+    """Open one connection with the core (no redirects: the caller follows them); return the listener.
+
+    ``extra_headers`` carry the whole ``User-Agent`` decision (websockets' ``user_agent_header``
+    and ``additional_headers``): the core's own default is left out.
+    """
     try:
         _, listener = await picows.ws_connect(
             listener_factory,
@@ -222,6 +231,7 @@ async def core_connect(
             extra_headers=extra_headers,
             max_redirects=0,
             proxy=proxy,
+            _send_user_agent=False,
             **kwargs,
         )
     except picows.WSInvalidURL as exc:
@@ -247,7 +257,11 @@ async def core_serve(
     logger_name: str,
     **kwargs: Any,
 ) -> asyncio.Server:
-    """Start the core's server; ``route(core_request)`` returns a core route result."""
+    """Start the core's server; ``route(core_request)`` returns a core route result.
+
+    Requests with another method than GET, or over HTTP/1.0, reach ``route`` too (the core would
+    answer them 400): websockets passes them to ``process_request`` and answers 405 / 505.
+    """
     return await picows.ws_create_server(
         route,
         host,
@@ -258,6 +272,7 @@ async def core_serve(
         enable_auto_pong=True,
         max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
         close_timeout=close_timeout,
+        _lenient_request_line=True,
         **kwargs,
     )
 

@@ -374,6 +374,9 @@ class serve:  # noqa: N801 - the name of websockets' API
                 response = self._accept(connection, request)
             except Exception:
                 response = self._server_error(server, connection)
+        # As websockets: on every response, process_request's and refusals too; None: no Server.
+        if self.server_header is not None:
+            response.headers["Server"] = self.server_header
         if self.process_response is None:
             return self._answer(connection, response)
         try:
@@ -408,6 +411,18 @@ class serve:  # noqa: N801 - the name of websockets' API
         return _core.with_listener(_core.response_to_core(response), listener)
 
     def _accept(self, connection: ServerConnection, request: Request) -> Response:
+        if request.method != "GET":
+            response = connection.respond(
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+                f"Failed to open a WebSocket connection: unsupported HTTP method: {request.method}.\n",
+            )
+            response.headers["Allow"] = "GET"
+            return response
+        if request.protocol != "HTTP/1.1":
+            return connection.respond(
+                http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                f"Failed to open a WebSocket connection: unsupported HTTP version: {request.protocol}.\n",
+            )
         problem = _upgrade_problem(request)
         if isinstance(problem, InvalidUpgrade):
             response = connection.respond(
@@ -446,8 +461,6 @@ class serve:  # noqa: N801 - the name of websockets' API
         if subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = subprotocol
             connection.subprotocol = subprotocol
-        if self.server_header is not None:
-            headers["Server"] = self.server_header
         return Response(101, "Switching Protocols", headers)
 
     def __await__(self) -> Generator[Any, None, Server]:
