@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from typing import Any
 
 import pytest
@@ -68,6 +69,31 @@ async def test_wake_inside_a_task_falls_back_to_a_later_step() -> None:
     assert log == []
     await asyncio.wait_for(task, 5)
     assert log == [("woken", "task", True)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="create_task(context=) exists from Python 3.11")
+async def test_wake_inside_the_tasks_own_context_falls_back_to_a_later_step() -> None:
+    # Running the step would enter the task's context a second time: refused, so scheduled instead.
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    wakeup = Wakeup(loop)
+
+    async def wait() -> str:
+        await wakeup
+        return "woken"
+
+    task = loop.create_task(wait(), context=context)  # type: ignore[call-arg,unused-ignore]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    done = loop.create_future()
+
+    def protocol_callback() -> None:
+        context.run(wakeup.wake, True)
+        done.set_result(task.done())
+
+    loop.call_soon(protocol_callback)
+    assert await asyncio.wait_for(done, 5) is False  # not run in place
+    assert await asyncio.wait_for(task, 5) == "woken"
 
 
 async def test_wake_later_wakes_in_a_later_iteration() -> None:

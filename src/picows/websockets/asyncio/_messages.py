@@ -161,12 +161,18 @@ class _Wakeup:
         context = self._context
         self._callback = None
         self._context = None
-        if not now or _running_task(self._loop) is not None:
-            self._loop.call_soon(callback, self, context=context)
-        elif context is None:
-            callback(self)
-        else:
-            context.run(callback, self)
+        if now and _running_task(self._loop) is None:
+            try:
+                if context is None:
+                    callback(self)
+                else:
+                    context.run(callback, self)
+                return
+            except RuntimeError:
+                # Refused before the step ran: its context is the one running
+                # (entered twice), or a Task asyncio does not see is running.
+                pass
+        self._loop.call_soon(callback, self, context=context)
 
 
 class _Fragments:
