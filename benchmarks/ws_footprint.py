@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO
+from harness.core_client import echo_rounds
 from harness.impls import BUILD_HINT, ours_root
 
 CLIENTS = ("core", "picows.websockets", "websockets")
@@ -90,26 +91,7 @@ async def memory_per_connection(kind: str, url: str, count: int) -> float:
 
 async def echo_loop(kind: str, url: str, rounds: int) -> None:
     if kind == "core":
-        import picows
-
-        done = asyncio.get_running_loop().create_future()
-
-        class Client(picows.WSListener):
-            count = 0
-
-            def on_ws_connected(self, transport):  # type: ignore[no-untyped-def]
-                transport.send(picows.WSMsgType.BINARY, PAYLOAD)
-
-            def on_ws_frame(self, transport, frame):  # type: ignore[no-untyped-def]
-                self.count += 1
-                if self.count >= rounds:
-                    done.set_result(None)
-                else:
-                    transport.send(picows.WSMsgType.BINARY, PAYLOAD)
-
-        transport, _ = await picows.ws_connect(Client, url)
-        await done
-        transport.disconnect()
+        await echo_rounds(url, PAYLOAD, rounds)
         return
     ws = await open_client(kind, url)
     for _ in range(rounds):

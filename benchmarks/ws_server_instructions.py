@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+from harness.core_client import echo_rounds
+
 SERVERS = ("core", "picows.websockets")
 PAYLOAD = os.urandom(256)
 
@@ -77,33 +79,6 @@ else:
 """
 
 
-async def drive(port: int, rounds: int) -> None:
-    """A core client: ``rounds`` binary echo round trips, then a normal close."""
-    import picows
-
-    done = asyncio.get_running_loop().create_future()
-
-    class Client(picows.WSListener):
-        count = 0
-
-        def on_ws_connected(self, transport):  # type: ignore[no-untyped-def]
-            transport.send(picows.WSMsgType.BINARY, PAYLOAD)
-
-        def on_ws_frame(self, transport, frame):  # type: ignore[no-untyped-def]
-            if frame.msg_type != picows.WSMsgType.BINARY:
-                return
-            self.count += 1
-            if self.count >= rounds:
-                done.set_result(None)
-            else:
-                transport.send(picows.WSMsgType.BINARY, PAYLOAD)
-
-    transport, _ = await picows.ws_connect(Client, f"ws://127.0.0.1:{port}/")
-    await asyncio.wait_for(done, 600)
-    transport.send_close(picows.WSCloseCode.OK)
-    await asyncio.wait_for(transport.wait_disconnected(), 60)
-
-
 def count(python: str, kind: str, rounds: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
@@ -116,7 +91,7 @@ def count(python: str, kind: str, rounds: int) -> int:
         if not line.strip().isdigit():
             server.kill()
             raise SystemExit(f"the {kind} server did not start: {server.communicate()[1][-800:]}")
-        asyncio.run(drive(int(line), rounds))
+        asyncio.run(echo_rounds(f"ws://127.0.0.1:{int(line)}/", PAYLOAD, rounds))
         _, stderr = server.communicate(timeout=600)
     match = re.search(r"Collected : (\d+)", stderr)
     if server.returncode != 0 or match is None:

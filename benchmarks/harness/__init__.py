@@ -9,6 +9,7 @@ One module per job:
 * :mod:`.venvs`    the virtualenvs of the published picows and of PyPy, and interpreter discovery;
 * :mod:`.tls`      a throw-away self-signed certificate per run, for ``wss://``;
 * :mod:`.cdriver`  building the C echo driver (plain and TLS);
+* :mod:`.core_client` a core echo client (the driver of the instruction-count tools);
 * :mod:`.machine`  what the numbers were measured on (CPU, kernel, git state, stale builds);
 * :mod:`.output`   formatting (sizes), headers and the JSON document.
 

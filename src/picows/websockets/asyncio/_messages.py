@@ -368,15 +368,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             message = self._take_message(decode)
             if message is not _NOTHING:
                 return message
-            # Inlined _wait_message (one coroutine per recv, not two).
-            self._recv_active = True
-            waiter = _Wakeup(self._loop)
-            self._waiter = waiter
             try:
-                await waiter
+                await self._start_waiting()  # awaited here: one coroutine per recv, not two
             finally:
-                self._waiter = None
-                self._recv_active = False
+                self._stop_waiting()
 
     def _take_message(self, decode):
         """The next complete message, taken off the queue; _NOTHING when there is none yet.
@@ -431,14 +426,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 message = self._take_message(None)
                 if message is not _NOTHING:
                     return message
-                self._recv_active = True
-                waiter = _Wakeup(self._loop)
-                self._waiter = waiter
                 try:
-                    await waiter
+                    await self._start_waiting()
                 finally:
-                    self._waiter = None
-                    self._recv_active = False
+                    self._stop_waiting()
         except ConnectionClosedOK:
             iterator.finished = True
             raise StopAsyncIteration from None
@@ -447,14 +438,21 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             raise
 
     async def _wait_message(self) -> None:
+        try:
+            await self._start_waiting()
+        finally:
+            self._stop_waiting()
+
+    def _start_waiting(self):
+        """Mark the receiver waiting; return what it awaits (not a coroutine: recv stays one)."""
         self._recv_active = True
         waiter = _Wakeup(self._loop)
         self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            self._recv_active = False
+        return waiter
+
+    def _stop_waiting(self) -> None:
+        self._waiter = None
+        self._recv_active = False
 
     def _convert(self, message, decode: bool):
         """recv(decode=...) for a message of the other type (rare: not on the fast path)."""

@@ -70,4 +70,6 @@ cdef class MessageListener(WSListener):
     cdef _wake(self, bint now)
 
     cdef _take_message(self, decode)
+    cdef _Wakeup _start_waiting(self)
+    cdef _stop_waiting(self)
     cpdef _message_taken(self)
