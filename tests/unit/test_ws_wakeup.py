@@ -143,7 +143,35 @@ async def test_done_before_awaited_completes_without_waiting() -> None:
     wakeup.add_done_callback(called.append)  # as a Future: scheduled, not called in place
     assert called == []
     await asyncio.sleep(0)
-    assert called == [wakeup]
+    assert len(called) == 1
+    assert_done_future(called[0])
+
+
+def assert_done_future(handed: Any) -> None:
+    """What a callback is handed for a delivered message: an exact asyncio.Future, done, with None.
+
+    Exact: asyncio's C Task reads such a future's result directly (for any
+    other object it calls ``result()`` by name).
+    """
+    assert type(handed) is asyncio.Future
+    assert handed.done() and not handed.cancelled() and handed.result() is None
+
+
+@pytest.mark.parametrize("now", [True, False])
+async def test_callbacks_are_handed_a_done_future_or_the_cancelled_wakeup(now: bool) -> None:
+    loop = asyncio.get_running_loop()
+    handed: list[Any] = []
+    delivered, cancelled = Wakeup(loop), Wakeup(loop)
+    delivered.add_done_callback(handed.append)
+    cancelled.add_done_callback(handed.append)
+    delivered.wake(now)  # inside this task: scheduled either way
+    assert cancelled.cancel("gone") is True
+    await asyncio.sleep(0)
+    assert len(handed) == 2
+    assert_done_future(handed[0])
+    assert handed[1] is cancelled  # its result() raises what the waiting task must see
+    with pytest.raises(asyncio.CancelledError, match="gone"):
+        handed[1].result()
 
 
 async def _await(awaitable: Any) -> Any:

@@ -78,6 +78,22 @@ _DONE = 1
 _CANCELLED = 2
 
 
+class _NoLoop:
+    """The loop of ``_RESOLVED``: a done Future without callbacks only asks its loop for the debug flag."""
+
+    def get_debug(self) -> bool:
+        return False
+
+
+# What the waiting Task's wake-up callback is handed when a message arrived: an
+# asyncio.Future already done with None. The callback only reads the result of
+# what it is handed, and asyncio's C Task reads an exact Future's result
+# directly, where any other object's ``result()`` is a call by name (about 1.3k
+# instructions per message). Shared: a done Future is never changed again.
+_RESOLVED = asyncio.Future(loop=_NoLoop())
+_RESOLVED.set_result(None)
+
+
 class _Wakeup:
     """What a waiting ``recv`` awaits: a one-shot future that asyncio's Task accepts.
 
@@ -119,7 +135,7 @@ class _Wakeup:
     # cost more than the attribute asyncio falls back to).
     def add_done_callback(self, callback, *, context=None) -> None:
         if self._state != _PENDING:
-            self._loop.call_soon(callback, self, context=context)
+            self._loop.call_soon(callback, self._outcome(), context=context)
         elif self._callback is not None:
             raise RuntimeError("a recv wake-up has one waiter")
         else:
@@ -144,6 +160,10 @@ class _Wakeup:
         self.wake(False)
         return True
 
+    def _outcome(self):
+        """What the Task's wake-up callback is handed: ``_RESOLVED``, or this object when cancelled."""
+        return _RESOLVED if self._state == _DONE else self
+
     # Our side.
     def wake(self, now: bool) -> None:
         """Done (if not already): run the waiting Task's step.
@@ -161,18 +181,19 @@ class _Wakeup:
         context = self._context
         self._callback = None
         self._context = None
+        outcome = self._outcome()
         if now and _running_task(self._loop) is None:
             try:
                 if context is None:
-                    callback(self)
+                    callback(outcome)
                 else:
-                    context.run(callback, self)
+                    context.run(callback, outcome)
                 return
             except RuntimeError:
                 # Refused before the step ran: its context is the one running
                 # (entered twice), or a Task asyncio does not see is running.
                 pass
-        self._loop.call_soon(callback, self, context=context)
+        self._loop.call_soon(callback, outcome, context=context)
 
 
 class _Fragments:

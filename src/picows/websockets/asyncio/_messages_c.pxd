@@ -8,7 +8,7 @@ from picows._cython.transport cimport WSListener, WSTransport
 
 
 # Message types, compared by identity on every frame.
-cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV, _running_task
+cdef object _CONT, _TEXT, _BINARY, _CLOSE, _PONG, _NO_MESSAGES, _NOTHING, _RECV, _running_task, _RESOLVED
 # _Wakeup states.
 cdef int _PENDING, _DONE, _CANCELLED
 
@@ -24,6 +24,7 @@ cdef class _Wakeup:
     cdef object _context
     cdef object _cancel_message
 
+    cdef _outcome(self)
     cpdef wake(self, bint now)
 
 
