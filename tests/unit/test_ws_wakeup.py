@@ -203,3 +203,28 @@ async def test_a_task_of_another_loop_is_refused() -> None:
             await asyncio.wait_for(wait(), 5)
     finally:
         other.close()
+
+
+async def test_rearmed_after_a_message_never_after_a_cancellation() -> None:
+    # A connection re-arms its last wake-up for the next wait; a cancelled one's
+    # result() is still to be read by its Task, so it must stay cancelled.
+    loop = asyncio.get_running_loop()
+    wakeup, log = Wakeup(loop), list[Any]()
+    assert wakeup._rearm() is False  # pending: nothing to re-arm
+    task = await start_waiting(wakeup, log)
+    loop.call_soon(wakeup.wake, True)
+    await asyncio.wait_for(task, 5)
+    assert wakeup._rearm() is True
+    assert not wakeup.done() and wakeup._asyncio_future_blocking is False
+    again: list[Any] = []
+    task = await start_waiting(wakeup, again)  # awaited again, woken again
+    loop.call_soon(wakeup.wake, True)
+    await asyncio.wait_for(task, 5)
+    assert log == again == [("woken", "task", True)]
+
+    cancelled = Wakeup(loop)
+    task = await start_waiting(cancelled, [])
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert cancelled._rearm() is False and cancelled.cancelled()

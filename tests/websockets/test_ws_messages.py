@@ -207,6 +207,26 @@ async def test_cancelled_recv_loses_no_message() -> None:
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "kept"
 
 
+async def test_recv_after_received_and_timed_out_waits() -> None:
+    # Each wait re-arms the connection's last wake-up unless it was cancelled.
+    async with our_server() as url, connect(url, proxy=None) as ws:
+        for n in range(3):
+            await ws.send(f"m{n}")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == f"m{n}"
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.01)
+        await ws.send("last")
+        assert [m async for m in _take(ws, 1)] == ["last"]
+
+
+async def _take(ws: Any, count: int) -> Any:
+    async for message in ws:
+        yield message
+        count -= 1
+        if count == 0:
+            return
+
+
 async def test_recv_resumes_in_its_own_task_and_context() -> None:
     # A message wakes a waiting recv from inside the protocol callback (no loop
     # iteration in between): the code after the await still runs in the receiving

@@ -160,6 +160,19 @@ class _Wakeup:
         self.wake(False)
         return True
 
+    def _rearm(self) -> bool:
+        """Pending again, if woken for a message and past (its Task is on); else False.
+
+        A connection keeps its last one and re-arms it for the next wait: one
+        allocation less per message. Never a cancelled one: the Task still
+        reads its ``result()`` (the CancelledError) later.
+        """
+        if self._state != _DONE or self._callback is not None:
+            return False
+        self._state = _PENDING
+        self._asyncio_future_blocking = False
+        return True
+
     def _outcome(self):
         """What the Task's wake-up callback is handed: ``_RESOLVED``, or this object when cancelled."""
         return _RESOLVED if self._state == _DONE else self
@@ -255,6 +268,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._messages = _NO_MESSAGES
         self._partial = None
         self._waiter = None
+        self._spare_waiter = None  # the last one, re-armed for the next wait
         self._recv_active = False
         self._streaming = False
         self._max_message = -1
@@ -467,7 +481,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     def _start_waiting(self):
         """Mark the receiver waiting; return what it awaits (not a coroutine: recv stays one)."""
         self._recv_active = True
-        waiter = _Wakeup(self._loop)
+        waiter = self._spare_waiter
+        if waiter is None or not waiter._rearm():
+            waiter = _Wakeup(self._loop)
+            self._spare_waiter = waiter
         self._waiter = waiter
         return waiter
 

@@ -24,6 +24,7 @@ cdef class _Wakeup:
     cdef object _context
     cdef object _cancel_message
 
+    cpdef bint _rearm(self)
     cdef _outcome(self)
     cpdef wake(self, bint now)
 
@@ -49,6 +50,7 @@ cdef class MessageListener(WSListener):
     cdef public object _messages
     cdef public _Fragments _partial
     cdef public _Wakeup _waiter
+    cdef _Wakeup _spare_waiter
     cdef public bint _recv_active
     cdef public bint _streaming
     cdef public long long _max_message
@@ -71,6 +73,7 @@ cdef class MessageListener(WSListener):
     cdef _wake(self, bint now)
 
     cdef _take_message(self, decode)
+    @cython.locals(waiter=_Wakeup)
     cdef _Wakeup _start_waiting(self)
     cdef _stop_waiting(self)
     cpdef _message_taken(self)
