@@ -73,7 +73,9 @@ cdef class MessageListener(WSListener):
     cdef _wake(self, bint now)
 
     cdef _take_message(self, decode)
+
     @cython.locals(waiter=_Wakeup)
     cdef _Wakeup _start_waiting(self)
+
     cdef _stop_waiting(self)
     cpdef _message_taken(self)
