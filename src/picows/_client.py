@@ -305,7 +305,9 @@ class _Attempt:
                     "(a plain ws:// server, or one that refused our TLS parameters or certificate?)"
                 ) from exc
         elif self.proxy_url.scheme in ("http", "https"):
-            transport, protocol = await self._through_connect_proxy(loop, protocol_factory, target, ssl)
+            transport, protocol = await self._through_connect_proxy(
+                loop, protocol_factory, target, ssl, upgrade.user_agent
+            )
         else:
             via = f"the proxy {self.proxy_url.host}:{self.proxy_url.port}"
             self.stage = f"the SOCKS tunnel to {where} through {via}"
@@ -374,7 +376,7 @@ class _Attempt:
 
     async def _through_connect_proxy(
         self, loop: asyncio.AbstractEventLoop, protocol_factory: Callable[[], Any], target: WSParsedURL,
-        ssl: ssl_module.SSLContext | None,
+        ssl: ssl_module.SSLContext | None, user_agent: str | None,
     ) -> tuple[asyncio.BaseTransport, Any]:
         proxy = self.proxy_url
         assert proxy is not None
@@ -384,7 +386,7 @@ class _Attempt:
             proxy_ssl = self.proxy_ssl_context or ssl_module.create_default_context()
         self.stage = f"connecting to {via}"
         sock = await self._user_socket(proxy)
-        tunnel = ConnectTunnel(target.host, target.port, proxy.username, proxy.password)
+        tunnel = ConnectTunnel(target.host, target.port, proxy.username, proxy.password, user_agent)
         try:
             if sock is None:
                 tunnel_transport, _ = await self.net.create_connection(

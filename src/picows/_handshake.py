@@ -355,6 +355,8 @@ class ClientUpgrade:
         self.request = WSUpgradeRequest(b"GET", url.resource_name.encode("ascii"), b"HTTP/1.1", headers)
         self.request_bytes = bytes(format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
         self.offered_protocols = header_tokens(headers, "Sec-WebSocket-Protocol")
+        #: The request's User-Agent (picows' default, the caller's, or None): also a proxy CONNECT's.
+        self.user_agent: str | None = headers.get("User-Agent")
         self._buf = bytearray()
         self._head: bytes | None = None
         self._response: WSUpgradeResponse | None = None

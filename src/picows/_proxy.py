@@ -64,10 +64,13 @@ class ConnectTunnel(asyncio.Protocol):
     answer whose head exceeds 64 KiB or a proxy that closes first.
     """
 
-    def __init__(self, host: str, port: int, username: str | None, password: str | None) -> None:
+    def __init__(
+        self, host: str, port: int, username: str | None, password: str | None, user_agent: str | None = None
+    ) -> None:
         self._host = host
         self._port = port
         self._credentials = (username, password) if username is not None else None
+        self._user_agent = user_agent  # the upgrade request's, as browsers and websockets send it
         self._buf = bytearray()
         loop = asyncio.get_running_loop()
         self.established: asyncio.Future[None] = loop.create_future()
@@ -76,6 +79,8 @@ class ConnectTunnel(asyncio.Protocol):
     def request_bytes(self) -> bytes:
         authority = _authority(self._host, self._port)
         lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        if self._user_agent is not None:
+            lines.append(f"User-Agent: {self._user_agent}")
         if self._credentials is not None:
             user, password = self._credentials
             token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")

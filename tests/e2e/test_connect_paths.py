@@ -271,3 +271,20 @@ async def test_no_timeout_with_none() -> None:
         )
         await _echo_once(transport, listener)
         await _close(transport)
+
+
+@pytest.mark.parametrize("agent", ["default", "custom"])
+async def test_connect_request_carries_the_upgrade_requests_user_agent(agent: str) -> None:
+    headers = {} if agent == "default" else {"User-Agent": "trader/2.0"}
+    async with ws_server(lambda r: EchoListener()) as url, connect_proxy() as proxy:
+        transport, listener = await asyncio.wait_for(
+            picows.ws_connect(CollectingListener, url, proxy=proxy.url, extra_headers=headers), TIMEOUT
+        )
+        try:
+            await _echo_once(transport, listener)
+            sent = transport.request.headers["User-Agent"]
+        finally:
+            await _close(transport)
+    head = proxy.requests[0].decode()
+    assert f"\r\nUser-Agent: {sent}\r\n" in head
+    assert sent.startswith("picows/") if agent == "default" else sent == "trader/2.0"

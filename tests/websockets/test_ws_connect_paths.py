@@ -14,7 +14,7 @@ import pytest
 import websockets.asyncio.client as upstream_client
 import websockets.exceptions
 
-from picows.websockets.asyncio.client import connect, unix_connect
+from picows.websockets.asyncio.client import USER_AGENT, connect, unix_connect
 from picows.websockets.asyncio.server import unix_serve
 from picows.websockets.exceptions import InvalidProxyStatus, SecurityError
 from support.connect_proxy import connect_proxy
@@ -179,3 +179,30 @@ async def test_bad_101_raises_what_websockets_raises(name: str) -> None:
     assert type(ours).__name__ == type(theirs).__name__
     if name not in ("not HTTP", "unasked extension"):
         assert str(ours) == str(theirs)
+
+
+def user_agent_of(head: bytes) -> str | None:
+    """The User-Agent of an HTTP request head, or None."""
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "user-agent":
+            return value.strip()
+    return None
+
+
+@pytest.mark.parametrize("agent", ["default", "agent/1.0", None])
+async def test_proxy_connect_carries_the_user_agent_like_websockets(agent: str | None) -> None:
+    kwargs = {} if agent == "default" else {"user_agent_header": agent}
+    async with our_server() as url, connect_proxy() as proxy:
+        for client in ("ours", "websockets"):
+            async with CLIENTS[client](url, proxy=proxy.url, **kwargs) as ws:
+                await round_trip(ws, f"{client} through an http proxy")
+                if client == "ours":
+                    assert ws.request is not None
+                    upgrade_agent = ws.request.headers.get("User-Agent")
+    ours, theirs = (user_agent_of(head) for head in proxy.requests)
+    assert ours == upgrade_agent  # the CONNECT says what the upgrade request says
+    if agent == "default":
+        assert ours == USER_AGENT and theirs is not None and theirs.startswith("Python/")
+    else:
+        assert ours == theirs == agent
