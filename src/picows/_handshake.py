@@ -247,11 +247,26 @@ class WSUpgradeResponse:
 
     def to_bytes(self) -> bytes:
         """The response as it is sent on the wire."""
-        start = f"{self.version.decode('ascii')} {int(self.status)} {self.status.phrase}"
+        start = f"{self.version.decode('ascii')} {int(self.status)} {_reason_phrase(self.status)}"
         out = format_head(start, self.headers.items())
         if self.body:
             out += self.body
         return bytes(out)
+
+
+def _reason_phrase(status: http.HTTPStatus | int) -> str:
+    """The reason phrase of a status line: the status's own ``phrase``, else HTTPStatus's, else empty.
+
+    A response built directly with a plain int (or a code HTTPStatus does not
+    know) is still written; RFC 9112 allows an empty reason phrase.
+    """
+    phrase = getattr(status, "phrase", None)
+    if isinstance(phrase, str):
+        return phrase
+    try:
+        return http.HTTPStatus(int(status)).phrase
+    except ValueError:
+        return ""
 
 
 def _as_status(status: http.HTTPStatus | int, arg: str) -> http.HTTPStatus:

@@ -1142,3 +1142,18 @@ async def test_a_flood_while_the_async_factory_runs_pauses_reading_and_loses_not
             assert (await listeners[0].get())[3] == b"still reading"
         finally:
             close_writer(writer)
+
+
+@pytest.mark.parametrize(("status", "status_line"), [
+    (403, b"HTTP/1.1 403 Forbidden"),  # a plain int HTTPStatus knows: its phrase
+    (499, b"HTTP/1.1 499 "),  # a code HTTPStatus does not know: an empty reason phrase (RFC 9112)
+])
+async def test_a_response_built_with_a_plain_int_status_is_sent(status: int, status_line: bytes) -> None:
+    def factory(request: Any) -> Any:
+        headers = CIMultiDict([("Content-Length", "2"), ("Connection", "close")])
+        return WSUpgradeResponseWithListener(WSUpgradeResponse(b"HTTP/1.1", status, headers, b"no"), None)
+
+    async with ws_server(factory) as url:
+        port = port_of(url)
+        resp = RawResponse(await exchange(port, upgrade_request(port)))
+    assert (resp.status_line, resp.body) == (status_line, b"no")

@@ -485,3 +485,9 @@ def test_reprs() -> None:
     assert repr(request) == "WSUpgradeRequest(method=b'GET', path=b'/x', version=b'HTTP/1.1')"
     response = WSUpgradeResponse.create_101_response()
     assert repr(response) == "WSUpgradeResponse(version=b'HTTP/1.1', status=<HTTPStatus.SWITCHING_PROTOCOLS: 101>)"
+
+
+def test_to_bytes_of_a_response_with_a_plain_int_status() -> None:
+    for status, line in [(403, b"HTTP/1.1 403 Forbidden\r\n"), (499, b"HTTP/1.1 499 \r\n")]:
+        resp = WSUpgradeResponse(b"HTTP/1.1", status, CIMultiDict(), None)  # type: ignore[arg-type]
+        assert resp.to_bytes() == line + b"\r\n"
