@@ -163,10 +163,12 @@ def _header_error(name: str, value: str | None, subprotocols: Sequence[str] | No
     """websockets' exception for a wrong header of the 101 response."""
     lowered = name.lower()
     if lowered == "sec-websocket-protocol" and value is not None:
-        if "," in value:
-            return InvalidHeader(name, value)
-        if not subprotocols:
+        # websockets' checks, in its order.
+        if subprotocols is None:
             return NegotiationError("no subprotocols supported")
+        names = [token.strip() for token in value.split(",")]
+        if len(names) > 1:
+            return InvalidHeader(name, f"multiple values: {', '.join(names)}")
         return NegotiationError(f"unsupported subprotocol: {value}")
     if lowered == "sec-websocket-extensions" and value is not None:
         return NegotiationError(f"Unsupported extension: {value}")
