@@ -342,3 +342,27 @@ async def test_reconnect_after_a_dropped_connection_resets_the_delays() -> None:
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "second"
             break
     assert attempts == 4 and generators == 2
+
+
+# -- SOCKS proxies -------------------------------------------------------------------------------------
+
+
+async def test_socks_proxy_from_the_environment(socks5_proxy: str, monkeypatch: Any) -> None:
+    """socks_proxy=http://host:port (how getproxies() reports it) is taken as SOCKS5, as websockets does."""
+    monkeypatch.setenv("socks_proxy", socks5_proxy.replace("socks5://", "http://"))
+    monkeypatch.setenv("no_proxy", "")
+    for name in ("http_proxy", "https_proxy", "ws_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    async with our_server() as url, connect(url) as ws:
+        await ws.send("through socks")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
+
+
+async def test_socks_proxy_failing_to_reach_the_server_like_websockets(socks5_proxy: str) -> None:
+    """The proxy cannot reach the server: the same exception class and message as websockets'."""
+    url = f"ws://127.0.0.1:{free_port()}/"
+    proxy = socks5_proxy.replace("socks5://", "socks5h://")
+    ours, theirs = await failure_of("ours", url, proxy=proxy), await failure_of("websockets", url, proxy=proxy)
+    assert type(ours).__name__ == type(theirs).__name__
+    assert str(ours) == str(theirs)

@@ -97,6 +97,40 @@ async def test_failing_hook_answers_500_like_websockets(case: str, caplog: Any) 
     assert_same_answer(ours, theirs)
 
 
+@pytest.mark.parametrize(("status", "phrase"), [(299, ""), (599, ""), (404, "Gone Fishing"), (403, "")])
+async def test_status_and_reason_phrase_from_process_request_like_websockets(status: int, phrase: str) -> None:
+    """The status line carries the response's code and reason phrase as given, known to HTTP or not."""
+    def answer(connection: Any, request: Any) -> Any:
+        response = connection.respond(404, "custom")
+        response.status_code, response.reason_phrase = status, phrase
+        return response
+
+    ours, theirs = await answers_to(lambda port: upgrade_request(port), process_request=answer)
+    assert ours.status_line == theirs.status_line == f"HTTP/1.1 {status} {phrase}".encode()
+    assert_same_answer(ours, theirs)
+
+
+@pytest.mark.xfail(strict=True, reason="reported: picows' core client refuses a status HTTPStatus does not "
+                   "know ('unknown status code 599' -> InvalidMessage) and keeps HTTPStatus' phrase instead of "
+                   "the received one; websockets raises InvalidStatus with the response as received")
+async def test_our_client_reports_any_status_as_received_like_websockets() -> None:
+    def answer(connection: Any, request: Any) -> Any:
+        response = connection.respond(404, "custom")
+        response.status_code, response.reason_phrase = 599, "Odd"
+        return response
+
+    async with their_server(process_request=answer) as url:
+        rejected = await failure_of_client(connect, url, proxy=None)
+    assert (rejected.response.status_code, rejected.response.reason_phrase) == (599, "Odd")
+
+
+async def failure_of_client(factory: Any, url: str, **kwargs: Any) -> Any:
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the caller checks it
+        async with factory(url, **kwargs):
+            pass
+    return info.value
+
+
 def authorization(value: str) -> Any:
     return lambda port: upgrade_request(port, headers=[("Authorization", value)])
 

@@ -109,11 +109,23 @@ def response_to_core(response: Response) -> Any:
     core_headers.popall("Content-Length", None)
     core_headers["Content-Length"] = str(len(body))
     core_headers.setdefault("Connection", "close")
-    try:
-        status: Any = http.HTTPStatus(response.status_code)
-    except ValueError:
-        status = response.status_code
-    return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)
+    status = _Status(response.status_code, response.reason_phrase)
+    return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)  # type: ignore[arg-type]
+
+
+class _Status(int):
+    """A status code with the response's own reason phrase, written by the core like an ``HTTPStatus``.
+
+    As websockets, the status line carries ``reason_phrase`` as given, also for codes ``HTTPStatus``
+    does not know (which the core could not write from a plain int).
+    """
+
+    phrase: str
+
+    def __new__(cls, code: int, phrase: str) -> _Status:
+        status = super().__new__(cls, code)
+        status.phrase = phrase
+        return status
 
 
 def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
