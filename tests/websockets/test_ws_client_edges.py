@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import itertools
 import os
 import random
 import socket
 import ssl
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from picows.websockets.exceptions import (
     InvalidURI,
     NegotiationError,
 )
-from support.net import free_port
+from support.net import free_port, tcp_server
 from support.raw_ws import raw_ws_server
 from support.ws_api import TIMEOUT, echo, our_server, their_server
 
@@ -359,10 +360,31 @@ async def test_socks_proxy_from_the_environment(socks5_proxy: str, monkeypatch: 
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
 
 
-async def test_socks_proxy_failing_to_reach_the_server_like_websockets(socks5_proxy: str) -> None:
-    """The proxy cannot reach the server: the same exception class and message as websockets'."""
+@contextlib.asynccontextmanager
+async def refusing_socks5_proxy() -> AsyncIterator[str]:
+    """A SOCKS5 proxy that answers every CONNECT with "connection refused" (reply code 5)."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, methods = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
+        await reader.readexactly(methods)
+        writer.write(b"\x05\x00")  # no authentication
+        head = await asyncio.wait_for(reader.readexactly(4), TIMEOUT)
+        address_length = {1: 4, 4: 16}.get(head[3])
+        if address_length is None:  # a domain name: its length comes first
+            address_length = (await reader.readexactly(1))[0]
+        await reader.readexactly(address_length + 2)  # the address and the port
+        writer.write(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")
+        await writer.drain()
+
+    async with tcp_server(handler) as port:
+        yield f"socks5://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+async def test_socks_proxy_refusing_the_connection_like_websockets(scheme: str) -> None:
     url = f"ws://127.0.0.1:{free_port()}/"
-    proxy = socks5_proxy.replace("socks5://", "socks5h://")
-    ours, theirs = await failure_of("ours", url, proxy=proxy), await failure_of("websockets", url, proxy=proxy)
-    assert type(ours).__name__ == type(theirs).__name__
+    async with refusing_socks5_proxy() as proxy:
+        proxy = proxy.replace("socks5://", f"{scheme}://")
+        ours, theirs = await failure_of("ours", url, proxy=proxy), await failure_of("websockets", url, proxy=proxy)
+    assert type(ours).__name__ == type(theirs).__name__ == "ProxyError"
     assert str(ours) == str(theirs)
+    assert ours.__cause__ is not None

@@ -198,6 +198,8 @@ def proxy_error(exc: Exception, proxy: str) -> ProxyError:
         except ValueError:
             phrase = ""
         return InvalidProxyStatus(Response(status, phrase, Headers()))
+    if proxy.startswith("socks"):
+        return ProxyError("failed to connect to SOCKS proxy")  # websockets' text; the cause is chained
     return ProxyError(f"failed to connect through the proxy: {exc}")
 
 
