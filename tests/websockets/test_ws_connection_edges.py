@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import websockets.asyncio.client as upstream_client
-import websockets.client
 import websockets.datastructures
 import websockets.exceptions
 import websockets.http11
@@ -48,7 +47,13 @@ async def raw_client() -> AsyncIterator[tuple[Any, RawPeer]]:
         try:
             yield ws, peer
         finally:
-            ws._transport.disconnect(graceful=False)
+            await drop(ws, peer)
+
+
+async def drop(ws: Any, peer: RawPeer) -> None:
+    """End the test's connection at once: the peer closes TCP, our side notices."""
+    peer.writer.transport.abort()
+    await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
 
 
 async def read_non_control(peer: RawPeer) -> Any:
@@ -93,7 +98,7 @@ def test_process_exception_decides_like_websockets(case: str) -> None:
     ours_exc = make(ours_module)
     theirs_exc = make(websockets.exceptions)
     ours_decision = process_exception(ours_exc)
-    theirs_decision = websockets.client.process_exception(theirs_exc)
+    theirs_decision = upstream_client.process_exception(theirs_exc)
     assert (ours_decision is None) == (theirs_decision is None)
     assert ours_decision is None or ours_decision is ours_exc
 
@@ -197,7 +202,7 @@ async def test_keepalive_pings_again_after_each_pong() -> None:
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "still open"
             assert ws.state is State.OPEN
         finally:
-            ws._transport.disconnect(graceful=False)
+            await drop(ws, peer)
 
 
 # -- closing -----------------------------------------------------------------------------------------
@@ -417,7 +422,7 @@ async def test_fragmented_send_waits_for_a_slow_reader() -> None:
             await asyncio.wait_for(sending, TIMEOUT)
             assert received == parts
         finally:
-            ws._transport.disconnect(graceful=False)
+            await drop(ws, peer)
 
 
 # -- recv_streaming, properties ------------------------------------------------------------------------

@@ -116,6 +116,10 @@ def standalone() -> ModuleType:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_str_and_attributes_match_websockets(case: str, standalone: ModuleType) -> None:
     name, make_args = CASES[case]
+    if not hasattr(upstream, name):  # websockets < 16 (PyPy's 3.9) has no such class: ours with and without
+        assert str(getattr(ours, name)(*make_args(library("ours")))) == str(
+            getattr(standalone, name)(*make_args(library("ours"))))
+        return
     with warnings.catch_warnings(record=True) as their_warnings:
         warnings.simplefilter("always")
         theirs = getattr(upstream, name)(*make_args(library("websockets")))
