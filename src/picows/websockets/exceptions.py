@@ -356,6 +356,12 @@ class PayloadTooBig(WebSocketException, *_up("PayloadTooBig")):  # type: ignore[
     def __init__(self, size_or_message: int | None | str, max_size: int | None = None,
                  current_size: int | None = None) -> None:
         Exception.__init__(self, size_or_message, max_size, current_size)
+        if isinstance(size_or_message, str):
+            warnings.warn(  # as websockets 14+
+                "PayloadTooBig(message) is deprecated; change to PayloadTooBig(size, max_size)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.message: str | None = size_or_message if isinstance(size_or_message, str) else None
         self.size: int | None = None if isinstance(size_or_message, str) else size_or_message
         self.max_size: int = max_size or 0

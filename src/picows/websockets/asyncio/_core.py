@@ -109,11 +109,23 @@ def response_to_core(response: Response) -> Any:
     core_headers.popall("Content-Length", None)
     core_headers["Content-Length"] = str(len(body))
     core_headers.setdefault("Connection", "close")
-    try:
-        status: Any = http.HTTPStatus(response.status_code)
-    except ValueError:
-        status = response.status_code
-    return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)
+    status = _Status(response.status_code, response.reason_phrase)
+    return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)  # type: ignore[arg-type]
+
+
+class _Status(int):
+    """A status code with the response's own reason phrase, written by the core like an ``HTTPStatus``.
+
+    As websockets, the status line carries ``reason_phrase`` as given, also for codes ``HTTPStatus``
+    does not know (which the core could not write from a plain int).
+    """
+
+    phrase: str
+
+    def __new__(cls, code: int, phrase: str) -> _Status:
+        status = super().__new__(cls, code)
+        status.phrase = phrase
+        return status
 
 
 def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
@@ -163,10 +175,12 @@ def _header_error(name: str, value: str | None, subprotocols: Sequence[str] | No
     """websockets' exception for a wrong header of the 101 response."""
     lowered = name.lower()
     if lowered == "sec-websocket-protocol" and value is not None:
-        if "," in value:
-            return InvalidHeader(name, value)
-        if not subprotocols:
+        # websockets' checks, in its order.
+        if subprotocols is None:
             return NegotiationError("no subprotocols supported")
+        names = [token.strip() for token in value.split(",")]
+        if len(names) > 1:
+            return InvalidHeader(name, f"multiple values: {', '.join(names)}")
         return NegotiationError(f"unsupported subprotocol: {value}")
     if lowered == "sec-websocket-extensions" and value is not None:
         return NegotiationError(f"Unsupported extension: {value}")
@@ -184,6 +198,8 @@ def proxy_error(exc: Exception, proxy: str) -> ProxyError:
         except ValueError:
             phrase = ""
         return InvalidProxyStatus(Response(status, phrase, Headers()))
+    if proxy.startswith("socks"):
+        return ProxyError("failed to connect to SOCKS proxy")  # websockets' text; the cause is chained
     return ProxyError(f"failed to connect through the proxy: {exc}")
 
 

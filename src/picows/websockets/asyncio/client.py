@@ -15,12 +15,9 @@ from typing import Any, Callable
 
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
-    InvalidHandshake,
-    InvalidHeader,
     InvalidProxy,
     InvalidStatus,
     InvalidURI,
-    NegotiationError,
     SecurityError,
 )
 from . import _core
@@ -78,11 +75,13 @@ def parse_ws_uri(uri: str) -> urllib.parse.SplitResult:
     if not parsed.hostname:
         raise InvalidURI(uri, "hostname isn't provided")
     if parsed.fragment:
-        raise InvalidURI(uri, "URI contains a fragment")
+        raise InvalidURI(uri, "fragment identifier is meaningless")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError:
         raise InvalidURI(uri, "port isn't a valid integer") from None
+    if parsed.username is not None and parsed.password is None:
+        raise InvalidURI(uri, "username provided without password")
     return parsed
 
 
@@ -103,10 +102,24 @@ def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
 
 
 def _core_proxy_url(proxy: str) -> str:
+    """Validate a proxy URL as websockets does (raises InvalidProxy); the URL picows' core takes."""
     parsed = urllib.parse.urlsplit(proxy)
     scheme = {"socks5h": "socks5", "socks4a": "socks4"}.get(parsed.scheme, parsed.scheme)
     if scheme not in ("http", "https", "socks4", "socks5"):
         raise InvalidProxy(proxy, f"scheme {parsed.scheme} isn't supported")
+    problem = None
+    if parsed.hostname is None:
+        problem = "hostname isn't provided"
+    elif parsed.path not in ("", "/"):
+        problem = "path is meaningless"
+    elif parsed.query:
+        problem = "query is meaningless"
+    elif parsed.fragment:
+        problem = "fragment is meaningless"
+    elif parsed.username is not None and parsed.password is None:
+        problem = "username provided without password"
+    if problem is not None:
+        raise InvalidProxy(proxy, problem)
     return urllib.parse.urlunsplit(parsed._replace(scheme=scheme))
 
 
@@ -158,6 +171,8 @@ class connect:  # noqa: N801 - the name of websockets' API
             raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         self.uri = uri
         self.parsed = parse_ws_uri(uri)
+        if self.parsed.scheme != "wss" and kwargs.get("ssl") is not None:
+            raise ValueError("ssl argument is incompatible with a ws:// URI")
         self.origin = origin
         self.subprotocols = list(subprotocols) if subprotocols is not None else None
         self.additional_headers = additional_headers
@@ -197,15 +212,12 @@ class connect:  # noqa: N801 - the name of websockets' API
 
     @staticmethod
     def _ssl(parsed: urllib.parse.SplitResult, ssl: Any) -> ssl_module.SSLContext | None:
-        if parsed.scheme == "wss":
-            if ssl is None or ssl is True:
-                return ssl_module.create_default_context()
-            return ssl  # type: ignore[no-any-return]
-        if ssl is not None:
-            raise ValueError(
-                "connect() received a ssl argument for a ws:// URI, use a wss:// URI to enable TLS"
-            )
-        return None
+        # ssl with a ws:// URI was refused in __init__, and redirects never go from wss:// to ws://.
+        if parsed.scheme != "wss":
+            return None
+        if ssl is None or ssl is True:
+            return ssl_module.create_default_context()
+        return ssl  # type: ignore[no-any-return]
 
     def _proxy(self, parsed: urllib.parse.SplitResult) -> str | None:
         if self.proxy is True:
@@ -313,19 +325,10 @@ class connect:  # noqa: N801 - the name of websockets' API
 
     def _after_handshake(self, connection: ClientConnection) -> None:
         transport = connection._transport
+        # The core refused any other answer than one of the offered subprotocols (see _core.handshake_error).
         values = transport.response.headers.getall("Sec-WebSocket-Protocol", [])
         if values:
-            problem: InvalidHandshake | None = None
-            if len(values) > 1 or "," in values[0]:
-                problem = InvalidHeader("Sec-WebSocket-Protocol", ", ".join(values))
-            elif not self.subprotocols:
-                problem = NegotiationError("no subprotocols supported")
-            elif values[0] not in self.subprotocols:
-                problem = NegotiationError(f"unsupported subprotocol: {values[0]}")
-            if problem is not None:
-                transport.disconnect(graceful=False)
-                raise problem
-            connection.subprotocol = values[0]
+            connection.subprotocol = values[0].strip()
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self.create().__await__()
@@ -340,7 +343,8 @@ class connect:  # noqa: N801 - the name of websockets' API
         traceback: TracebackType | None,
     ) -> None:
         assert self.connection is not None
-        await self.connection.close()
+        # The connection's own __aexit__: an exception in the block closes with 1011, as websockets.
+        await self.connection.__aexit__(exc_type, exc_value, traceback)
 
     async def __aiter__(self) -> AsyncIterator[ClientConnection]:
         delays: Generator[float] | None = None

@@ -363,42 +363,50 @@ class Connection(_core.MessageListener):
                 self._fragment_done.set_result(None)
 
     async def _send_fragment_items(self, iterator: Any, is_async: bool, text: bool | None) -> None:
+        try:
+            item = (await iterator.__anext__()) if is_async else next(iterator)
+        except (StopIteration, StopAsyncIteration):
+            return  # an empty iterable sends nothing, like websockets
+        try:
+            await self._send_fragment_stream(item, iterator, is_async, text)
+        except Exception:
+            # As websockets: once a message is started, any error (a bad item, the iterable raising)
+            # fails the connection with 1011, so the peer never waits for the rest of the message.
+            if self._state == _OPEN:
+                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            raise
+
+    async def _send_fragment_stream(
+        self, item: Any, iterator: Any, is_async: bool, text: bool | None
+    ) -> None:
+        """Send ``item`` and the rest of ``iterator``, one frame per item, the last one with FIN."""
         send = self._transport.send
+        kind = "async iterable" if is_async else "iterable"  # websockets' wording
+        if isinstance(item, str):
+            is_str = True
+            opcode: Any = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            is_str = False
+            opcode = _core.MsgType.TEXT if text else _core.MsgType.BINARY
+        else:
+            raise TypeError(f"{kind} must contain bytes or str")
         first = True
-        is_str = False
-        opcode: Any = None
-        pending: Any = None
+        # Each item is sent when the next one is known, so that the last one carries FIN.
+        pending = item.encode("utf-8") if isinstance(item, str) else item
         while True:
             try:
                 item = (await iterator.__anext__()) if is_async else next(iterator)
             except (StopIteration, StopAsyncIteration):
                 break
-            if opcode is None:
-                if isinstance(item, str):
-                    is_str = True
-                    opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
-                elif isinstance(item, (bytes, bytearray, memoryview)):
-                    opcode = _core.MsgType.TEXT if text else _core.MsgType.BINARY
-                else:
-                    # As websockets: a bad fragment fails the connection (1011).
-                    self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                    raise TypeError("iterable must contain bytes or str")
-            elif isinstance(item, str) != is_str or not isinstance(item, (str, bytes, bytearray, memoryview)):
-                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                raise TypeError("iterable must contain uniform types")
-            data = item.encode("utf-8") if is_str else item
-            if pending is not None:
-                if self._state != _OPEN:
-                    raise self._closed_error()
-                send(opcode if first else _core.MsgType.CONTINUATION, pending, False)
-                first = False
-                if self._write_paused:
-                    await self._drain()
-            pending = data
-        if pending is None:
-            if opcode is None:
-                return  # an empty iterable sends nothing, like websockets
-            pending = b""
+            if isinstance(item, str) != is_str or not isinstance(item, (str, bytes, bytearray, memoryview)):
+                raise TypeError(f"{kind} must contain uniform types")
+            if self._state != _OPEN:
+                raise self._closed_error()
+            send(opcode if first else _core.MsgType.CONTINUATION, pending, False)
+            first = False
+            if self._write_paused:
+                await self._drain()
+            pending = item.encode("utf-8") if isinstance(item, str) else item
         if self._state != _OPEN:
             raise self._closed_error()
         send(opcode if first else _core.MsgType.CONTINUATION, pending, True)

@@ -57,14 +57,25 @@ def _router_hooks(url_map: Any, server_name: str | None, secure: bool, kwargs: d
         try:
             connection._route_match = adapter.match(path, query_args=query)
         except werkzeug.routing.RequestRedirect as redirect:
-            response = connection.respond(http.HTTPStatus.FOUND, f"Found at {redirect.new_url}\n")
+            # websockets' texts, without a trailing newline.
+            response = connection.respond(http.HTTPStatus.FOUND, f"Found at {redirect.new_url}")
             response.headers["Location"] = redirect.new_url
             return response
         except werkzeug.exceptions.NotFound:
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found")
         return None
 
     return handler, process_request
+
+
+def _take_ssl(ssl: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether URLs are bound as ``wss``; puts a real TLS context (not ``ssl=True``) into ``kwargs``.
+
+    As in websockets, ``ssl=True`` only binds ``wss`` URLs (TLS terminated by a reverse proxy).
+    """
+    if ssl is not None and ssl is not True:
+        kwargs["ssl"] = ssl
+    return ssl is not None
 
 
 def route(url_map: Any, *args: Any, server_name: str | None = None, ssl: Any = None, **kwargs: Any) -> serve:
@@ -72,15 +83,19 @@ def route(url_map: Any, *args: Any, server_name: str | None = None, ssl: Any = N
 
     Endpoints are ``async def endpoint(connection, **url_arguments)``.
     Unmatched paths get 404; werkzeug redirects (e.g. a missing trailing
-    slash) get 302 with ``Location``.
+    slash) get 302 with ``Location``. ``server_name`` is the host of those
+    URLs (default: the request's ``Host``); ``ssl=True`` makes them ``wss://``
+    without enabling TLS (behind a reverse proxy that terminates it).
     """
-    handler, process_request = _router_hooks(url_map, server_name, ssl is not None, kwargs)
-    if ssl is not None:
-        kwargs["ssl"] = ssl
+    secure = _take_ssl(ssl, kwargs)
+    handler, process_request = _router_hooks(url_map, server_name, secure, kwargs)
     return serve(handler, *args, process_request=process_request, **kwargs)
 
 
-def unix_route(url_map: Any, path: str | None = None, **kwargs: Any) -> serve:
+def unix_route(
+    url_map: Any, path: str | None = None, *, server_name: str | None = None, ssl: Any = None, **kwargs: Any
+) -> serve:
     """Like :func:`route`, on a Unix socket."""
-    handler, process_request = _router_hooks(url_map, kwargs.pop("server_name", None), False, kwargs)
+    secure = _take_ssl(ssl, kwargs)
+    handler, process_request = _router_hooks(url_map, server_name, secure, kwargs)
     return unix_serve(handler, path, process_request=process_request, **kwargs)

@@ -138,10 +138,12 @@ def _upgrade_problem(request: Request) -> InvalidHeader | None:
             return InvalidHeader(name, "multiple values")
     key = request.headers["Sec-WebSocket-Key"]
     try:
-        valid_key = len(base64.b64decode(key.encode(), validate=True)) == 16
-    except (binascii.Error, UnicodeEncodeError):
-        valid_key = False
-    if not valid_key:
+        raw_key = base64.b64decode(key.encode(), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        problem = InvalidHeaderValue("Sec-WebSocket-Key", key)
+        problem.__cause__ = exc  # websockets' answer names the decoding error too
+        return problem
+    if len(raw_key) != 16:
         return InvalidHeaderValue("Sec-WebSocket-Key", key)
     version = request.headers["Sec-WebSocket-Version"]
     if version != "13":
@@ -434,8 +436,13 @@ class serve:  # noqa: N801 - the name of websockets' API
             response.headers["Upgrade"] = "websocket"
             return response
         if problem is not None:
+            text = str(problem)
+            cause = problem.__cause__
+            while cause is not None:  # as websockets: the chain of causes, "; "-separated
+                text += f"; {cause}"
+                cause = cause.__cause__
             return connection.respond(
-                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {problem}.\n"
+                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {text}.\n"
             )
         if self.origins is not None:
             origin = request.headers.get("Origin")
@@ -551,6 +558,15 @@ def _exception_group(message: str, errors: list[Exception]) -> Exception:
     return Backport(message, errors)  # type: ignore[no-any-return,unused-ignore]  # websockets uses it < 3.11
 
 
+def _is_credentials(value: Any) -> bool:
+    """Whether ``value`` unpacks into a (username, password) pair of strings (any pair: tuple, list ...)."""
+    try:
+        username, password = value
+    except (TypeError, ValueError):
+        return False
+    return isinstance(username, str) and isinstance(password, str)
+
+
 def basic_auth(
     realm: str = "",
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
@@ -563,18 +579,17 @@ def basic_auth(
     async, returning a bool). On success ``connection.username`` is set.
     """
     if (credentials is None) == (check_credentials is None):
-        raise TypeError("provide either credentials or check_credentials")
+        raise ValueError("provide either credentials or check_credentials")
     if credentials is not None:
-        single = isinstance(credentials, tuple) and len(credentials) == 2
-        if single and all(isinstance(x, str) for x in credentials):
+        if _is_credentials(credentials):
             pairs: list[Any] = [credentials]
         elif isinstance(credentials, Iterable):
             pairs = list(credentials)
-            if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+            if not all(_is_credentials(p) for p in pairs):
                 raise TypeError(f"invalid credentials argument: {credentials}")
         else:
             raise TypeError(f"invalid credentials argument: {credentials}")
-        known = dict(pairs)
+        known = {username: password for username, password in pairs}
 
         def check(username: str, password: str) -> bool:
             expected = known.get(username)

@@ -1,0 +1,136 @@
+"""The per-message path's rare cases: fragment order violations, recv(decode=), async for misuse, streaming.
+
+Our client and websockets' client read the same frames from the same hand-written server, so the
+close code/reason they send and what their calls return or raise are compared directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets.asyncio.client as upstream_client
+import websockets.exceptions
+
+from picows.websockets.asyncio.client import connect
+from support.frames import expect_close
+from support.raw_ws import RawPeer, raw_ws_server
+from support.ws_api import TIMEOUT
+
+TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0
+CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
+
+
+@contextlib.asynccontextmanager
+async def client_and_peer(client: str) -> AsyncIterator[tuple[Any, RawPeer]]:
+    """One library's client connected to a hand-written server: (client connection, server side peer)."""
+    async with raw_ws_server() as server:
+        ws = await CLIENTS[client](server.url, proxy=None, compression=None, ping_interval=None)
+        peer = await server.accept()
+        try:
+            yield ws, peer
+        finally:
+            peer.close()
+            await asyncio.wait_for(ws.close(), TIMEOUT)
+
+
+VIOLATIONS = {
+    "data-frame-inside-a-fragmented-message": [(TEXT, b"a", False), (TEXT, b"b", True)],
+    "continuation-without-a-message": [(CONTINUATION, b"x", True)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(VIOLATIONS))
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_fragment_order_violation_closes_1002_like_websockets(case: str, client: str) -> None:
+    async with client_and_peer(client) as (ws, peer):
+        for opcode, payload, fin in VIOLATIONS[case]:
+            await peer.send(opcode, payload, fin=fin)
+        close = await expect_close(peer.reader, 1002)
+        peer.close()  # no closing handshake: websockets' recv would wait for it until close_timeout
+        with pytest.raises(websockets.exceptions.ConnectionClosedError):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+    reason = {"data-frame-inside-a-fragmented-message": b"expected a continuation frame"}.get(case)
+    if reason is not None:  # the core refuses a lone continuation frame itself, with its own wording
+        assert close.close_message == reason
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_recv_decode_conversions_like_websockets(client: str) -> None:
+    async with client_and_peer(client) as (ws, peer):
+        await peer.send(TEXT, "é".encode())
+        await peer.send(BINARY, b"bin")
+        await peer.send(TEXT, b"text", fin=False)
+        await peer.send(CONTINUATION, b"!", fin=True)
+        assert await asyncio.wait_for(ws.recv(decode=False), TIMEOUT) == "é".encode()
+        assert await asyncio.wait_for(ws.recv(decode=True), TIMEOUT) == "bin"
+        assert await asyncio.wait_for(ws.recv(decode=True), TIMEOUT) == "text!"
+        await peer.send(TEXT, b"as is")
+        await peer.send(BINARY, b"as is")
+        assert await asyncio.wait_for(ws.recv(decode=True), TIMEOUT) == "as is"
+        assert await asyncio.wait_for(ws.recv(decode=False), TIMEOUT) == b"as is"
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_recv_decode_of_binary_that_is_not_utf8_like_websockets(client: str) -> None:
+    """Binary data that is not UTF-8, asked for as text: 1007, and messages already queued still come out."""
+    async with client_and_peer(client) as (ws, peer):
+        await peer.send(BINARY, b"\xff\xfe")
+        await peer.send(TEXT, b"queued")
+        receiving = asyncio.ensure_future(ws.recv(decode=True))
+        close = await expect_close(peer.reader, 1007)
+        assert close.close_message == b"invalid start byte at position 0"
+        peer.close()
+        with pytest.raises(websockets.exceptions.ConnectionClosedError):
+            await asyncio.wait_for(receiving, TIMEOUT)
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "queued"
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_async_for_while_recv_waits_is_concurrency_error(client: str) -> None:
+    async with client_and_peer(client) as (ws, peer):
+        receiving = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0)
+        with pytest.raises(websockets.exceptions.ConcurrencyError):
+            async for _ in ws:
+                pass
+        await peer.send(TEXT, b"for recv")
+        assert await asyncio.wait_for(receiving, TIMEOUT) == "for recv"
+
+
+async def test_async_for_iterator_aclose_ends_it() -> None:
+    async with client_and_peer("ours") as (ws, peer):
+        await peer.send(TEXT, b"one")
+        iterator = ws.__aiter__()
+        assert await asyncio.wait_for(iterator.__anext__(), TIMEOUT) == "one"
+        await iterator.aclose()
+        await peer.send(TEXT, b"two")
+        with pytest.raises(StopAsyncIteration):
+            await iterator.__anext__()
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "two"  # the message stays for recv
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_recv_streaming_waiting_before_the_first_fragment(client: str) -> None:
+    """A stream started before the message arrives yields each fragment as its frame arrives."""
+    async with client_and_peer(client) as (ws, peer):
+        stream = ws.recv_streaming()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        await peer.send(BINARY, b"1", fin=False)
+        assert await asyncio.wait_for(first, TIMEOUT) == b"1"
+        second = asyncio.ensure_future(stream.__anext__())
+        await peer.send(CONTINUATION, b"2", fin=False)
+        assert await asyncio.wait_for(second, TIMEOUT) == b"2"
+        await peer.send(CONTINUATION, b"3", fin=True)
+        assert [part async for part in stream] == [b"3"]
+        receiving = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0)
+        with pytest.raises(websockets.exceptions.ConcurrencyError):
+            async for _ in ws.recv_streaming():
+                pass
+        await peer.send(TEXT, b"last")
+        assert await asyncio.wait_for(receiving, TIMEOUT) == "last"
