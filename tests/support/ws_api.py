@@ -12,16 +12,21 @@ from typing import Any
 
 import websockets.asyncio.server as upstream_server
 import websockets.exceptions
+import websockets.version
 
 from picows.websockets.asyncio.server import serve
 from support import TIMEOUT
 
-__all__ = ["TIMEOUT", "UPSTREAM_ANSWERS_405_505", "echo", "our_server", "their_server", "url_of"]
+__all__ = ["TIMEOUT", "UPSTREAM_ANSWERS_405_505", "UPSTREAM_MAJOR", "echo", "our_server", "their_server", "url_of"]
 
 #: Whether the installed websockets passes other methods and HTTP/1.0 to process_request and answers
 #: 405 / 505 (websockets 16+, which picows.websockets follows). websockets 15, the last release for
 #: Python 3.9 (our PyPy), closes those connections without an answer: there is nothing to compare.
 UPSTREAM_ANSWERS_405_505 = hasattr(websockets.exceptions, "InvalidMethod")
+
+#: The installed websockets' major version. picows.websockets follows 17; tests that compare a behaviour
+#: an older release did not have yet (PyPy's Python 3.9 gets websockets 15) check ours alone there.
+UPSTREAM_MAJOR = int(websockets.version.version.split(".")[0])
 
 
 async def echo(ws: Any) -> None:

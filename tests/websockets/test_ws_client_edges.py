@@ -29,7 +29,7 @@ from picows.websockets.exceptions import (
 )
 from support.net import free_port, tcp_server
 from support.raw_ws import raw_ws_server
-from support.ws_api import TIMEOUT, echo, our_server, their_server
+from support.ws_api import TIMEOUT, UPSTREAM_MAJOR, echo, our_server, their_server
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 
@@ -57,8 +57,8 @@ def no_delay() -> Generator[float]:
 async def test_invalid_uri_message_like_websockets(uri: str) -> None:
     with pytest.raises(InvalidURI) as ours:
         connect(uri)
-    with pytest.raises(websockets.exceptions.InvalidURI) as theirs:
-        upstream_client.connect(uri)
+    with pytest.raises(websockets.exceptions.InvalidURI) as theirs:  # websockets < 17: when awaited
+        await upstream_client.connect(uri)
     assert str(ours.value) == str(theirs.value)
 
 
@@ -151,11 +151,13 @@ async def test_max_size_pair_limits_frames_and_messages_like_websockets(max_size
     """max_size=(message, frame): over either limit the client closes with 1009, as websockets' does."""
     async with their_server(send_two_fragments) as url:
         ours = await close_of("ours", url, max_size, None)
-        theirs = await close_of("websockets", url, max_size, None)
-    if isinstance(theirs, int):
-        assert ours == theirs == 60
+        theirs = await close_of("websockets", url, max_size, None) if UPSTREAM_MAJOR >= 16 else None
+    if max_size == (100, 40):
+        assert ours == 60
     else:
-        assert ours.code == theirs.code == 1009
+        assert ours.code == 1009
+    if theirs is not None:  # websockets < 16 takes no (message, frame) pair
+        assert (ours == theirs) if isinstance(ours, int) else (ours.code == theirs.code)
 
 
 @pytest.mark.xfail(strict=True, reason="bug in _messages.py (reported): PayloadTooBig gets the whole max_size "
@@ -247,7 +249,8 @@ async def test_cross_origin_redirect_drops_credentials_like_websockets() -> None
     ours, theirs = seen
     assert ours["x-kept"] == theirs["x-kept"] == "yes"
     for name in ("authorization", "cookie"):
-        assert name not in ours and name not in theirs
+        assert name not in ours
+        assert name not in theirs or UPSTREAM_MAJOR < 17  # websockets 17 started dropping them
 
 
 async def test_cross_origin_redirect_with_host_override_is_refused_like_websockets() -> None:
@@ -308,8 +311,8 @@ async def test_process_exception_replacing_the_error(how: str, client: str) -> N
 
     async with our_server(process_request=unavailable) as url:
         with pytest.raises(RuntimeError, match="giving up") as info:
-            async for _ws in CLIENTS[client](url, proxy=None, process_exception=replace,
-                                             reconnect_delays=no_delay):
+            # (no reconnect_delays: the first failure ends it, and websockets < 16 has no such argument)
+            async for _ws in CLIENTS[client](url, proxy=None, process_exception=replace):
                 raise AssertionError("unreachable")
     assert len(errors) == 1 and isinstance(errors[0], websockets.exceptions.InvalidStatus)
     assert info.value.__cause__ is errors[0] or info.value.__context__ is errors[0]
