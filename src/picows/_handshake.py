@@ -433,7 +433,7 @@ class ClientUpgrade:
         if status != http.HTTPStatus.SWITCHING_PROTOCOLS:
             self._error = WSInvalidStatusError(
                 "expected upgrade response with status 101 Switching Protocols, "
-                f"but received {int(status)} {status.phrase}",
+                f"but received {int(status)} {status.phrase}".rstrip(),
                 raw_header=head,
                 response=response,
             )
@@ -548,17 +548,41 @@ class ClientUpgrade:
         )
 
 
+class ReceivedStatus(int):
+    """A response status :class:`http.HTTPStatus` does not know, with the reason phrase as received.
+
+    A client must understand any three-digit status by its class (RFC 9110
+    15), so such a response is reported like any other (e.g. as the
+    ``response`` of a :class:`~picows.WSInvalidStatusError`); it compares and
+    formats as the int it is, and has ``phrase`` like an ``HTTPStatus``.
+    """
+
+    phrase: str
+
+    def __new__(cls, code: int, phrase: str) -> ReceivedStatus:
+        status = super().__new__(cls, code)
+        status.phrase = phrase
+        return status
+
+    def __repr__(self) -> str:
+        return f"<ReceivedStatus {int(self)}: {self.phrase!r}>"
+
+
 def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
     parts = start.split(b" ", 2)
     if len(parts) < 2 or not _STATUS_LINE_VERSION.fullmatch(parts[0]):
         raise HeadError(f"malformed status line '{_shown(start)}'")
     code = parts[1]
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not code.isdigit() or not code.isascii():
         raise HeadError(f"malformed status code '{_shown(code)}'")
+    number = int(code)
+    if not 100 <= number < 600:
+        raise HeadError(f"unsupported status code {number}")
     try:
-        return parts[0], http.HTTPStatus(int(code))
+        return parts[0], http.HTTPStatus(number)
     except ValueError:
-        raise HeadError(f"unknown status code {int(code)}") from None
+        phrase = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        return parts[0], ReceivedStatus(number, phrase)  # type: ignore[return-value]
 
 
 def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:

@@ -135,7 +135,8 @@ MALFORMED = [
     ("http-2", b"HTTP/2 101\r\n" + UP + CONN + ACC + b"\r\n", "malformed status line 'HTTP/2 101'"),
     ("no-status-code", b"HTTP/1.1\r\n\r\n", "malformed status line 'HTTP/1.1'"),
     ("bad-status-code", b"HTTP/1.1 10x OK\r\n\r\n", "malformed status code '10x'"),
-    ("unknown-status-code", b"HTTP/1.1 599 Weird\r\n\r\n", "unknown status code 599"),
+    ("status-code-600", b"HTTP/1.1 600 Beyond\r\n\r\n", "unsupported status code 600"),
+    ("status-code-099", b"HTTP/1.1 099 Below\r\n\r\n", "unsupported status code 99"),
     ("header-without-colon", H + b"bad line\r\n\r\n", "header line without a colon: b'bad line'"),
     ("space-before-colon", H + b"Upgrade : websocket\r\n" + CONN + ACC + b"\r\n",
      "whitespace before the colon: b'Upgrade : websocket'"),
@@ -256,6 +257,9 @@ NOT_101 = [
     ("http-1.0-404", b"HTTP/1.0 404 Not Found\r\nContent-Length: 2\r\n\r\nno", "404 Not Found", b"no"),
     ("bytes-after-the-body", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno more", "403 Forbidden", b"no"),
     ("426-without-phrase", b"HTTP/1.1 426\r\nContent-Length: 0\r\n\r\n", "426 Upgrade Required", b""),
+    # A code HTTPStatus does not know: reported with the phrase received (RFC 9110 15: any 3 digits).
+    ("599-unknown-code", b"HTTP/1.1 599 Odd One\r\nContent-Length: 2\r\n\r\nno", "599 Odd One", b"no"),
+    ("299-unknown-without-phrase", b"HTTP/1.1 299\r\nContent-Length: 0\r\n\r\n", "299", b""),
 ]  # fmt: skip
 
 
@@ -269,6 +273,7 @@ def test_non_101_status(data: bytes, status: str, body: bytes) -> None:
         assert exc.raw_header == head
         assert exc.response is not None
         assert int(exc.response.status) == int(status[:3])
+        assert exc.response.status.phrase == status[4:]
         assert exc.raw_body == body
         assert exc.response.body == body
 

@@ -160,8 +160,6 @@ async def test_max_size_pair_limits_frames_and_messages_like_websockets(max_size
         assert (ours == theirs) if isinstance(ours, int) else (ours.code == theirs.code)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in _messages.py (reported): PayloadTooBig gets the whole max_size "
-                   "as the limit and set_current_size adds what was read: 'limit of 80 bytes' for max_size=50")
 async def test_message_limit_reason_like_websockets() -> None:
     async with their_server(send_two_fragments) as url:
         ours = await close_of("ours", url, (50, None), None)

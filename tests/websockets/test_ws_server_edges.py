@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
 
 from picows.websockets.asyncio.client import connect, unix_connect
@@ -109,18 +110,21 @@ async def test_status_and_reason_phrase_from_process_request_like_websockets(sta
     assert_same_answer(ours, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason="reported: picows' core client refuses a status HTTPStatus does not "
-                   "know ('unknown status code 599' -> InvalidMessage) and keeps HTTPStatus' phrase instead of "
-                   "the received one; websockets raises InvalidStatus with the response as received")
-async def test_our_client_reports_any_status_as_received_like_websockets() -> None:
+@pytest.mark.parametrize(("code", "phrase"), [(599, "Odd"), (404, "Nowhere"), (403, "")])
+async def test_our_client_reports_any_status_as_received_like_websockets(code: int, phrase: str) -> None:
     def answer(connection: Any, request: Any) -> Any:
         response = connection.respond(404, "custom")
-        response.status_code, response.reason_phrase = 599, "Odd"
+        response.status_code, response.reason_phrase = code, phrase
         return response
 
     async with their_server(process_request=answer) as url:
-        rejected = await failure_of_client(connect, url, proxy=None)
-    assert (rejected.response.status_code, rejected.response.reason_phrase) == (599, "Odd")
+        ours = await failure_of_client(connect, url, proxy=None)
+        theirs = await failure_of_client(upstream_client.connect, url, proxy=None)
+    assert type(ours).__name__ == type(theirs).__name__ == "InvalidStatus"
+    assert (ours.response.status_code, ours.response.reason_phrase) == (code, phrase)
+    assert (theirs.response.status_code, theirs.response.reason_phrase) == (code, phrase)
+    assert ours.response.body == theirs.response.body == b"custom"
+    assert str(ours) == str(theirs)
 
 
 async def failure_of_client(factory: Any, url: str, **kwargs: Any) -> Any:

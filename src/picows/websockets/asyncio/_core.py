@@ -84,13 +84,17 @@ def request_from_core(request: Any) -> Request:
     )
 
 
-def response_from_core(response: Any) -> Response:
-    """A :class:`Response` from the core's ``WSUpgradeResponse``."""
+def response_from_core(response: Any, raw_header: bytes | None = None) -> Response:
+    """A :class:`Response` from the core's ``WSUpgradeResponse``.
+
+    The reason phrase is the one received (websockets keeps it) when the raw
+    head is known, else the status's own (the core's has ``phrase``).
+    """
     status = int(response.status)
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = ""
+    phrase = str(getattr(response.status, "phrase", ""))
+    if raw_header is not None:
+        parts = raw_header.split(b"\r\n", 1)[0].split(b" ", 2)
+        phrase = parts[2].decode("latin-1") if len(parts) > 2 else ""
     return Response(status, phrase, Headers(list(response.headers.items())), bytes(response.body or b""))
 
 
@@ -153,7 +157,7 @@ def with_listener(response: Any, listener: Any) -> Any:
 def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> InvalidHandshake:
     """websockets' exception for the core's failed opening handshake (``subprotocols``: what we offered)."""
     if isinstance(exc, picows.WSInvalidStatusError):
-        return InvalidStatus(response_from_core(exc.response))
+        return InvalidStatus(response_from_core(exc.response, exc.raw_header))
     if isinstance(exc, picows.WSInvalidUpgradeError):
         return InvalidUpgrade(exc.name, exc.value)
     if isinstance(exc, picows.WSInvalidHeaderError):

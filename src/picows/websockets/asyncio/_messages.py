@@ -371,7 +371,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 self._transport.underlying_transport.resume_reading()
 
     def _too_big(self, size: int, current: int) -> None:
-        exc = PayloadTooBig(size, self._max_message, current if current else None)
+        # As websockets: the limit left for this frame, then the bytes read before it added back.
+        exc = PayloadTooBig(size, self._max_message - current, current if current else None)
         self._fail(MESSAGE_TOO_BIG, str(exc))
 
     def _wake_receiver(self) -> None:
