@@ -148,7 +148,9 @@ class WSUpgradeResponse:
     On the server, create one with the factory methods to answer a request in
     a custom way (return it from ``ws_listener_factory`` wrapped in a
     :class:`WSUpgradeResponseWithListener`). On the client it is the server's
-    response, available as :attr:`WSTransport.response` or ``WSError.response``.
+    response, available as :attr:`WSTransport.response` or ``WSError.response``;
+    its ``status`` is an :class:`http.HTTPStatus`, or, for a code HTTPStatus
+    does not know, an ``int`` with the received reason phrase as ``phrase``.
     """
 
     __slots__ = ("version", "status", "headers", "body")

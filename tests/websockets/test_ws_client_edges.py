@@ -163,8 +163,10 @@ async def test_max_size_pair_limits_frames_and_messages_like_websockets(max_size
 async def test_message_limit_reason_like_websockets() -> None:
     async with their_server(send_two_fragments) as url:
         ours = await close_of("ours", url, (50, None), None)
-        theirs = await close_of("websockets", url, (50, None), None)
-    assert ours.reason == theirs.reason == "frame with 30 bytes after reading 30 bytes exceeds limit of 50 bytes"
+        theirs = await close_of("websockets", url, (50, None), None) if UPSTREAM_MAJOR >= 16 else None
+    assert ours.reason == "frame with 30 bytes after reading 30 bytes exceeds limit of 50 bytes"
+    if theirs is not None:  # websockets < 16 takes no (message, frame) pair
+        assert theirs.reason == ours.reason
 
 
 async def test_frame_limit_bounds_compressed_frames_a_documented_difference() -> None:
