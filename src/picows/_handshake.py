@@ -256,6 +256,27 @@ class WSUpgradeResponse:
         return bytes(out)
 
 
+class PhrasedStatus(int):
+    """An HTTP status code with its own reason phrase, written and read like an ``HTTPStatus``.
+
+    The core's client reports a received status :class:`http.HTTPStatus` does
+    not know with it (a client must understand any three-digit status by its
+    class, RFC 9110 15), with the phrase as received; a response built with it
+    is sent with its phrase (picows.websockets' ``Response.reason_phrase``). It
+    compares and formats as the int it is.
+    """
+
+    phrase: str
+
+    def __new__(cls, code: int, phrase: str) -> PhrasedStatus:
+        status = super().__new__(cls, code)
+        status.phrase = phrase
+        return status
+
+    def __repr__(self) -> str:
+        return f"<PhrasedStatus {int(self)}: {self.phrase!r}>"
+
+
 def _reason_phrase(status: http.HTTPStatus | int) -> str:
     """The reason phrase of a status line: the status's own ``phrase``, else HTTPStatus's, else empty.
 
@@ -550,26 +571,6 @@ class ClientUpgrade:
         )
 
 
-class ReceivedStatus(int):
-    """A response status :class:`http.HTTPStatus` does not know, with the reason phrase as received.
-
-    A client must understand any three-digit status by its class (RFC 9110
-    15), so such a response is reported like any other (e.g. as the
-    ``response`` of a :class:`~picows.WSInvalidStatusError`); it compares and
-    formats as the int it is, and has ``phrase`` like an ``HTTPStatus``.
-    """
-
-    phrase: str
-
-    def __new__(cls, code: int, phrase: str) -> ReceivedStatus:
-        status = super().__new__(cls, code)
-        status.phrase = phrase
-        return status
-
-    def __repr__(self) -> str:
-        return f"<ReceivedStatus {int(self)}: {self.phrase!r}>"
-
-
 def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
     parts = start.split(b" ", 2)
     if len(parts) < 2 or not _STATUS_LINE_VERSION.fullmatch(parts[0]):
@@ -584,7 +585,7 @@ def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
         return parts[0], http.HTTPStatus(number)
     except ValueError:
         phrase = parts[2].decode("latin-1") if len(parts) > 2 else ""
-        return parts[0], ReceivedStatus(number, phrase)  # type: ignore[return-value]
+        return parts[0], PhrasedStatus(number, phrase)  # type: ignore[return-value]
 
 
 def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:

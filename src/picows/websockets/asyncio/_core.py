@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import picows
+from picows._handshake import PhrasedStatus
 
 from ..datastructures import Headers
 from ..exceptions import (
@@ -113,23 +114,9 @@ def response_to_core(response: Response) -> Any:
     core_headers.popall("Content-Length", None)
     core_headers["Content-Length"] = str(len(body))
     core_headers.setdefault("Connection", "close")
-    status = _Status(response.status_code, response.reason_phrase)
+    # As websockets, the status line carries reason_phrase as given, for any status code.
+    status = PhrasedStatus(response.status_code, response.reason_phrase)
     return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)  # type: ignore[arg-type]
-
-
-class _Status(int):
-    """A status code with the response's own reason phrase, written by the core like an ``HTTPStatus``.
-
-    As websockets, the status line carries ``reason_phrase`` as given, also for codes ``HTTPStatus``
-    does not know (which the core could not write from a plain int).
-    """
-
-    phrase: str
-
-    def __new__(cls, code: int, phrase: str) -> _Status:
-        status = super().__new__(cls, code)
-        status.phrase = phrase
-        return status
 
 
 def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
