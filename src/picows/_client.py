@@ -313,7 +313,9 @@ class _Attempt:
             self.stage = f"the SOCKS tunnel to {where} through {via}"
             assert self.proxy is not None
             proxy_sock = await self._user_socket(self.proxy_url)
-            sock = await socks_tunnel(self.proxy, proxy_sock, target.host, target.port)
+            sock = await socks_tunnel(
+                self.proxy, proxy_sock, target.host, target.port, self.options.socks_remote_dns
+            )
             self.stage = f"the TLS handshake with {where} through the proxy"
             transport, protocol = await self._create_connection(loop, protocol_factory, target, ssl, sock)
         self.transport = transport

@@ -31,7 +31,7 @@ LoggerLike = Union[str, AnyLogger, None]
 #: Keyword arguments of ws_connect / ws_create_server that only picows' own layers pass
 #: (picows.websockets), each the ConnectionOptions field of its name without the underscore.
 #: They stay out of the public signatures, so 1.15/2.x code and the documented API do not change.
-CLIENT_INTERNAL_OPTIONS = ("_send_user_agent",)
+CLIENT_INTERNAL_OPTIONS = ("_send_user_agent", "_socks_remote_dns")
 SERVER_INTERNAL_OPTIONS = ("_lenient_request_line",)
 
 #: Smallest initial receive buffer (``read_buffer_init_size`` below it is raised to it).
@@ -90,7 +90,14 @@ class ConnectionOptions:
         "permessage_deflate",
     )
 
-    __slots__ = (*PARAMETERS, "logger", "factory_takes_handshake", "send_user_agent", "lenient_request_line")
+    __slots__ = (
+        *PARAMETERS,
+        "logger",
+        "factory_takes_handshake",
+        "send_user_agent",
+        "socks_remote_dns",
+        "lenient_request_line",
+    )
 
     def __init__(
         self,
@@ -112,6 +119,7 @@ class ConnectionOptions:
         permessage_deflate: Any = None,
         factory_takes_handshake: bool = False,
         send_user_agent: bool = True,
+        socks_remote_dns: bool | None = None,
         lenient_request_line: bool = False,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
@@ -157,6 +165,11 @@ class ConnectionOptions:
         # Internal (see CLIENT_INTERNAL_OPTIONS): False leaves picows' default User-Agent out of the
         # request; a User-Agent in extra_headers is still sent.
         self.send_user_agent = _check_bool("_send_user_agent", send_user_agent)
+        # Internal (see CLIENT_INTERNAL_OPTIONS): whether a SOCKS proxy resolves the target's name
+        # (None: the proxy scheme's default, picows._proxy.SOCKS_REMOTE_DNS).
+        self.socks_remote_dns = (
+            None if socks_remote_dns is None else _check_bool("_socks_remote_dns", socks_remote_dns)
+        )
         # Internal (see SERVER_INTERNAL_OPTIONS): route requests with any visible-ASCII method and
         # HTTP/1.0 ones to the factory too (its answer is sent; it cannot upgrade them), not 400 them.
         self.lenient_request_line = _check_bool("_lenient_request_line", lenient_request_line)

@@ -11,13 +11,21 @@ from typing import Any
 
 from python_socks import ProxyConnectionError, ProxyError
 
+from ._url import PROXY_SCHEMES, PROXY_SCHEMES_TEXT
+
 __all__ = [
     "ConnectTunnel",
     "check_proxy_url",
     "socks_tunnel",
 ]
 
-_SUPPORTED_SCHEMES = ("http", "https", "socks4", "socks5")
+#: Whether the proxy resolves the target's host name, by SOCKS scheme. SOCKS4
+#: requests carry IPv4 addresses only (we resolve, as python-socks and the
+#: published picows do); SOCKS4a and SOCKS5 carry names (the proxy resolves:
+#: python-socks' default for socks5, so also the published picows').
+SOCKS_REMOTE_DNS = {"socks4": False, "socks4a": True, "socks5": True, "socks5h": True}
+#: The scheme python-socks knows for each of ours (it has no socks4a/socks5h).
+_PYTHON_SOCKS_SCHEME = {"socks4": "socks4", "socks4a": "socks4", "socks5": "socks5", "socks5h": "socks5"}
 #: Upper bound for the head of a proxy's answer to CONNECT.
 MAX_CONNECT_RESPONSE_HEAD = 64 * 1024
 
@@ -36,9 +44,9 @@ def check_proxy_url(proxy: str | None, proxy_ssl_context: ssl_module.SSLContext 
         raise TypeError(f"proxy must be a str URL or None, got {type(proxy).__name__}")
     parts = urllib.parse.urlsplit(proxy)
     scheme = parts.scheme.lower()
-    if scheme not in _SUPPORTED_SCHEMES:
+    if scheme not in PROXY_SCHEMES:
         raise ValueError(
-            f"proxy: unsupported scheme {parts.scheme!r} (use http://, https://, socks4:// or socks5://)"
+            f"proxy: unsupported scheme {parts.scheme!r} (use {PROXY_SCHEMES_TEXT})"
         )
     if proxy_ssl_context is not None and scheme != "https":
         raise ValueError("proxy_ssl_context is only used with an https:// proxy")
@@ -129,27 +137,33 @@ class ConnectTunnel(asyncio.Protocol):
             self.transport.abort()
 
 
-async def socks_tunnel(proxy: str, sock: socket.socket | None, host: str, port: int) -> socket.socket:
-    """A socket connected to ``host:port`` through a SOCKS4/SOCKS5 proxy.
+async def socks_tunnel(
+    proxy: str, sock: socket.socket | None, host: str, port: int, remote_dns: bool | None = None
+) -> socket.socket:
+    """A socket connected to ``host:port`` through a SOCKS4(a)/SOCKS5(h) proxy.
 
-    Without ``sock`` python-socks connects to the proxy itself; with a socket
-    already connected to the proxy (from ``socket_factory``) the SOCKS
-    exchange runs on it (python-socks has no public API for that: its
-    connector is used directly).
+    ``remote_dns``: whether the proxy resolves ``host`` (None: the scheme's
+    default, :data:`SOCKS_REMOTE_DNS`). Without ``sock`` python-socks connects
+    to the proxy itself; with a socket already connected to the proxy (from
+    ``socket_factory``) the SOCKS exchange runs on it (python-socks has no
+    public API for that: its connector is used directly).
     """
     from python_socks.async_.asyncio import Proxy
 
+    scheme, sep, rest = proxy.partition("://")
+    if remote_dns is None:
+        remote_dns = SOCKS_REMOTE_DNS[scheme.lower()]
+    proxy = _PYTHON_SOCKS_SCHEME[scheme.lower()] + sep + rest
     if sock is None:
-        try:
-            result: socket.socket = await Proxy.from_url(proxy, rdns=True).connect(host, port)
-        except asyncio.TimeoutError:
-            raise
+        result: socket.socket = await Proxy.from_url(proxy, rdns=remote_dns).connect(host, port)
         result.setblocking(False)
         return result
-    return await _socks_on_socket(proxy, sock, host, port)
+    return await _socks_on_socket(proxy, sock, host, port, remote_dns)
 
 
-async def _socks_on_socket(proxy: str, sock: socket.socket, host: str, port: int) -> socket.socket:
+async def _socks_on_socket(
+    proxy: str, sock: socket.socket, host: str, port: int, remote_dns: bool
+) -> socket.socket:
     from python_socks import ProxyType, parse_proxy_url
     from python_socks._connectors.factory_async import create_connector
     from python_socks._protocols.errors import ReplyError
@@ -162,7 +176,11 @@ async def _socks_on_socket(proxy: str, sock: socket.socket, host: str, port: int
         raise ValueError(f"not a SOCKS proxy: {proxy!r}")
     stream: Any = AsyncioSocketStream(sock=sock, loop=loop)
     connector = create_connector(
-        proxy_type=proxy_type, username=username, password=password, rdns=True, resolver=Resolver(loop=loop)
+        proxy_type=proxy_type,
+        username=username,
+        password=password,
+        rdns=remote_dns,
+        resolver=Resolver(loop=loop),
     )
     try:
         await connector.connect(stream=stream, host=host, port=port)

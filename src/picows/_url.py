@@ -7,6 +7,10 @@ import urllib.parse
 
 from ._errors import WSInvalidURL
 
+#: The proxy URL schemes ws_connect takes, and how its errors list them.
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+PROXY_SCHEMES_TEXT = "http://, https://, socks4://, socks4a://, socks5:// or socks5h://"
+
 __all__ = ["WSParsedURL", "parse_proxy_url", "parse_url", "resolve_redirect"]
 
 # Characters that may stay as they are in a request target (RFC 3986 pchar,
@@ -114,7 +118,7 @@ def parse_url(url: str) -> WSParsedURL:
 
 def parse_proxy_url(url: str) -> WSParsedURL:
     """Parse a proxy URL (already checked by ``check_proxy_url``)."""
-    return _parse(url, ("http", "https", "socks4", "socks5"), "http://, https://, socks4:// or socks5://")
+    return _parse(url, PROXY_SCHEMES, PROXY_SCHEMES_TEXT)
 
 
 def resolve_redirect(current: WSParsedURL, location: str) -> WSParsedURL:

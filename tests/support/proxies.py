@@ -25,8 +25,10 @@ __all__ = [
     "PROXY_PASSWORD",
     "PROXY_USER",
     "ProxyServer",
+    "LoggedSocksProxies",
     "http_proxy",
     "http_proxy_auth",
+    "logged_socks_proxies",
     "socks4_proxy",
     "socks5_proxy",
     "socks5_proxy_auth",
@@ -68,6 +70,15 @@ class ProxyServer:
         except OSError:
             return ""
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The log once it contains ``text`` (AssertionError with the log after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the proxy's log:\n{self.log()}")
+            time.sleep(0.05)
+        return self.log()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -87,9 +98,17 @@ def _accepts_connections(port: int) -> bool:
 
 
 def start_proxy(
-    scheme: str, directory: Path, *, auth: tuple[str, str] | None = None, attempts: int = 3
+    scheme: str,
+    directory: Path,
+    *,
+    auth: tuple[str, str] | None = None,
+    attempts: int = 3,
+    verbose: bool = False,
 ) -> ProxyServer:
     """Start ``pproxy`` serving *scheme* (http, socks4, socks5) on a free 127.0.0.1 port.
+
+    ``verbose``: pproxy logs each tunnel as ``<scheme> <client> -> <target>``,
+    the target as the client asked for it (see :meth:`ProxyServer.wait_for_log`).
 
     Returns once the proxy accepts TCP connections (bounded wait). The port is
     picked before the proxy binds it, so another process may grab it in
@@ -109,7 +128,8 @@ def start_proxy(
                 # --auth 0: check credentials on every connection. By default
                 # pproxy trusts an IP for 30 days after one successful login,
                 # which would make "wrong password is refused" order-dependent.
-                [sys.executable, "-c", _PPROXY_BOOTSTRAP, "--auth", "0", "-l", listen],
+                [sys.executable, "-u", "-c", _PPROXY_BOOTSTRAP, "--auth", "0", "-l", listen]
+                + (["-v"] if verbose else []),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -169,3 +189,34 @@ def socks5_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def socks5_proxy_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SOCKS5 proxy with username/password auth: ``socks5://picows:s3cret@127.0.0.1:PORT``."""
     yield from _proxy_fixture(tmp_path_factory, "socks5", (PROXY_USER, PROXY_PASSWORD))
+
+
+class LoggedSocksProxies:
+    """A SOCKS4 and a SOCKS5 proxy logging each tunnel's target (:meth:`ProxyServer.wait_for_log`)."""
+
+    def __init__(self, socks4: ProxyServer, socks5: ProxyServer) -> None:
+        self.socks4, self.socks5 = socks4, socks5
+
+    def server(self, scheme: str) -> ProxyServer:
+        """The proxy a ``socks4://``/``socks4a://`` or ``socks5://``/``socks5h://`` URL reaches."""
+        return self.socks5 if scheme.startswith("socks5") else self.socks4
+
+    def url(self, scheme: str) -> str:
+        """The proxy's URL with ``scheme`` (socks4, socks4a, socks5 or socks5h)."""
+        url = self.server(scheme).url
+        return scheme + url[url.index("://") :]
+
+
+@pytest.fixture(scope="session")
+def logged_socks_proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedSocksProxies]:
+    """SOCKS4 and SOCKS5 proxies started with ``verbose=True`` (their logs name each target)."""
+    directory = tmp_path_factory.mktemp("logged-socks")
+    socks5 = start_proxy("socks5", directory, verbose=True)
+    try:
+        socks4 = start_proxy("socks4", directory, verbose=True)
+        try:
+            yield LoggedSocksProxies(socks4, socks5)
+        finally:
+            socks4.stop()
+    finally:
+        socks5.stop()

@@ -77,7 +77,7 @@ CLIENT_ONLY = [
     ("all_errors-kwarg", {"all_errors": True}, TypeError, "ws_connect() does not accept 'all_errors': picows raises the connection error itself"),
     ("extra_headers-int", {"extra_headers": 42}, TypeError, "extra_headers must be a mapping or an iterable of (str, str) pairs"),
     ("proxy-int", {"proxy": 8080}, TypeError, "proxy must be a str URL or None, got int"),
-    ("proxy-ftp", {"proxy": "ftp://127.0.0.1:21"}, ValueError, "proxy: unsupported scheme 'ftp' (use http://, https://, socks4:// or socks5://)"),
+    ("proxy-ftp", {"proxy": "ftp://127.0.0.1:21"}, ValueError, "proxy: unsupported scheme 'ftp' (use http://, https://, socks4://, socks4a://, socks5:// or socks5h://)"),
     ("proxy-bad-port", {"proxy": "http://127.0.0.1:port"}, ValueError, "proxy: ..."),
     ("proxy-no-port", {"proxy": "socks5://127.0.0.1"}, ValueError, "proxy URL must have a host and a port: 'socks5://127.0.0.1'"),
     ("proxy-no-host", {"proxy": "http://:3128"}, ValueError, "proxy URL must have a host and a port: 'http://:3128'"),

@@ -28,6 +28,7 @@ from picows.websockets.exceptions import (
     NegotiationError,
 )
 from support.net import free_port, tcp_server
+from support.proxies import LoggedSocksProxies
 from support.raw_ws import raw_ws_server
 from support.ws_api import TIMEOUT, UPSTREAM_MAJOR, echo, our_server, their_server
 
@@ -365,6 +366,23 @@ async def test_socks_proxy_from_the_environment(socks5_proxy: str, monkeypatch: 
     async with our_server() as url, connect(url) as ws:
         await ws.send("through socks")
         assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
+
+
+@pytest.mark.parametrize("scheme, asked_for", [
+    ("socks5", "127.0.0.1"), ("socks5h", "localhost"), ("socks4", "127.0.0.1"),
+])  # fmt: skip
+@pytest.mark.parametrize("client", ["ours", "websockets"])
+async def test_socks_proxy_resolves_names_like_websockets(
+    logged_socks_proxies: LoggedSocksProxies, scheme: str, asked_for: str, client: str
+) -> None:
+    """websockets resolves the server's name itself for socks5:// and socks4://; the proxy does for socks5h://."""
+    async with our_server() as url:
+        url = url.replace("127.0.0.1", "localhost")
+        async with CLIENTS[client](url, proxy=logged_socks_proxies.url(scheme)) as ws:
+            await ws.send("named")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "named"
+        port = url.rsplit(":", 1)[1].split("/", 1)[0]
+        logged_socks_proxies.server(scheme).wait_for_log(f"-> {asked_for}:{port}")
 
 
 @contextlib.asynccontextmanager

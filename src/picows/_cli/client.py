@@ -83,7 +83,8 @@ def parser() -> Parser:
     p.add_argument(
         "--proxy",
         metavar="URL",
-        help="http://, https://, socks4:// or socks5:// proxy (user:password@ allowed)",
+        help="http://, https://, socks4://, socks4a://, socks5:// or socks5h:// proxy "
+        "(user:password@ allowed)",
     )
     trust = p.add_mutually_exclusive_group()
     trust.add_argument(

@@ -215,6 +215,7 @@ async def core_connect(
     max_frame_size: int | None,
     close_timeout: float | None,
     proxy: str | None,
+    socks_remote_dns: bool | None,
     subprotocols: Sequence[str] | None,
     logger_name: str,
     **kwargs: Any,
@@ -222,7 +223,8 @@ async def core_connect(
     """Open one connection with the core (no redirects: the caller follows them); return the listener.
 
     ``extra_headers`` carry the whole ``User-Agent`` decision (websockets' ``user_agent_header``
-    and ``additional_headers``): the core's own default is left out.
+    and ``additional_headers``): the core's own default is left out. ``socks_remote_dns``: whether
+    a SOCKS proxy resolves the server's name (websockets' rule, not the core's scheme default).
     """
     try:
         _, listener = await picows.ws_connect(
@@ -239,6 +241,7 @@ async def core_connect(
             max_redirects=0,
             proxy=proxy,
             _send_user_agent=False,
+            _socks_remote_dns=socks_remote_dns,
             **kwargs,
         )
     except picows.WSInvalidURL as exc:

@@ -101,11 +101,16 @@ def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
     return None
 
 
+# Whether a SOCKS proxy resolves the server's name, as websockets decides it:
+# only for socks5h:// and socks4a://; for socks5:// and socks4:// we resolve it.
+_SOCKS_REMOTE_DNS = {"socks5h": True, "socks5": False, "socks4a": True, "socks4": False}
+
+
 def _core_proxy_url(proxy: str) -> str:
     """Validate a proxy URL as websockets does (raises InvalidProxy); the URL picows' core takes."""
     parsed = urllib.parse.urlsplit(proxy)
-    scheme = {"socks5h": "socks5", "socks4a": "socks4"}.get(parsed.scheme, parsed.scheme)
-    if scheme not in ("http", "https", "socks4", "socks5"):
+    scheme = parsed.scheme
+    if scheme not in ("http", "https", *_SOCKS_REMOTE_DNS):
         raise InvalidProxy(proxy, f"scheme {parsed.scheme} isn't supported")
     problem = None
     if parsed.hostname is None:
@@ -275,6 +280,7 @@ class connect:  # noqa: N801 - the name of websockets' API
                     max_frame_size=self.max_frame,
                     close_timeout=connection_kwargs["close_timeout"],
                     proxy=proxy,
+                    socks_remote_dns=_SOCKS_REMOTE_DNS.get((proxy or "").partition(":")[0]),
                     subprotocols=self.subprotocols,
                     socket_factory=sockets.factory(),
                     permessage_deflate=self.permessage_deflate,
