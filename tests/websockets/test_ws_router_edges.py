@@ -15,7 +15,7 @@ import websockets.asyncio.router as upstream_router
 from werkzeug.routing import Map, Rule
 
 from picows.websockets.asyncio.client import connect, unix_connect
-from picows.websockets.asyncio.router import route, unix_route
+from picows.websockets.asyncio.router import Router, route, unix_route
 from picows.websockets.exceptions import InvalidStatus
 from support.http import RawResponse, upgrade_request
 from support.net import exchange, read_until_eof
@@ -84,6 +84,53 @@ async def test_answers_like_websockets(case: str) -> None:
         assert str(ours.header("Location")).startswith(f"{scheme}://{host}/dir/")
     else:
         assert ours.status == 404 and ours.body == b"Not Found"
+
+
+async def test_request_without_host_is_refused_before_routing() -> None:
+    """HTTP/1.1 requires Host (RFC 9112 3.2): the core answers 400 before any hook; websockets' router fails (500)."""
+    async with router_of("ours") as port:
+        answer = RawResponse(await exchange(port, upgrade_request(port, path="/dir/", drop=("host",))))
+    assert answer.status == 400
+    assert b"Host" in answer.body
+
+
+def custom_router(base: type) -> type:
+    """A router (subclass of either library's Router) with its own 404 and a fixed server name."""
+
+    class Custom(base):  # type: ignore[misc,valid-type]
+        def not_found(self, connection: Any) -> Any:
+            return connection.respond(http.HTTPStatus.GONE, "gone")
+
+        def get_server_name(self, connection: Any, request: Any) -> str:
+            return "routed.example"
+
+    return Custom
+
+
+@pytest.mark.parametrize("kind", sorted(ROUTERS))
+async def test_create_router_customises_routing(kind: str) -> None:
+    base = Router if kind == "ours" else upstream_router.Router
+    async with router_of(kind, create_router=custom_router(base)) as port:
+        missing = RawResponse(await exchange(port, upgrade_request(port, path="/missing")))
+        redirected = RawResponse(await exchange(port, upgrade_request(port, path="/dir")))
+        async with connect(f"ws://127.0.0.1:{port}/items/7", proxy=None) as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "item 7"
+    assert (missing.status, missing.body) == (410, b"gone")
+    assert redirected.status == 302 and redirected.header("Location") == "ws://routed.example/dir/"
+
+
+async def test_router_sets_the_connection_handler_like_websockets() -> None:
+    """route_request leaves the endpoint and URL arguments on the connection (handler, handler_kwargs)."""
+    seen: list[Any] = []
+
+    async def endpoint(ws: Any, item_id: int) -> None:
+        seen.append((ws.handler, dict(ws.handler_kwargs)))
+        await ws.send("ok")
+
+    async with route(Map([Rule("/items/<int:item_id>", endpoint=endpoint)]), "127.0.0.1", 0) as server:
+        async with connect(url_of(server) + "items/3", proxy=None) as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ok"
+    assert seen == [(endpoint, {"item_id": 3})]
 
 
 async def test_converters_and_query_string() -> None:

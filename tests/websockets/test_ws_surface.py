@@ -29,7 +29,7 @@ MODULE_NAMES = {
     "picows.websockets.asyncio.server": [
         "Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve",
     ],
-    "picows.websockets.asyncio.router": ["route", "unix_route"],
+    "picows.websockets.asyncio.router": ["Router", "route", "unix_route"],
     "picows.websockets.asyncio.connection": ["Connection", "process_exception"],
     "picows.websockets.exceptions": upstream.__all__,
     "picows.websockets.datastructures": ["Headers", "HeadersLike", "MultipleValuesError"],

@@ -12,7 +12,7 @@ import inspect
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Callable
 
@@ -54,13 +54,16 @@ SERVER = f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{_ver
 class ServerConnection(Connection):
     """A server-side connection, passed to the handler of :func:`serve`."""
 
+    #: Set by :meth:`Router.route_request <picows.websockets.asyncio.router.Router.route_request>`
+    #: (servers made by ``route()``): the matched endpoint and its URL arguments.
+    handler: Callable[..., Awaitable[None]]
+    handler_kwargs: Mapping[str, Any]
+
     def __init__(self, server: Server, **kwargs: Any) -> None:
         super().__init__(is_client=False, **kwargs)
         self.server = server
         #: Set by :func:`basic_auth` when authentication succeeds.
         self.username: str | None = None
-        # Set by route(): the werkzeug endpoint and URL arguments of this request.
-        self._route_match: tuple[Any, dict[str, Any]] | None = None
         self._handler_task: asyncio.Task[None] | None = None
         # The client's address from the core's request: known during the handshake already.
         self._handshake_peer: Any = None
