@@ -475,3 +475,18 @@ async def test_max_queue_pauses_and_resumes_with_echo() -> None:
             await ws.send(f"m{i}")
         got = [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(10)]
         assert got == [f"m{i}" for i in range(10)]
+
+
+async def test_deprecated_open_and_closed_of_the_published_module() -> None:
+    """``open``/``closed`` (legacy websockets, kept by the published picows.websockets) warn and answer."""
+    async with our_server() as url:
+        ws = await connect(url, proxy=None)
+        with pytest.warns(DeprecationWarning, match="state == State.OPEN"):
+            assert ws.open is True
+        with pytest.warns(DeprecationWarning, match="state == State.CLOSED"):
+            assert ws.closed is False
+        await ws.close()
+        with pytest.warns(DeprecationWarning):
+            assert ws.open is False
+        with pytest.warns(DeprecationWarning):
+            assert ws.closed is True

@@ -20,7 +20,7 @@ import websockets.asyncio.server as upstream_server
 
 from picows.websockets.asyncio.client import connect, unix_connect
 from picows.websockets.asyncio.server import basic_auth, broadcast, serve, unix_serve
-from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedOK
+from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from support.http import RawResponse, upgrade_request
 from support.net import exchange, port_of
 from support.ws_api import TIMEOUT, echo, our_server, their_server
@@ -206,6 +206,19 @@ async def test_lifecycle_start_serving_get_loop_close_twice() -> None:
         with pytest.raises(ConnectionClosedOK):
             await asyncio.wait_for(ws.recv(), TIMEOUT)
     assert ws.close_code == 1001
+
+
+@pytest.mark.parametrize("kind", ["ours", "websockets"])
+async def test_close_with_a_code_and_reason_like_websockets(kind: str) -> None:
+    """Server.close(code=, reason=) (websockets 17) closes the open connections with them."""
+    serve_of = serve if kind == "ours" else upstream_server.serve
+    async with serve_of(echo, "127.0.0.1", 0) as server:
+        async with connect(f"ws://127.0.0.1:{port_of_server(server)}/", proxy=None) as ws:
+            server.close(code=1012, reason="restarting")
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+            with pytest.raises(ConnectionClosedError):  # 1012 is not a normal closure
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert (ws.close_code, ws.close_reason) == (1012, "restarting")
 
 
 def port_of_server(server: Any) -> int:

@@ -159,6 +159,19 @@ def test_state_and_close_code_match_websockets() -> None:
         assert str(Close(code, reason)) == str(websockets.frames.Close(code, reason))
 
 
+def test_names_of_the_published_module() -> None:
+    """Code written for the published picows.websockets: picows.WSCloseCode's names, Response.status, ...."""
+    for member in picows.WSCloseCode:
+        if member.name != "NO_INFO":  # 0, the core's "no code": not a close code here (1005 is)
+            assert CloseCode[member.name] == member.value, member.name
+    assert CloseCode.OK is CloseCode.NORMAL_CLOSURE and CloseCode(1000).name == "NORMAL_CLOSURE"
+    from picows.websockets.asyncio.server import ServerConnection, ServerHandshakeConnection
+    from picows.websockets.http11 import Response
+
+    assert ServerHandshakeConnection is ServerConnection is pws.ServerHandshakeConnection
+    assert Response(404, "Not Found", Headers()).status == 404
+
+
 def test_backend_selects_message_module() -> None:
     """The compiled backend runs the compiled per-message path; the pure one the .py source."""
     module = _core.messages_module

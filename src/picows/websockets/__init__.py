@@ -17,7 +17,15 @@ from . import exceptions, protocol  # noqa: E402,I001  (published picows 2.x exp
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import process_exception
 from .asyncio.router import route, unix_route
-from .asyncio.server import Server, ServerConnection, basic_auth, broadcast, serve, unix_serve
+from .asyncio.server import (
+    Server,
+    ServerConnection,
+    ServerHandshakeConnection,
+    basic_auth,
+    broadcast,
+    serve,
+    unix_serve,
+)
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
     ConcurrencyError,
@@ -62,9 +70,8 @@ from .typing import (
     Subprotocol,
 )
 
-# The published picows 2.x names.
+# The published picows 2.x name.
 WebSocketClientProtocol = ClientConnection
-ServerHandshakeConnection = ServerConnection
 
 __all__ = [
     "BytesLike",

@@ -33,6 +33,10 @@ class CloseCode(enum.IntEnum):
     TRY_AGAIN_LATER = 1013
     BAD_GATEWAY = 1014
     TLS_HANDSHAKE = 1015
+    # Aliases: the names of picows.WSCloseCode, which the published
+    # picows.websockets exported as CloseCode (not its NO_INFO: 0, no code).
+    OK = 1000
+    INVALID_TEXT = 1007
 
 
 #: Human-readable names of close codes, used in :class:`Close`'s ``str()``.

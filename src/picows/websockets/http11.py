@@ -43,3 +43,8 @@ class Response:
     headers: Headers
     body: bytes = b""
     _exception: Exception | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def status(self) -> int:
+        """``status_code`` (the name the published picows.websockets also had)."""
+        return self.status_code

@@ -4,10 +4,15 @@ from ..protocol import State
 from .client import ClientConnection, connect, unix_connect
 from .connection import process_exception
 from .router import route, unix_route
-from .server import Server, ServerConnection, basic_auth, broadcast, serve, unix_serve
-
-# The published picows.websockets named the handshake-time connection this way.
-ServerHandshakeConnection = ServerConnection
+from .server import (
+    Server,
+    ServerConnection,
+    ServerHandshakeConnection,
+    basic_auth,
+    broadcast,
+    serve,
+    unix_serve,
+)
 
 __all__ = [
     "ClientConnection",

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import uuid
+import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -248,6 +249,18 @@ class Connection(_core.MessageListener):
     def state(self) -> State:
         """The connection's :class:`~picows.websockets.protocol.State`."""
         return State(self._state)
+
+    @property
+    def open(self) -> bool:
+        """Deprecated (legacy websockets, the published picows.websockets): ``state is State.OPEN``."""
+        warnings.warn("Use state == State.OPEN instead", DeprecationWarning, stacklevel=2)
+        return self._state == _OPEN
+
+    @property
+    def closed(self) -> bool:
+        """Deprecated (legacy websockets, the published picows.websockets): ``state is State.CLOSED``."""
+        warnings.warn("Use state == State.CLOSED instead", DeprecationWarning, stacklevel=2)
+        return self._state == _CLOSED
 
     @property
     def id(self) -> uuid.UUID:

@@ -34,6 +34,7 @@ from .connection import Connection, resolve_logger
 __all__ = [
     "Server",
     "ServerConnection",
+    "ServerHandshakeConnection",
     "basic_auth",
     "broadcast",
     "serve",
@@ -196,18 +197,29 @@ class Server:
             if not self._closing:
                 raise
 
-    def close(self, close_connections: bool = True) -> None:
-        """Stop accepting connections and, by default, close the open ones with 1001."""
-        if self._close_task is None:
-            self._close_task = asyncio.get_running_loop().create_task(self._close(close_connections))
+    def close(self, close_connections: bool = True, code: int = 1001, reason: str = "") -> None:
+        """Stop accepting connections and, by default, close the open ones.
 
-    async def _close(self, close_connections: bool) -> None:
+        :param close_connections: close open connections (else they go on
+            until their handlers return).
+        :param code: their close code, 1001 (going away) by default, e.g.
+            1012 (service restart).
+        :param reason: their close reason.
+
+        Idempotent: later calls change nothing.
+        """
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close(close_connections, code, reason)
+            )
+
+    async def _close(self, close_connections: bool, code: int, reason: str) -> None:
         self._closing = True
         if self.server is not None:
             self.server.close()
         await asyncio.sleep(0)
         if close_connections:
-            closing = [c.close(1001) for c in list(self._connections)]
+            closing = [c.close(code, reason) for c in list(self._connections)]
             if closing:
                 await asyncio.gather(*closing, return_exceptions=True)
         if self._handlers:
@@ -252,6 +264,10 @@ class Server:
     ) -> None:
         self.close()
         await self.wait_closed()
+
+
+#: The published picows.websockets' name of the connection its handshake hooks received.
+ServerHandshakeConnection = ServerConnection
 
 
 class serve:  # noqa: N801 - the name of websockets' API
