@@ -356,16 +356,24 @@ async def test_reconnect_after_a_dropped_connection_resets_the_delays() -> None:
 # -- SOCKS proxies -------------------------------------------------------------------------------------
 
 
-async def test_socks_proxy_from_the_environment(socks5_proxy: str, monkeypatch: Any) -> None:
-    """socks_proxy=http://host:port (how getproxies() reports it) is taken as SOCKS5, as websockets does."""
-    monkeypatch.setenv("socks_proxy", socks5_proxy.replace("socks5://", "http://"))
+@pytest.mark.parametrize("client", ["ours", "websockets"])
+async def test_socks_proxy_from_the_environment(
+    logged_socks_proxies: LoggedSocksProxies, monkeypatch: Any, client: str
+) -> None:
+    """socks_proxy=http://host:port (how getproxies() reports it) is SOCKS5 resolving names remotely, as websockets."""
+    socks5 = logged_socks_proxies.url("socks5")
+    monkeypatch.setenv("socks_proxy", socks5.replace("socks5://", "http://"))
     monkeypatch.setenv("no_proxy", "")
     for name in ("http_proxy", "https_proxy", "ws_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-    async with our_server() as url, connect(url) as ws:
-        await ws.send("through socks")
-        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
+    async with our_server() as url:
+        url = url.replace("127.0.0.1", "localhost")
+        async with CLIENTS[client](url) as ws:
+            await ws.send("through socks")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
+        port = url.rsplit(":", 1)[1].split("/", 1)[0]
+        logged_socks_proxies.socks5.wait_for_log(f"-> localhost:{port}")
 
 
 @pytest.mark.parametrize("scheme, asked_for", [

@@ -96,7 +96,7 @@ def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
         proxy = proxies.get(scheme)
         if proxy is not None:
             if scheme == "socks" and proxy.startswith("http://"):
-                proxy = "socks5://" + proxy[7:]
+                proxy = "socks5h://" + proxy[7:]  # as websockets: the proxy resolves names
             return proxy
     return None
 
