@@ -9,6 +9,7 @@ Every wait is bounded. Does not import picows.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -70,13 +71,13 @@ class ProxyServer:
         except OSError:
             return ""
 
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+    async def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
         """The log once it contains ``text`` (AssertionError with the log after ``timeout`` s)."""
         deadline = time.monotonic() + timeout
         while text not in self.log():
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in the proxy's log:\n{self.log()}")
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         return self.log()
 
     def stop(self) -> None:

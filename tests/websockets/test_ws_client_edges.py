@@ -373,7 +373,7 @@ async def test_socks_proxy_from_the_environment(
             await ws.send("through socks")
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "through socks"
         port = url.rsplit(":", 1)[1].split("/", 1)[0]
-        logged_socks_proxies.socks5.wait_for_log(f"-> localhost:{port}")
+        await logged_socks_proxies.socks5.wait_for_log(f"-> localhost:{port}")
 
 
 @pytest.mark.parametrize("scheme, asked_for", [
@@ -390,7 +390,7 @@ async def test_socks_proxy_resolves_names_like_websockets(
             await ws.send("named")
             assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "named"
         port = url.rsplit(":", 1)[1].split("/", 1)[0]
-        logged_socks_proxies.server(scheme).wait_for_log(f"-> {asked_for}:{port}")
+        await logged_socks_proxies.server(scheme).wait_for_log(f"-> {asked_for}:{port}")
 
 
 @contextlib.asynccontextmanager
