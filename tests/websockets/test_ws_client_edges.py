@@ -110,7 +110,7 @@ async def test_proxy_ssl_with_http_proxy_is_value_error_like_websockets() -> Non
 @pytest.mark.single_loop
 async def test_unsupported_arguments() -> None:
     url = f"ws://127.0.0.1:{free_port()}/"
-    with pytest.raises(NotImplementedError, match="custom extensions"):
+    with pytest.raises(TypeError, match="has no name"):
         connect(url, extensions=[object()])
     with pytest.raises(NotImplementedError, match="server_hostname"):
         await connect(url, host="127.0.0.1", server_hostname="example.com")

@@ -243,8 +243,8 @@ async def test_cancelling_serve_forever_propagates() -> None:
 
 
 @pytest.mark.single_loop
-async def test_custom_extensions_not_implemented() -> None:
-    with pytest.raises(NotImplementedError, match="custom extensions"):
+async def test_extension_factory_without_a_name_is_refused() -> None:
+    with pytest.raises(TypeError, match="has no name"):
         serve(echo, "127.0.0.1", 0, extensions=[object()])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["CLOSE_CODE_EXPLANATIONS", "Close", "CloseCode", "Opcode"]
+__all__ = ["CLOSE_CODE_EXPLANATIONS", "Close", "CloseCode", "Frame", "Opcode"]
 
 
 class Opcode(enum.IntEnum):
@@ -59,9 +59,7 @@ CLOSE_CODE_EXPLANATIONS: dict[int, str] = {
 }
 
 # Codes an endpoint may put in a CLOSE frame (RFC 6455 7.4), besides 3000-4999.
-_SENDABLE_CODES = frozenset(
-    (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
-)
+_SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014))
 
 
 def is_sendable_close_code(code: int) -> bool:
@@ -90,3 +88,22 @@ class Close:
             explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
         text = f"{self.code} ({explanation})"
         return f"{text} {self.reason}" if self.reason else text
+
+
+@dataclass
+class Frame:
+    """A WebSocket frame as custom extensions see it (websockets' ``Frame`` is used when it is installed).
+
+    Attributes:
+        opcode: the frame's :class:`Opcode`.
+        data: its payload.
+        fin: the FIN bit.
+        rsv1, rsv2, rsv3: the reserved bits (an extension's to use).
+    """
+
+    opcode: Opcode
+    data: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False

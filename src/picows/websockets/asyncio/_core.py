@@ -119,6 +119,10 @@ def response_to_core(response: Response) -> Any:
     return picows.WSUpgradeResponse(b"HTTP/1.1", status, core_headers, body)  # type: ignore[arg-type]
 
 
+#: The core's permessage-deflate options (built from websockets' factories by ``_extensions``).
+permessage_deflate = picows.PerMessageDeflate
+
+
 def deflate_options(compression: str | None, side: str, max_message: int | None) -> Any:
     """The core's ``permessage_deflate`` for websockets' ``compression`` argument (None: not negotiated).
 

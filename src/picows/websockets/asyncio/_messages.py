@@ -279,6 +279,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._drain_waiter = None
         self._fragmenting = False
         self._discard = False
+        # Custom extensions negotiated (websockets' Extension objects), else None: see Connection.
+        self._extensions = None
         self._append = None
         self._popleft = None
 
@@ -295,6 +297,10 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     def on_ws_frame(self, transport, frame) -> None:
         if self._discard:
             return  # we failed the connection: nothing more is delivered
+        if frame.rsv1 or frame.rsv2 or frame.rsv3 or self._extensions is not None:
+            # Reserved bits without an extension that owns them, or custom extensions to decode.
+            if self._on_extension_frame(frame):
+                return
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY:
             if self._partial is not None:
@@ -339,9 +345,13 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         if self._max_message >= 0 and partial.size + size > self._max_message:
             self._too_big(size, partial.size)
             return
-        payload = frame.get_payload_as_bytes()
+        self._add_payload(frame.get_payload_as_bytes(), frame.fin)
+
+    def _add_payload(self, payload, fin) -> None:
+        """One fragment's payload (within max_size) added to the partial message."""
+        partial = self._partial
         try:
-            partial.add(payload, frame.fin)
+            partial.add(payload, fin)
         except UnicodeDecodeError as exc:
             self._fail(INVALID_DATA, f"{exc.reason} at position {partial.size - len(payload) + exc.start}")
             return
@@ -350,6 +360,56 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         # A waiting recv_streaming wants every fragment; recv only complete messages.
         if self._waiter is not None and (partial.complete or self._streaming):
             self._wake(True)
+
+    def _receive_payload(self, msg_type, payload, fin) -> None:
+        """A data frame decoded by custom extensions: the bytes-level twin of on_ws_frame's data branches.
+
+        Rare (only with custom extensions), so it is plain code: the message
+        rules are on_ws_frame's, with the payload already in hand.
+        """
+        if msg_type is _CONT:
+            if self._partial is None:
+                self._fail(PROTOCOL_ERROR, "unexpected continuation frame")
+                return
+            current = self._partial.size
+            if self._max_message >= 0 and current + len(payload) > self._max_message:
+                self._too_big(len(payload), current)
+                return
+            self._add_payload(payload, fin)
+            return
+        if self._partial is not None:
+            self._fail(PROTOCOL_ERROR, "expected a continuation frame")
+            return
+        if self._max_message >= 0 and len(payload) > self._max_message:
+            self._too_big(len(payload), 0)
+            return
+        if fin:
+            if msg_type is _TEXT:
+                try:
+                    payload = payload.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                    return
+            if self._append is None:
+                self._new_queue()
+            self._append(payload)
+            self._message_ready()
+            return
+        self._partial = _Fragments(msg_type is _TEXT)
+        self._add_payload(payload, fin)
+        if self._partial is not None and not self._partial.streamed:
+            if self._append is None:
+                self._new_queue()
+            self._append(self._partial)
+            self._message_ready()
+
+    def _on_extension_frame(self, frame):
+        """A frame with reserved bits set (no custom extension): fail as websockets (1002). True: handled.
+
+        ``Connection`` overrides it to run negotiated custom extensions.
+        """
+        self._fail(PROTOCOL_ERROR, "reserved bits must be 0")
+        return True
 
     def _new_queue(self) -> None:
         self._messages = deque()
@@ -520,6 +580,9 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         """
         if self._state != OPEN or self._fragmenting:
             await self._before_send()
+        if self._extensions is not None:
+            await self._send_through_extensions(message, text)
+            return
         if isinstance(message, str):
             self._transport.send(_BINARY if text is False else _TEXT, message.encode("utf-8"))
         elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -549,8 +612,6 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     def _release_drain(self) -> None:
         """Called when the connection is lost: senders waiting for the buffer to drain go on."""
         self.resume_writing()
-
-
 
 
 _RECV = MessageListener.recv  # __aiter__ iterates directly only when recv is this one

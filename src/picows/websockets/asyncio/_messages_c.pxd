@@ -61,11 +61,13 @@ cdef class MessageListener(WSListener):
     cdef public object _drain_waiter
     cdef public bint _fragmenting
     cdef public bint _discard
+    cdef public object _extensions
     cdef object _append
     cdef object _popleft
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)
     cdef _add_fragment(self, WSFrame frame)
+    cdef _add_payload(self, payload, bint fin)
     cdef _new_queue(self)
     cdef _message_ready(self)
 

@@ -21,6 +21,7 @@ from ..exceptions import (
     SecurityError,
 )
 from . import _core
+from ._extensions import build_offer, split_extensions
 from .connection import Connection, process_exception, resolve_logger
 
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
@@ -92,7 +93,7 @@ def proxy_from_environment(parsed: urllib.parse.SplitResult) -> str | None:
     if urllib.request.proxy_bypass(f"{parsed.hostname}:{port}"):
         return None
     proxies = urllib.request.getproxies()
-    for scheme in (("wss", "socks", "https") if secure else ("ws", "socks", "https", "http")):
+    for scheme in ("wss", "socks", "https") if secure else ("ws", "socks", "https", "http"):
         proxy = proxies.get(scheme)
         if proxy is not None:
             if scheme == "socks" and proxy.startswith("http://"):
@@ -172,8 +173,6 @@ class connect:  # noqa: N801 - the name of websockets' API
         create_connection: type[ClientConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if extensions:
-            raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         self.uri = uri
         self.parsed = parse_ws_uri(uri)
         if self.parsed.scheme != "wss" and kwargs.get("ssl") is not None:
@@ -187,7 +186,9 @@ class connect:  # noqa: N801 - the name of websockets' API
         self.open_timeout = open_timeout
         self.reconnect_delays = reconnect_delays
         self.max_message, self.max_frame = max_size_pair(max_size)
-        self.permessage_deflate = _core.deflate_options(compression, "client", self.max_message)
+        self.permessage_deflate, self.extensions = split_extensions(
+            extensions, compression, "client", self.max_message
+        )
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -206,6 +207,8 @@ class connect:  # noqa: N801 - the name of websockets' API
         headers = Headers()
         if self.origin is not None:
             headers["Origin"] = self.origin
+        if self.extensions:
+            headers["Sec-WebSocket-Extensions"] = build_offer(self.extensions)
         if self.subprotocols:
             headers["Sec-WebSocket-Protocol"] = ", ".join(self.subprotocols)
         if additional_headers is not None:
@@ -261,7 +264,10 @@ class connect:  # noqa: N801 - the name of websockets' API
         factory = self.create_connection
 
         def make_connection() -> ClientConnection:
-            return factory(**connection_kwargs)
+            connection = factory(**connection_kwargs)
+            if self.extensions:
+                connection._extension_factories = self.extensions
+            return connection
 
         uri, parsed, additional_headers = self.uri, self.parsed, self.additional_headers
         for _ in range(_core.MAX_REDIRECTS):
@@ -330,6 +336,8 @@ class connect:  # noqa: N801 - the name of websockets' API
         return new_uri
 
     def _after_handshake(self, connection: ClientConnection) -> None:
+        if connection._handshake_failure is not None:
+            raise connection._handshake_failure
         transport = connection._transport
         # The core refused any other answer than one of the offered subprotocols (see _core.handshake_error).
         values = transport.response.headers.getall("Sec-WebSocket-Protocol", [])

@@ -22,16 +22,22 @@ from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    PayloadTooBig,
     ProtocolError,
+    _up,
 )
 from ..frames import Close, CloseCode, is_sendable_close_code
 from ..http11 import Request, Response
 from ..protocol import State
-from . import _core
+from . import _core, _extensions
 
 __all__ = ["Connection", "process_exception"]
 
 _OK_CODES = frozenset((1000, 1001, 1005))
+_DATA_TYPES = frozenset((_core.MsgType.TEXT, _core.MsgType.BINARY, _core.MsgType.CONTINUATION))
+# What extensions raise: websockets' classes when installed (ours subclass them), else ours.
+_PAYLOAD_TOO_BIG: tuple[type[Exception], ...] = (PayloadTooBig, *_up("PayloadTooBig"))
+_PROTOCOL_ERRORS: tuple[type[Exception], ...] = (ProtocolError, *_up("ProtocolError"))
 _CLOSED = int(State.CLOSED)
 _OPEN = int(State.OPEN)
 _CLOSING = int(State.CLOSING)
@@ -86,6 +92,12 @@ class Connection(_core.MessageListener):
     to be created directly.
     """
 
+    # Class-level defaults, set on the instance only when used (an idle connection stays small):
+    # a client's custom extension factories, whose answer is checked on connection, and the
+    # handshake failure that check found.
+    _extension_factories: list[Any] | None = None
+    _handshake_failure: Exception | None = None
+
     def __init__(
         self,
         *,
@@ -135,7 +147,24 @@ class Connection(_core.MessageListener):
             transport.underlying_transport.set_write_buffer_limits(high=high, low=low)
         except (AttributeError, NotImplementedError):  # pragma: no cover - exotic transports
             pass
+        if self._extension_factories is not None:
+            # Before any frame is delivered: frames may follow the 101 in the same read.
+            self._accept_extensions(transport)
         self._schedule_keepalive()
+
+    def _accept_extensions(self, transport: Any) -> None:
+        """The client's side of custom extensions: the server's answer, checked as websockets does."""
+        values = transport.response.headers.getall("Sec-WebSocket-Extensions", [])
+        try:
+            accepted = _extensions.accept_response(self._extension_factories or [], values)
+        except Exception as exc:  # NegotiationError, or a factory that failed: the handshake fails
+            self._handshake_failure = exc
+            self._discard = True
+            self._state = _CLOSING
+            transport.disconnect(graceful=False)
+            return
+        if accepted:
+            self._extensions = accepted
 
     def on_ws_disconnected(self, transport: Any) -> None:
         self._state = _CLOSED
@@ -211,6 +240,78 @@ class Connection(_core.MessageListener):
     def _abort(self) -> None:
         if self._state != _CLOSED:
             self._transport.disconnect(graceful=False)
+
+    # -- custom extensions (websockets' Extension API: only when negotiated, off the fast path) ------
+
+    def _on_extension_frame(self, frame: Any) -> bool:
+        """A frame with reserved bits, or any frame when custom extensions were negotiated; True: handled.
+
+        As websockets: a data frame goes through the extensions' ``decode`` in
+        reverse order of negotiation, and the reserved bits must then be 0.
+        Control frames are left to the core (they are not decoded: none of
+        the extensions in use transforms them) once their bits are checked.
+        """
+        extensions = self._extensions
+        msg_type = frame.msg_type
+        is_data = msg_type in _DATA_TYPES
+        if extensions is None or not is_data:
+            if frame.rsv1 or frame.rsv2 or frame.rsv3:
+                self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+                return True
+            return False
+        current = self._partial.size if msg_type is _core.MsgType.CONTINUATION and self._partial else 0
+        limit = None if self._max_message < 0 else self._max_message - current
+        decoded = _extensions.Frame(
+            _extensions.Opcode(int(msg_type)),
+            frame.get_payload_as_bytes(),
+            bool(frame.fin),
+            bool(frame.rsv1),
+            bool(frame.rsv2),
+            bool(frame.rsv3),
+        )
+        try:
+            for extension in reversed(extensions):
+                decoded = extension.decode(decoded, max_size=limit)
+        except _PAYLOAD_TOO_BIG as exc:
+            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
+            return True
+        except _PROTOCOL_ERRORS as exc:
+            self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+            return True
+        except UnicodeDecodeError as exc:
+            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            return True
+        except Exception:
+            self.logger.error("extension failed to decode a frame", exc_info=True)
+            self._fail(CloseCode.INTERNAL_ERROR, "")
+            return True
+        if decoded.rsv1 or decoded.rsv2 or decoded.rsv3:
+            self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+            return True
+        self._receive_payload(msg_type, bytes(decoded.data), decoded.fin)
+        return True
+
+    def _send_encoded(self, msg_type: Any, data: Any, fin: bool) -> None:
+        """One data frame through the extensions' ``encode``, in order of negotiation."""
+        frame = _extensions.Frame(_extensions.Opcode(int(msg_type)), bytes(data), fin)
+        for extension in self._extensions or ():
+            frame = extension.encode(frame)
+        self._transport.send(
+            _core.MsgType(int(frame.opcode)), frame.data, frame.fin, frame.rsv1, frame.rsv2, frame.rsv3
+        )
+
+    async def _send_through_extensions(self, message: Any, text: bool | None) -> None:
+        """``send`` when custom extensions were negotiated."""
+        if isinstance(message, str):
+            opcode = _core.MsgType.BINARY if text is False else _core.MsgType.TEXT
+            self._send_encoded(opcode, message.encode("utf-8"), True)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._send_encoded(_core.MsgType.TEXT if text else _core.MsgType.BINARY, message, True)
+        else:
+            await self._send_fragments(message, text)
+            return
+        if self._write_paused:
+            await self._drain()
 
     # -- keepalive --------------------------------------------------------------
 
@@ -393,7 +494,7 @@ class Connection(_core.MessageListener):
         self, item: Any, iterator: Any, is_async: bool, text: bool | None
     ) -> None:
         """Send ``item`` and the rest of ``iterator``, one frame per item, the last one with FIN."""
-        send = self._transport.send
+        send = self._transport.send if self._extensions is None else self._send_encoded
         kind = "async iterable" if is_async else "iterable"  # websockets' wording
         if isinstance(item, str):
             is_str = True

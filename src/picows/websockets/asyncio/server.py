@@ -29,6 +29,7 @@ from ..exceptions import (
 from ..http11 import Request, Response
 from ..protocol import State
 from . import _core
+from ._extensions import accept_offers, split_extensions
 from .connection import Connection, resolve_logger
 
 __all__ = [
@@ -306,8 +307,6 @@ class serve:  # noqa: N801 - the name of websockets' API
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if extensions:
-            raise NotImplementedError("custom extensions are not supported yet by picows.websockets")
         from .client import max_size_pair
 
         self.handler = handler
@@ -321,7 +320,9 @@ class serve:  # noqa: N801 - the name of websockets' API
         self.server_header = server_header
         self.open_timeout = open_timeout
         self.max_message, self.max_frame = max_size_pair(max_size)
-        self.permessage_deflate = _core.deflate_options(compression, "server", self.max_message)
+        self.permessage_deflate, self.extensions = split_extensions(
+            extensions, compression, "server", self.max_message
+        )
         self.connection_kwargs = {
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -484,6 +485,13 @@ class serve:  # noqa: N801 - the name of websockets' API
         headers["Date"] = email.utils.formatdate(usegmt=True)
         headers["Upgrade"] = "websocket"
         headers["Connection"] = "Upgrade"
+        if self.extensions:
+            # Custom extensions (permessage-deflate alone is answered by the core).
+            offers = request.headers.get_all("Sec-WebSocket-Extensions")
+            answer, accepted = accept_offers(self.extensions, offers)
+            if answer is not None:
+                headers["Sec-WebSocket-Extensions"] = answer
+                connection._extensions = accepted
         if subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = subprotocol
             connection.subprotocol = subprotocol
@@ -537,6 +545,7 @@ def broadcast(
     The frame is built once (:func:`picows.broadcast`): server connections
     get the same bytes, and with permessage-deflate one compressed frame is
     shared by every connection that compresses without context takeover.
+    Connections with custom extensions get their own frame, through their ``encode``.
 
     :param text: True sends bytes-like data in a text frame, False a str in a binary frame.
     """
@@ -559,6 +568,10 @@ def broadcast(
                 errors.append(ConcurrencyError("sending a fragmented message"))
             else:
                 connection.logger.warning("skipped broadcast: sending a fragmented message")
+            continue
+        if connection._extensions is not None:
+            # Custom extensions encode each connection's frame: framed for it alone.
+            connection._send_encoded(opcode, payload, True)
             continue
         transports.append(connection._transport)
     if transports:
