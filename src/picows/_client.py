@@ -275,7 +275,11 @@ class _Attempt:
     async def _connect(self, target: WSParsedURL) -> tuple[Any, Any]:
         loop = asyncio.get_running_loop()
         upgrade = ClientUpgrade(
-            target, self.extra_headers, self.options.permessage_deflate, self.options.send_user_agent
+            target,
+            self.extra_headers,
+            self.options.permessage_deflate,
+            self.options.send_user_agent,
+            self.options.extension_offer,
         )
         ssl: ssl_module.SSLContext | None = None
         if target.is_secure:

@@ -201,6 +201,7 @@ class Connection(Closing):
                 stream.get_extra_info("peername"),
                 self._options.permessage_deflate,
                 self._options.lenient_request_line,
+                self._options.deflate_after_extensions,
             )
             timeout = self._options.websocket_handshake_timeout
             if timeout is not None:

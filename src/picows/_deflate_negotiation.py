@@ -11,7 +11,15 @@ from collections.abc import Iterable
 
 from ._deflate import MAX_WBITS, MIN_ZLIB_WBITS, SERVER_DEFAULT_WBITS, DeflateAgreement, PerMessageDeflate
 
-__all__ = ["EXTENSION", "accept_response", "answer_offers", "build_offer", "parse_extensions"]
+__all__ = [
+    "EXTENSION",
+    "accept_response",
+    "answer_offers",
+    "build_offer",
+    "deflate_elements",
+    "names_deflate",
+    "parse_extensions",
+]
 
 EXTENSION = "permessage-deflate"
 
@@ -112,6 +120,22 @@ def parse_extensions(values: Iterable[str]) -> list[tuple[str, Params]]:
     return result
 
 
+def deflate_elements(values: Iterable[str]) -> list[str]:
+    """The permessage-deflate elements of ``Sec-WebSocket-Extensions`` values (others left out).
+
+    Raises ValueError for a header that does not follow the grammar.
+    """
+    return [_format(params) for name, params in parse_extensions(values) if name == EXTENSION]
+
+
+def names_deflate(values: Iterable[str]) -> bool:
+    """Whether ``Sec-WebSocket-Extensions`` values name permessage-deflate (True for an invalid header)."""
+    try:
+        return any(name == EXTENSION for name, _ in parse_extensions(values))
+    except ValueError:
+        return True
+
+
 def _check_params(params: Params) -> dict[str, str | None]:
     """The parameters of one permessage-deflate element as a dict; ValueError when RFC 7692 forbids them."""
     seen: dict[str, str | None] = {}
@@ -131,7 +155,7 @@ def _check_params(params: Params) -> dict[str, str | None]:
     return seen
 
 
-def _format(flags: Iterable[tuple[str, int | None]]) -> str:
+def _format(flags: Iterable[tuple[str, int | str | None]]) -> str:
     parts = [EXTENSION]
     for name, value in flags:
         parts.append(name if value is None else f"{name}={value}")

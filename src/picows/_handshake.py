@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from multidict import CIMultiDict
 
-from ._deflate_negotiation import accept_response, answer_offers, build_offer
+from ._deflate_negotiation import accept_response, answer_offers, build_offer, deflate_elements, names_deflate
 from ._errors import (
     WSError,
     WSHandshakeError,
@@ -357,6 +357,7 @@ class ClientUpgrade:
         extra_headers: ExtraHeaders,
         deflate: PerMessageDeflate | None = None,
         send_user_agent: bool = True,
+        extension_offer: str | None = None,
     ) -> None:
         self.url = url
         self._deflate = deflate
@@ -386,10 +387,17 @@ class ClientUpgrade:
                 )
             else:
                 headers.add(name, value)
-        if deflate is not None:
+        if extension_offer is not None:
+            if "Sec-WebSocket-Extensions" in headers:
+                raise ValueError("extra_headers: Sec-WebSocket-Extensions is set by the extensions offered")
+            offers = [extension_offer] if deflate is None else [extension_offer, build_offer(deflate)]
+            headers["Sec-WebSocket-Extensions"] = ", ".join(offers)
+        elif deflate is not None:
             headers["Sec-WebSocket-Extensions"] = build_offer(deflate)
-        # Extensions the user offers through extra_headers are the user's to check.
+        # Extensions the user offers through extra_headers are the user's to check; with other
+        # extensions offered next to permessage-deflate, the core checks only its answer.
         self._user_extensions = deflate is None and "Sec-WebSocket-Extensions" in headers
+        self._other_extensions = deflate is not None and extension_offer is not None
         self.request = WSUpgradeRequest(b"GET", url.resource_name.encode("ascii"), b"HTTP/1.1", headers)
         self.request_bytes = bytes(format_head(f"GET {url.resource_name} HTTP/1.1", headers.items()))
         self.offered_protocols = header_tokens(headers, "Sec-WebSocket-Protocol")
@@ -513,6 +521,8 @@ class ClientUpgrade:
                 why = f"the server selected an extension that was not offered: {extensions}"
                 raise invalid(WSInvalidHeaderError, "Sec-WebSocket-Extensions", why)
             try:
+                if self._other_extensions:
+                    extensions = deflate_elements(extensions)
                 self.deflate_agreement = accept_response(self._deflate, extensions)
             except ValueError as exc:
                 raise invalid(
@@ -666,10 +676,12 @@ class ServerUpgrade:
         remote_address: Any = None,
         deflate: PerMessageDeflate | None = None,
         lenient_request_line: bool = False,
+        deflate_after_extensions: bool = False,
     ) -> None:
         self._factory = listener_factory
         self._lenient = lenient_request_line
         self._deflate = deflate
+        self._deflate_after_extensions = deflate_after_extensions
         self._listener_class = listener_class
         self._logger = logger
         self._remote_address = remote_address
@@ -788,12 +800,16 @@ class ServerUpgrade:
         key = request.headers["Sec-WebSocket-Key"]
         response.headers["Sec-WebSocket-Accept"] = compute_accept_key(key)
         agreement = None
-        # A response that names extensions itself is the application's negotiation.
-        if self._deflate is not None and "Sec-WebSocket-Extensions" not in response.headers:
+        # A response that names extensions itself is the application's negotiation (unless
+        # deflate_after_extensions: the core's permessage-deflate answer follows other extensions).
+        answered = response.headers.getall("Sec-WebSocket-Extensions", [])
+        if self._deflate is not None and (
+            not answered or (self._deflate_after_extensions and not names_deflate(answered))
+        ):
             offers = request.headers.getall("Sec-WebSocket-Extensions", [])
             agreement = answer_offers(self._deflate, offers)
             if agreement is not None:
-                response.headers["Sec-WebSocket-Extensions"] = agreement.header
+                response.headers["Sec-WebSocket-Extensions"] = ", ".join([*answered, agreement.header])
         leftover = bytes(self._buf)
         self._buf = bytearray()
         return ServerUpgradeResult(response.to_bytes(), listener, request, response, leftover, agreement)

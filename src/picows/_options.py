@@ -31,8 +31,8 @@ LoggerLike = Union[str, AnyLogger, None]
 #: Keyword arguments of ws_connect / ws_create_server that only picows' own layers pass
 #: (picows.websockets), each the ConnectionOptions field of its name without the underscore.
 #: They stay out of the public signatures, so 1.15/2.x code and the documented API do not change.
-CLIENT_INTERNAL_OPTIONS = ("_send_user_agent", "_socks_remote_dns")
-SERVER_INTERNAL_OPTIONS = ("_lenient_request_line",)
+CLIENT_INTERNAL_OPTIONS = ("_send_user_agent", "_socks_remote_dns", "_extension_offer")
+SERVER_INTERNAL_OPTIONS = ("_lenient_request_line", "_deflate_after_extensions")
 
 #: Smallest initial receive buffer (``read_buffer_init_size`` below it is raised to it).
 MIN_READ_BUFFER_INIT_SIZE = 2048
@@ -97,6 +97,8 @@ class ConnectionOptions:
         "send_user_agent",
         "socks_remote_dns",
         "lenient_request_line",
+        "extension_offer",
+        "deflate_after_extensions",
     )
 
     def __init__(
@@ -121,6 +123,8 @@ class ConnectionOptions:
         send_user_agent: bool = True,
         socks_remote_dns: bool | None = None,
         lenient_request_line: bool = False,
+        extension_offer: str | None = None,
+        deflate_after_extensions: bool = False,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
         self.websocket_handshake_timeout = (
@@ -173,6 +177,15 @@ class ConnectionOptions:
         # Internal (see SERVER_INTERNAL_OPTIONS): route requests with any visible-ASCII method and
         # HTTP/1.0 ones to the factory too (its answer is sent; it cannot upgrade them), not 400 them.
         self.lenient_request_line = _check_bool("_lenient_request_line", lenient_request_line)
+        # Internal (see CLIENT_INTERNAL_OPTIONS): other extensions the client offers in
+        # Sec-WebSocket-Extensions, before permessage-deflate's offer; the layer that offers
+        # them checks the server's answer to them (the core checks permessage-deflate's).
+        if extension_offer is not None and (not isinstance(extension_offer, str) or not extension_offer):
+            raise TypeError("_extension_offer must be a non-empty str or None")
+        self.extension_offer = extension_offer
+        # Internal (see SERVER_INTERNAL_OPTIONS): a 101 whose Sec-WebSocket-Extensions names other
+        # extensions still gets the core's permessage-deflate answer, after them.
+        self.deflate_after_extensions = _check_bool("_deflate_after_extensions", deflate_after_extensions)
 
     @classmethod
     def from_arguments(

@@ -518,3 +518,48 @@ def test_invalid_extra_headers(extra: object, error: type[Exception], message: s
     with pytest.raises(error) as info:
         new_upgrade(extra)
     assert str(info.value) == message
+
+
+# -- other extensions next to permessage-deflate (picows.websockets' _extension_offer) -------------
+
+DEFLATE_ANSWER = b"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+
+
+def test_extension_offer_comes_before_the_deflate_offer() -> None:
+    upgrade = ClientUpgrade(parse_url(URL), None, picows.PerMessageDeflate(), True, "x-flip; level=1")
+    assert upgrade.request.headers.getall("Sec-WebSocket-Extensions") == [
+        "x-flip; level=1, permessage-deflate; client_max_window_bits"
+    ]
+    alone = ClientUpgrade(parse_url(URL), None, None, True, "x-flip")
+    assert alone.request.headers.getall("Sec-WebSocket-Extensions") == ["x-flip"]
+    with pytest.raises(ValueError, match="Sec-WebSocket-Extensions is set by the extensions offered"):
+        ClientUpgrade(parse_url(URL), {"Sec-WebSocket-Extensions": "x-mine"}, None, True, "x-flip")
+
+
+@pytest.mark.parametrize(
+    "answer, agreed",
+    [
+        (b"x-flip; level=1, " + DEFLATE_ANSWER, True),
+        (b"x-flip; level=1", False),
+        (DEFLATE_ANSWER, True),
+        (b"x-unknown, " + DEFLATE_ANSWER, True),  # other extensions are the offering layer's to check
+    ],
+    ids=["both", "other-only", "deflate-only", "unknown-other"],
+)
+def test_core_checks_only_the_deflate_part_of_the_answer(answer: bytes, agreed: bool) -> None:
+    upgrade = ClientUpgrade(parse_url(URL), None, picows.PerMessageDeflate(), True, "x-flip; level=1")
+    response, _ = feed_chunks(
+        upgrade, [fill(with_headers(b"Sec-WebSocket-Extensions: " + answer + b"\r\n"), upgrade)]
+    )
+    assert response.status == 101
+    agreement = upgrade.deflate_agreement
+    assert (agreement is not None) == agreed
+    if agreement is not None:
+        assert (agreement.server_max_window_bits, agreement.client_max_window_bits) == (12, 12)
+
+
+def test_a_wrong_deflate_answer_next_to_other_extensions_still_fails() -> None:
+    upgrade = ClientUpgrade(parse_url(URL), None, picows.PerMessageDeflate(), True, "x-flip")
+    head = with_headers(b"Sec-WebSocket-Extensions: x-flip, permessage-deflate; unknown_param\r\n")
+    with pytest.raises(WSInvalidHeaderError, match="unknown parameter"):
+        feed_chunks(upgrade, [fill(head, upgrade)])

@@ -590,3 +590,38 @@ def test_head_of_exactly_16_kib_is_accepted() -> None:
     assert data.index(b"\r\n\r\n") == 16 * 1024
     result = new_upgrade(Router()).feed(data)
     assert result is not None and result.response_bytes == RESPONSE_101  # type: ignore[union-attr]
+
+
+# -- permessage-deflate after the application's extensions (picows.websockets' _deflate_after_extensions)
+
+DEFLATE_12 = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+
+
+@pytest.mark.parametrize(
+    "after, answered, expected",
+    [
+        (True, "x-flip; level=1", f"x-flip; level=1, {DEFLATE_12}"),
+        (False, "x-flip; level=1", "x-flip; level=1"),  # the 1.15 / 2.x rule: the application's negotiation
+        (True, "permessage-deflate", "permessage-deflate"),  # it answered permessage-deflate itself
+        (True, None, DEFLATE_12),
+    ],
+    ids=["after-others", "not-asked", "app-answered-deflate", "no-app-answer"],
+)
+def test_deflate_answer_after_the_applications_extensions(
+    after: bool, answered: str | None, expected: str
+) -> None:
+    from picows import PerMessageDeflate
+
+    def answer(request: WSUpgradeRequest) -> Any:
+        response = WSUpgradeResponse.create_101_response()
+        if answered is not None:
+            response.headers["Sec-WebSocket-Extensions"] = answered
+        return WSUpgradeResponseWithListener(response, Listener())
+
+    offer = b"Sec-WebSocket-Extensions: x-flip; level=1, permessage-deflate; client_max_window_bits\r\n"
+    upgrade = ServerUpgrade(
+        Router(answer), WSListener, LOGGER, None, PerMessageDeflate(), False, deflate_after_extensions=after
+    )
+    result, _ = feed_chunks(upgrade, [REQUEST[:-2] + offer + b"\r\n"])
+    assert result.response.headers.getall("Sec-WebSocket-Extensions") == [expected]
+    assert (result.deflate_agreement is not None) == expected.endswith("=12")

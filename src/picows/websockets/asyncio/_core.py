@@ -287,6 +287,7 @@ async def core_serve(
         max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
         close_timeout=close_timeout,
         _lenient_request_line=True,
+        _deflate_after_extensions=True,
         **kwargs,
     )
 

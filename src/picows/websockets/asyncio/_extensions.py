@@ -11,7 +11,9 @@ Two kinds of extension factories reach ``connect()`` / ``serve()``:
   ``ServerExtensionFactory`` API): negotiated here with websockets' rules,
   and every data frame then goes through the extensions' ``decode`` /
   ``encode`` in Python (see ``Connection._on_extension_frame``), as websockets
-  does. Such extensions cannot be combined with permessage-deflate yet.
+  does. With permessage-deflate too, picows' core compresses last (after
+  the custom extensions' ``encode``) and inflates first, so the answer must
+  list permessage-deflate after them (ours always does).
 
 Per connection only (handshake time); nothing here runs per frame.
 """
@@ -78,12 +80,6 @@ def split_extensions(
     for factory in custom:
         if not isinstance(_name(factory), str) or not _name(factory):
             raise TypeError(f"extension factory {factory!r} has no name (websockets' extension factories do)")
-    if custom and options is not None:
-        names = ", ".join(_name(factory) for factory in custom)
-        raise NotImplementedError(
-            f"picows.websockets cannot combine custom extensions ({names}) with permessage-deflate yet: "
-            "pass compression=None (and no permessage-deflate factory)"
-        )
     return options, custom
 
 
@@ -152,20 +148,34 @@ def _parsed(values: Sequence[str]) -> list[tuple[str, list[tuple[str, str | None
         raise NegotiationError(f"invalid Sec-WebSocket-Extensions header: {exc}") from None
 
 
-def accept_response(factories: Sequence[Any], values: Sequence[str]) -> list[Any]:
+def accept_response(
+    factories: Sequence[Any], values: Sequence[str], deflate_agreed: bool = False
+) -> list[Any]:
     """The extensions the server accepted (its ``Sec-WebSocket-Extensions`` values), as websockets decides.
 
     Each accepted name goes to the first factory of that name whose
-    ``process_response_params`` accepts the parameters.
+    ``process_response_params`` accepts the parameters. With
+    ``deflate_agreed``, permessage-deflate elements are the core's (already
+    checked) and must come last.
 
-    :raises NegotiationError: the server accepted an extension no factory takes.
+    :raises NegotiationError: the server accepted an extension no factory takes,
+        or put one after permessage-deflate.
     """
     accepted: list[Any] = []
     if not values:
         return accepted
-    if not factories:
-        raise NegotiationError("no extensions supported")
+    deflate_seen = False
     for name, params in _parsed(values):
+        if deflate_agreed and name == DEFLATE:
+            deflate_seen = True
+            continue
+        if deflate_seen:
+            raise NegotiationError(
+                f"picows.websockets applies permessage-deflate after the other extensions; "
+                f"the server put {name} after it"
+            )
+        if not factories:
+            raise NegotiationError("no extensions supported")
         for factory in factories:
             if factory.name.lower() != name:
                 continue

@@ -207,8 +207,6 @@ class connect:  # noqa: N801 - the name of websockets' API
         headers = Headers()
         if self.origin is not None:
             headers["Origin"] = self.origin
-        if self.extensions:
-            headers["Sec-WebSocket-Extensions"] = build_offer(self.extensions)
         if self.subprotocols:
             headers["Sec-WebSocket-Protocol"] = ", ".join(self.subprotocols)
         if additional_headers is not None:
@@ -290,6 +288,7 @@ class connect:  # noqa: N801 - the name of websockets' API
                     subprotocols=self.subprotocols,
                     socket_factory=sockets.factory(),
                     permessage_deflate=self.permessage_deflate,
+                    _extension_offer=build_offer(self.extensions) if self.extensions else None,
                     logger_name="websockets.client",
                     **kwargs,
                 )

@@ -156,7 +156,9 @@ class Connection(_core.MessageListener):
         """The client's side of custom extensions: the server's answer, checked as websockets does."""
         values = transport.response.headers.getall("Sec-WebSocket-Extensions", [])
         try:
-            accepted = _extensions.accept_response(self._extension_factories or [], values)
+            # permessage-deflate, when agreed, is the core's: it checked that element.
+            agreed = transport.permessage_deflate is not None
+            accepted = _extensions.accept_response(self._extension_factories or [], values, agreed)
         except Exception as exc:  # NegotiationError, or a factory that failed: the handshake fails
             self._handshake_failure = exc
             self._discard = True

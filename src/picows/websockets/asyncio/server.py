@@ -486,7 +486,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         headers["Upgrade"] = "websocket"
         headers["Connection"] = "Upgrade"
         if self.extensions:
-            # Custom extensions (permessage-deflate alone is answered by the core).
+            # Custom extensions; the core answers permessage-deflate, after them.
             offers = request.headers.get_all("Sec-WebSocket-Extensions")
             answer, accepted = accept_offers(self.extensions, offers)
             if answer is not None:
