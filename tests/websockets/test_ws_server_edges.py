@@ -24,7 +24,7 @@ from picows.websockets.asyncio.server import basic_auth, broadcast, serve, unix_
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from support.http import RawResponse, upgrade_request
 from support.net import exchange, port_of
-from support.ws_api import TIMEOUT, echo, our_server, their_server
+from support.ws_api import TIMEOUT, UPSTREAM_MAJOR, echo, our_server, their_server
 
 SERVERS = {"ours": (our_server, basic_auth), "websockets": (their_server, upstream_server.basic_auth)}
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -317,3 +317,35 @@ async def test_broadcast_skips_a_connection_sending_fragments(
         await client.close()
         await asyncio.wait_for(server_ws.wait_closed(), TIMEOUT)
         broadcast([server_ws], "to a closed connection: skipped")
+
+
+async def _serve_as_websockets_17_writes_it(serve_function: Any) -> str:
+    """websockets 17's pattern: keep what serve() returns, ``async with`` it, call the Server's methods on it."""
+    server = serve_function(echo, "127.0.0.1", 0)
+    async with server:
+        assert (await server) is (await server)  # awaiting again gives the same running server
+        port = next(iter(server.sockets)).getsockname()[1]
+        forever = asyncio.ensure_future(server.serve_forever())
+        async with upstream_client.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send("once")
+            reply = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+        await asyncio.wait_for(forever, TIMEOUT)
+    return reply
+
+
+async def test_what_serve_returns_reaches_the_server_as_in_websockets_17() -> None:
+    assert await _serve_as_websockets_17_writes_it(serve) == "once"
+    if UPSTREAM_MAJOR >= 17:  # websockets 15 (PyPy's) returned a serve object without these
+        assert await _serve_as_websockets_17_writes_it(upstream_server.serve) == "once"
+
+
+async def test_serve_object_before_start_names_the_fix() -> None:
+    pending = serve(echo, "127.0.0.1", 0)
+    with pytest.raises(AttributeError, match="start the server first"):
+        pending.sockets  # noqa: B018 - the attribute access is the test
+    server = await pending
+    assert await server is server  # a Server is awaitable, as websockets 17's
+    server.close()
+    await asyncio.wait_for(server.wait_closed(), TIMEOUT)

@@ -40,6 +40,10 @@ class Router:
         self.url_map = url_map
         self.server_name = server_name
         self.url_scheme = url_scheme
+        werkzeug = _werkzeug()
+        # Looked up once: route_request runs on every handshake.
+        self._redirect_error = werkzeug.routing.RequestRedirect
+        self._not_found_error = werkzeug.exceptions.NotFound
         for rule in url_map.iter_rules():
             rule.websocket = True  # bound with a ws/wss scheme, werkzeug matches only WebSocket rules
 
@@ -61,15 +65,14 @@ class Router:
 
     def route_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Match the request's path: None (and the connection knows its handler), or the answer to send."""
-        werkzeug = _werkzeug()
         server_name = self.get_server_name(connection, request)
         adapter = self.url_map.bind(server_name=server_name, url_scheme=self.url_scheme)
         parsed = urllib.parse.urlsplit(request.path)
         try:
             handler, arguments = adapter.match(path_info=parsed.path, query_args=parsed.query)
-        except werkzeug.routing.RequestRedirect as redirect:
+        except self._redirect_error as redirect:
             return self.redirect(connection, redirect.new_url)
-        except werkzeug.exceptions.NotFound:
+        except self._not_found_error:
             return self.not_found(connection)
         connection.handler, connection.handler_kwargs = handler, arguments
         return None

@@ -254,6 +254,13 @@ class Server:
         finally:
             self._handlers.discard(task)
 
+    def __await__(self) -> Generator[Any, None, Server]:
+        """``await server`` gives the server itself (websockets 17's ``Server`` is awaitable)."""
+        return self._itself().__await__()
+
+    async def _itself(self) -> Server:
+        return self
+
     async def __aenter__(self) -> Server:
         return self
 
@@ -338,6 +345,9 @@ class serve:  # noqa: N801 - the name of websockets' API
         self.server: Server | None = None
 
     async def create(self) -> Server:
+        """Start the server (once: awaiting again gives the same :class:`Server`)."""
+        if self.server is not None:
+            return self.server
         server = Server(self.handler, self.logger)
         self.server = server
         kwargs = dict(self.kwargs)
@@ -502,6 +512,18 @@ class serve:  # noqa: N801 - the name of websockets' API
 
     async def __aenter__(self) -> Server:
         return await self
+
+    def __getattr__(self, name: str) -> Any:
+        # websockets 17's serve() returns the Server itself: ``server = serve(...)``, then
+        # ``async with server:`` and ``await server.serve_forever()``. The started Server's
+        # attributes are reachable here too.
+        server = self.__dict__.get("server")
+        if server is None or name.startswith("__"):
+            raise AttributeError(
+                f"'serve' object has no attribute {name!r} (start the server first: "
+                "await serve(...) or async with serve(...))"
+            )
+        return getattr(server, name)
 
     async def __aexit__(
         self,
