@@ -84,7 +84,10 @@ class PerMessageDeflate:
       window when the client offered that parameter (None: 12 bits; True or
       False: no cap). Parameters the client offered are answered as RFC 7692
       says (reflected, or lowered to our cap); an offer asking for an 8-bit
-      server window is declined (the next offer in the header is considered).
+      server window is declined (the next offer in the header is considered),
+      and so is, with ``require_client_max_window_bits=True``, an offer
+      without ``client_max_window_bits`` (a client that cannot limit its
+      window: no compression rather than a 15-bit window to inflate).
 
     The server's defaults (12-bit windows, ``mem_level=5``) are those of the
     websockets library: about 40 KiB of zlib state per connection that has
@@ -101,6 +104,8 @@ class PerMessageDeflate:
     :param max_message_size: largest inflated size of one received compressed
         message; a bigger one closes the connection with MESSAGE_TOO_BIG before
         it is inflated further. None: the connection's ``max_frame_size``.
+    :param require_client_max_window_bits: server only: decline offers without
+        ``client_max_window_bits`` (see above).
     """
 
     __slots__ = (
@@ -112,6 +117,7 @@ class PerMessageDeflate:
         "mem_level",
         "compress_threshold",
         "max_message_size",
+        "require_client_max_window_bits",
     )
 
     def __init__(
@@ -125,6 +131,7 @@ class PerMessageDeflate:
         mem_level: int = 5,
         compress_threshold: int = 128,
         max_message_size: int | None = None,
+        require_client_max_window_bits: bool = False,
     ) -> None:
         self.server_no_context_takeover = _check_bool(
             "server_no_context_takeover", server_no_context_takeover
@@ -146,6 +153,9 @@ class PerMessageDeflate:
         if max_message_size is not None:
             _check_int("max_message_size", max_message_size, 0, MAX_FRAME_SIZE_LIMIT)
         self.max_message_size = max_message_size
+        self.require_client_max_window_bits = _check_bool(
+            "require_client_max_window_bits", require_client_max_window_bits
+        )
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -251,6 +261,7 @@ class DeflateState:
         "mem_level",
         "compress_threshold",
         "max_message_size",
+        "require_client_max_window_bits",
     )
 
     def __init__(

@@ -269,6 +269,8 @@ def answer_offers(options: PerMessageDeflate, values: list[str]) -> DeflateAgree
 
 
 def _answer(options: PerMessageDeflate, params: dict[str, str | None]) -> DeflateAgreement | None:
+    if options.require_client_max_window_bits and "client_max_window_bits" not in params:
+        return None  # declined: this client would use a window we did not bound
     flags: list[tuple[str, int | None]] = []
     server_reset = options.server_no_context_takeover or "server_no_context_takeover" in params
     if server_reset:

@@ -214,6 +214,8 @@ async def test_without_the_default_user_agent(extra: Any, sent: list[str]) -> No
 async def test_internal_keywords_are_checked() -> None:
     with pytest.raises(TypeError, match="_send_user_agent must be a bool"):
         await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", _send_user_agent=None)
+    with pytest.raises(TypeError, match="_extension_offer must be a non-empty str or None"):
+        await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", _extension_offer="")
     with pytest.raises(TypeError, match="unexpected keyword argument '_lenient_request_line'"):
         await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", **LENIENT_REQUEST_LINE)
 

@@ -254,6 +254,8 @@ async def test_lenient_server_routes_other_methods_and_http_1_0(case: str) -> No
 async def test_server_internal_keywords_are_checked() -> None:
     with pytest.raises(TypeError, match="_lenient_request_line must be a bool"):
         await picows.ws_create_server(lambda request: EchoListener(), "127.0.0.1", 0, _lenient_request_line=1)
+    with pytest.raises(TypeError, match="_deflate_after_extensions must be a bool"):
+        await picows.ws_create_server(lambda request: EchoListener(), "127.0.0.1", 0, _deflate_after_extensions=1)
     with pytest.raises(TypeError, match="unexpected keyword argument '_send_user_agent'"):
         await picows.ws_create_server(lambda request: EchoListener(), "127.0.0.1", 0, **WITHOUT_DEFAULT_USER_AGENT)
 

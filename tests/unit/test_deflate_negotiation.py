@@ -141,6 +141,18 @@ def test_server_reads_every_header_line() -> None:
     assert agreement is not None and agreement.header == "permessage-deflate; server_max_window_bits=12"
 
 
+def test_server_can_require_client_max_window_bits() -> None:
+    """Offers without client_max_window_bits are declined; the next one that has it is answered."""
+    required = PerMessageDeflate(client_max_window_bits=10, require_client_max_window_bits=True)
+    assert answer_offers(required, ["permessage-deflate"]) is None
+    agreement = answer_offers(required, ["permessage-deflate, permessage-deflate; client_max_window_bits"])
+    assert agreement is not None
+    assert agreement.header == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=10"
+    assert answer_offers(DEFAULT, ["permessage-deflate"]) is not None  # not required by default
+    with pytest.raises(TypeError, match="require_client_max_window_bits must be a bool"):
+        PerMessageDeflate(require_client_max_window_bits=1)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- client: offer and answer
 
 

@@ -116,8 +116,6 @@ def _deflate_from_factory(factory: Any, side: str, max_message: int | None) -> A
             client_max_window_bits=offered_client_bits,
             **tuning,
         )
-    if getattr(factory, "require_client_max_window_bits", False):
-        raise NotImplementedError("require_client_max_window_bits=True is not supported by picows.websockets")
     # websockets' server: None = no cap of its own (the client's request, else 15 bits);
     # the core's None means its 12-bit default, 15 / True mean no cap.
     return _core.permessage_deflate(
@@ -125,6 +123,7 @@ def _deflate_from_factory(factory: Any, side: str, max_message: int | None) -> A
         client_no_context_takeover=bool(factory.client_no_context_takeover),
         server_max_window_bits=15 if server_bits is None else server_bits,
         client_max_window_bits=True if client_bits is None else client_bits,
+        require_client_max_window_bits=bool(getattr(factory, "require_client_max_window_bits", False)),
         **tuning,
     )
 
