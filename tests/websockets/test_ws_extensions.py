@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -403,3 +407,102 @@ async def test_deflate_before_a_custom_extension_in_the_answer_is_refused() -> N
         with pytest.raises(NegotiationError, match="put x-flip after it"):
             async with flip_client("our client", url, compression="deflate"):
                 pass
+
+
+# -- picows.websockets.extensions: websockets' module layout ------------------------------------
+
+
+def test_extension_modules_are_websockets_own_when_installed() -> None:
+    import websockets.extensions.base as their_base
+    import websockets.extensions.permessage_deflate as their_deflate
+
+    import picows.websockets as ours
+
+    assert ours.extensions.Extension is their_base.Extension
+    assert ours.extensions.ClientExtensionFactory is their_base.ClientExtensionFactory
+    assert ours.extensions.ServerExtensionFactory is their_base.ServerExtensionFactory
+    for name in their_deflate.__all__:
+        assert getattr(ours.extensions.permessage_deflate, name) is getattr(their_deflate, name)
+
+
+WITHOUT_WEBSOCKETS = textwrap.dedent(
+    """
+    import asyncio, dataclasses, sys
+    class Hide:
+        def find_spec(self, name, path=None, target=None):
+            if name == "websockets" or name.startswith("websockets."):
+                raise ImportError("hidden for the test")
+    sys.meta_path.insert(0, Hide())
+    from picows.websockets.asyncio.client import connect
+    from picows.websockets.asyncio.server import serve
+    from picows.websockets.exceptions import ProtocolError
+    from picows.websockets.extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
+    from picows.websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory, enable_client_permessage_deflate)
+    from picows.websockets.frames import Opcode
+
+    class Flip(Extension):
+        name = "x-flip"
+        def encode(self, frame):
+            if frame.opcode in (Opcode.CLOSE, Opcode.PING, Opcode.PONG):
+                return frame
+            return dataclasses.replace(frame, data=bytes(frame.data)[::-1], rsv2=True)
+        def decode(self, frame, *, max_size=None):
+            if frame.opcode in (Opcode.CLOSE, Opcode.PING, Opcode.PONG):
+                return frame
+            if not frame.rsv2:
+                raise ProtocolError("not flipped")
+            return dataclasses.replace(frame, data=bytes(frame.data)[::-1], rsv2=False)
+
+    class ClientFlip(ClientExtensionFactory):
+        name = "x-flip"
+        def get_request_params(self):
+            return []
+        def process_response_params(self, params, accepted):
+            return Flip()
+
+    class ServerFlip(ServerExtensionFactory):
+        name = "x-flip"
+        def process_request_params(self, params, accepted):
+            return [], Flip()
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        assert "websockets" not in sys.modules
+        assert ClientPerMessageDeflateFactory.__name__ == "ClientPerMessageDeflateFactory"
+        try:
+            ServerPerMessageDeflateFactory(server_max_window_bits=8)
+        except ValueError as exc:
+            assert str(exc) == "server_max_window_bits must be between 9 and 15", exc
+        else:
+            raise AssertionError("no ValueError")
+        deflate = ServerPerMessageDeflateFactory(server_max_window_bits=10, client_max_window_bits=10)
+        async with serve(echo, "127.0.0.1", 0, extensions=[ServerFlip(), deflate]) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            client_deflate = ClientPerMessageDeflateFactory(server_max_window_bits=10)
+            async with connect(url, proxy=None, extensions=enable_client_permessage_deflate(
+                    [ClientFlip(), client_deflate])) as ws:
+                answer = ws.response.headers["Sec-WebSocket-Extensions"]
+                assert answer == (
+                    "x-flip, permessage-deflate; server_max_window_bits=10; client_max_window_bits=10"
+                ), answer
+                for message in ["héllo" * 1000, b"bytes" * 1000]:
+                    await ws.send(message)
+                    assert await asyncio.wait_for(ws.recv(), 10) == message
+        print("ok")
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_extensions_work_without_websockets_installed() -> None:
+    """Our own extension classes and Frame, a custom extension next to permessage-deflate, both ends ours."""
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_WEBSOCKETS], capture_output=True, text=True, timeout=60, env={**os.environ}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

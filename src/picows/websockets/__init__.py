@@ -8,12 +8,14 @@ Switch with one import line::
 
 Names are importable from the same modules as in websockets
 (``picows.websockets.exceptions``, ``.datastructures``, ``.frames``,
-``.protocol``, ``.http11``, ``.typing``, ``.asyncio.client``, ``.asyncio.server``,
-``.asyncio.router``) and, like the published picows 2.x module, from this
+``.protocol``, ``.http11``, ``.typing``, ``.extensions``, ``.asyncio.client``,
+``.asyncio.server``, ``.asyncio.router``) and, like the published picows 2.x module, from this
 package directly. See ``docs/guides/websockets.rst`` for the differences.
 """
 
 from . import exceptions, protocol  # noqa: E402,I001  (published picows 2.x exports the modules)
+from . import extensions  # noqa: E402,F401,I001  (as websockets: .extensions.permessage_deflate)
+from .extensions import permessage_deflate as _permessage_deflate  # noqa: F401 - loaded with the package
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import process_exception
 from .asyncio.router import route, unix_route

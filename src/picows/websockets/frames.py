@@ -1,18 +1,52 @@
-"""Close codes and the close frame payload, as :mod:`websockets.frames` names them."""
+"""Close codes, the close frame payload, opcodes and frames, as :mod:`websockets.frames` names them.
+
+``Opcode`` and ``Frame`` (what custom extensions work on) are websockets' own
+when it is installed, so an extension's ``frame.opcode is Opcode.TEXT`` holds
+whichever library runs it; without websockets they are these.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 __all__ = ["CLOSE_CODE_EXPLANATIONS", "Close", "CloseCode", "Frame", "Opcode"]
 
+try:  # pragma: no branch - depends on the environment
+    import websockets.frames as _upstream
+except ImportError:
+    _upstream = None  # type: ignore[assignment]
 
-class Opcode(enum.IntEnum):
-    """WebSocket frame opcodes (RFC 6455 section 5.2)."""
+if TYPE_CHECKING or _upstream is None:
 
-    CONT, TEXT, BINARY = 0x00, 0x01, 0x02
-    CLOSE, PING, PONG = 0x08, 0x09, 0x0A
+    class Opcode(enum.IntEnum):
+        """WebSocket frame opcodes (RFC 6455 section 5.2)."""
+
+        CONT, TEXT, BINARY = 0x00, 0x01, 0x02
+        CLOSE, PING, PONG = 0x08, 0x09, 0x0A
+
+    @dataclass
+    class Frame:
+        """A WebSocket frame as custom extensions see it.
+
+        Attributes:
+            opcode: the frame's :class:`Opcode`.
+            data: its payload.
+            fin: the FIN bit.
+            rsv1, rsv2, rsv3: the reserved bits (an extension's to use).
+        """
+
+        opcode: Opcode
+        data: bytes
+        fin: bool = True
+        rsv1: bool = False
+        rsv2: bool = False
+        rsv3: bool = False
+
+else:
+    Opcode = _upstream.Opcode
+    Frame = _upstream.Frame
 
 
 class CloseCode(enum.IntEnum):
@@ -88,22 +122,3 @@ class Close:
             explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
         text = f"{self.code} ({explanation})"
         return f"{text} {self.reason}" if self.reason else text
-
-
-@dataclass
-class Frame:
-    """A WebSocket frame as custom extensions see it (websockets' ``Frame`` is used when it is installed).
-
-    Attributes:
-        opcode: the frame's :class:`Opcode`.
-        data: its payload.
-        fin: the FIN bit.
-        rsv1, rsv2, rsv3: the reserved bits (an extension's to use).
-    """
-
-    opcode: Opcode
-    data: bytes
-    fin: bool = True
-    rsv1: bool = False
-    rsv2: bool = False
-    rsv3: bool = False

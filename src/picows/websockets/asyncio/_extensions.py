@@ -26,12 +26,8 @@ from typing import Any
 from picows._deflate_negotiation import parse_extensions
 
 from ..exceptions import NegotiationError, _up
+from ..frames import Frame, Opcode  # websockets' own when it is installed
 from . import _core
-
-try:  # the frame type extensions work on: websockets' own when it is installed
-    from websockets.frames import Frame, Opcode
-except ImportError:  # pragma: no cover - websockets is installed in the test environments
-    from ..frames import Frame, Opcode  # type: ignore[assignment]
 
 # What a factory raises to decline: websockets' class when installed (ours subclasses it), else ours.
 _DECLINED: tuple[type[Exception], ...] = (NegotiationError, *_up("NegotiationError"))
