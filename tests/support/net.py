@@ -26,6 +26,7 @@ __all__ = [
     "open_raw",
     "port_of",
     "read_http_head",
+    "relay_byte_counts",
     "read_until_eof",
     "run_bounded",
     "tcp_server",
@@ -194,3 +195,23 @@ async def collect_garbage() -> None:
     await asyncio.sleep(0.01)
     gc.collect()
     await asyncio.sleep(0)
+
+
+async def relay_byte_counts(url: str, exchange: Any) -> list[int]:
+    """Bytes that went client->server and server->client through a counting TCP relay to ``url``."""
+    counts = [0, 0]
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
+        while data := await reader.read(65536):
+            counts[index] += len(data)
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+        await asyncio.gather(pipe(reader, up_writer, 0), pipe(up_reader, writer, 1), return_exceptions=True)
+
+    async with tcp_server(relay) as port:
+        await exchange(f"ws://127.0.0.1:{port}/")
+    return counts

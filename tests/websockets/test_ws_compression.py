@@ -21,7 +21,7 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.server import broadcast
 from picows.websockets.exceptions import ConnectionClosedError
-from support.net import port_of, tcp_server
+from support.net import relay_byte_counts
 from support.ws_api import TIMEOUT, echo, our_server, their_server
 
 # JSON-like and compressible, as exchanges send.
@@ -101,26 +101,6 @@ async def test_compressed_messages_both_ways(direction: str) -> None:
             assert ours._transport.permessage_deflate is not None
 
 
-async def _relay_byte_counts(url: str, exchange: Any) -> list[int]:
-    """Bytes that went client->server and server->client through a counting TCP relay to ``url``."""
-    counts = [0, 0]
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, index: int) -> None:
-        while data := await reader.read(65536):
-            counts[index] += len(data)
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port_of(url))
-        await asyncio.gather(pipe(reader, up_writer, 0), pipe(up_reader, writer, 1), return_exceptions=True)
-
-    async with tcp_server(relay) as port:
-        await exchange(f"ws://127.0.0.1:{port}/")
-    return counts
-
-
 @pytest.mark.parametrize("direction", ["our client", "our server"])
 async def test_messages_are_really_compressed(direction: str) -> None:
     """Ten compressible messages each way cross the wire in far fewer bytes than their size."""
@@ -134,7 +114,7 @@ async def test_messages_are_really_compressed(direction: str) -> None:
 
     server = their_server if direction == "our client" else our_server
     async with server() as url:
-        to_server, to_client = await _relay_byte_counts(url, exchange)
+        to_server, to_client = await relay_byte_counts(url, exchange)
     assert to_server < 10 * len(DOC) // 5 and to_client < 10 * len(DOC) // 5
 
 

@@ -36,6 +36,7 @@ from websockets.frames import Frame, Opcode
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.server import broadcast, serve
 from picows.websockets.exceptions import NegotiationError
+from support.net import relay_byte_counts
 from support.ws_api import TIMEOUT, echo, our_server, their_server
 
 DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
@@ -506,3 +507,23 @@ def test_extensions_work_without_websockets_installed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("direction", ["our client", "our server"])
+async def test_custom_extension_with_deflate_really_compresses(direction: str) -> None:
+    """With x-flip next to permessage-deflate, our side still compresses: the wire carries far fewer bytes.
+
+    (websockets' side would also accept uncompressed frames, so the headers and a round trip alone
+    would not show it.)"""
+    client = "our client" if direction == "our client" else "their client"
+    server = "their server" if direction == "our client" else "our server"
+
+    async def exchange(url: str) -> None:
+        async with flip_client(client, url, compression="deflate") as ws:
+            for _ in range(10):
+                await ws.send(DEFLATED)
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == DEFLATED
+
+    async with flip_server(server, compression="deflate") as url:
+        to_server, to_client = await relay_byte_counts(url, exchange)
+    assert to_server < 10 * len(DEFLATED) // 20 and to_client < 10 * len(DEFLATED) // 20
