@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import pytest
 import websockets.asyncio.client as upstream_client
+import websockets.datastructures
 
 from picows.websockets.asyncio.client import connect
 from support.ws_api import TIMEOUT, our_server
@@ -70,3 +71,38 @@ async def test_same_exception_as_websockets(name: str) -> None:
     assert ours[0] == theirs[0]
     if ours[0] != "no exception":
         assert ours[1] == theirs[1]
+
+
+HEADER_CASES: dict[str, dict[str, Any]] = {
+    "additional header with CR LF": {"additional_headers": {"X": "a\r\nInjected: 1"}},
+    "additional header pairs with LF": {"additional_headers": [("X", "a\nb")]},
+    "user agent with LF": {"user_agent_header": "agent\n"},
+    "origin with CR": {"origin": "http://example.com\r"},
+}
+
+
+async def handshake_outcome(connect_fn: Any, url: str, kwargs: dict[str, Any]) -> tuple[str, str]:
+    try:
+        async with connect_fn(url, **kwargs):
+            pass
+    except Exception as exc:  # noqa: BLE001 - the class and message are what we compare
+        return type(exc).__name__, str(exc)
+    return "no exception", ""
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_CASES))
+async def test_header_injection_is_refused_before_connecting(name: str) -> None:
+    """A header value with CR/LF/controls: InvalidHeaderValue, as websockets; the server never sees a request."""
+    seen: list[Any] = []
+
+    def process_request(connection: Any, request: Any) -> None:
+        seen.append(request)
+
+    async with our_server(process_request=process_request) as url:
+        ours = await asyncio.wait_for(handshake_outcome(lambda u, **kw: connect(u, proxy=None, **kw), url,
+                                                        HEADER_CASES[name]), TIMEOUT)
+        assert seen == []
+        theirs = await asyncio.wait_for(handshake_outcome(upstream_client.connect, url, HEADER_CASES[name]), TIMEOUT)
+    assert ours[0] == "InvalidHeaderValue"
+    if hasattr(websockets.datastructures.Headers, "set_insecure"):  # a websockets that checks header values
+        assert ours == theirs

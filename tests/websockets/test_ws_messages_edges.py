@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import websockets.asyncio.client as upstream_client
+import websockets.asyncio.messages as upstream_messages
 import websockets.exceptions
 
+from picows.websockets import exceptions as ours_exceptions
 from picows.websockets.asyncio.client import connect
 from support.frames import expect_close
 from support.raw_ws import RawPeer, raw_ws_server
@@ -134,3 +136,101 @@ async def test_recv_streaming_waiting_before_the_first_fragment(client: str) -> 
                 pass
         await peer.send(TEXT, b"last")
         assert await asyncio.wait_for(receiving, TIMEOUT) == "last"
+
+
+# The websockets of the CPython jobs (17.x) limits fragments and chains the cause of a failure to
+# ConnectionClosedError; the PyPy job's older one does neither: its legs of these comparisons are skipped.
+UPSTREAM_HAS_LIMITS = hasattr(upstream_messages, "MAX_FRAGMENTS")
+OLD_UPSTREAM = "the installed websockets predates this behaviour (ours is checked in the 'ours' case)"
+
+
+def _limit_fragments(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """Set both libraries' fragment limit (WEBSOCKETS_MAX_FRAGMENTS) for new connections."""
+    from picows.websockets.asyncio import _core
+
+    monkeypatch.setattr(_core, "MAX_FRAGMENTS", limit)  # read by each new connection
+    if UPSTREAM_HAS_LIMITS:
+        monkeypatch.setattr(upstream_messages, "MAX_FRAGMENTS", limit)
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_too_many_fragments_fails_1009_like_websockets(client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """recv reassembles at most MAX_FRAGMENTS frames: one more fails the connection (1009), as websockets."""
+    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
+        pytest.skip(OLD_UPSTREAM)
+    _limit_fragments(monkeypatch, 8)
+    async with client_and_peer(client) as (ws, peer):
+        await peer.send(TEXT, b"a", fin=False)
+        for _ in range(6):
+            await peer.send(CONTINUATION, b"a", fin=False)
+        await peer.send(CONTINUATION, b"a", fin=True)  # 8 frames: within the limit
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "a" * 8
+        receiving = asyncio.ensure_future(ws.recv())
+        await peer.send(BINARY, b"b", fin=False)
+        for _ in range(8):  # the 9th frame of this message is one too many
+            await peer.send(CONTINUATION, b"b", fin=False)
+        close = await expect_close(peer.reader, 1009)
+        assert close.close_message == b"too many fragments"
+        peer.close()
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await asyncio.wait_for(receiving, TIMEOUT)
+    assert info.value.sent is not None and info.value.sent.code == 1009
+    too_many = ours_exceptions.TooManyFragments if client == "ours" else websockets.exceptions.TooManyFragments
+    assert isinstance(info.value.__cause__, too_many)
+    assert str(info.value.__cause__) == "fragmented message exceeds limit of 8 frames"
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_recv_streaming_has_no_fragment_limit(client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _limit_fragments(monkeypatch, 4)
+    async with client_and_peer(client) as (ws, peer):
+        stream = ws.recv_streaming()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)
+        await peer.send(BINARY, b"0", fin=False)
+        fragments = [await asyncio.wait_for(first, TIMEOUT)]
+        for index in range(1, 12):
+            await peer.send(CONTINUATION, str(index % 10).encode(), fin=index == 11)
+            fragments.append(await asyncio.wait_for(stream.__anext__(), TIMEOUT))
+        assert b"".join(fragments) == b"012345678901"
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(stream.__anext__(), TIMEOUT)
+
+
+FAILURES = {
+    # frames -> (close code sent, the exception class websockets chains as __cause__)
+    "invalid UTF-8": ([(TEXT, b"\xff", True)], 1007, UnicodeDecodeError),
+    "invalid UTF-8 across fragments": ([(TEXT, b"a", False), (CONTINUATION, b"\xc3(", True)], 1007, UnicodeDecodeError),
+    "data frame inside a fragmented message": ([(TEXT, b"a", False), (TEXT, b"b", True)], 1002,
+                                               websockets.exceptions.ProtocolError),
+    "reserved bit": ([(BINARY, b"x", True, {"rsv2": True})], 1002, websockets.exceptions.ProtocolError),
+    "message over max_size": ([(BINARY, b"x" * 40, False), (CONTINUATION, b"x" * 40, True)], 1009,
+                              websockets.exceptions.PayloadTooBig),
+    "frame over max_size": ([(BINARY, b"x" * 80, True)], 1009, websockets.exceptions.PayloadTooBig),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_connection_closed_is_chained_to_the_failure(client: str, case: str) -> None:
+    """After a protocol failure, recv's ConnectionClosedError has the failure as __cause__, as websockets."""
+    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
+        pytest.skip(OLD_UPSTREAM)
+    frames, code, cause = FAILURES[case]
+    async with raw_ws_server() as server:
+        ws = await CLIENTS[client](server.url, proxy=None, compression=None, ping_interval=None, max_size=64)
+        peer = await server.accept()
+        try:
+            receiving = asyncio.ensure_future(ws.recv())
+            for opcode, payload, fin, *extra in frames:
+                await peer.send(opcode, payload, fin=fin, **(extra[0] if extra else {}))
+            await expect_close(peer.reader, code)
+        finally:
+            peer.close()
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await asyncio.wait_for(receiving, TIMEOUT)
+    assert isinstance(info.value.__cause__, cause), repr(info.value.__cause__)
+    if cause is websockets.exceptions.ProtocolError or cause is websockets.exceptions.PayloadTooBig:
+        assert info.value.sent is not None
+        if client == "ours" and case != "frame over max_size":  # that one's reason is the core's wording
+            assert str(info.value.__cause__) == info.value.sent.reason

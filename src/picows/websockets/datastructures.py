@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Union
 
+from .exceptions import InvalidHeaderValue
+
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError"]
+
+#: True for a string that may be sent as a header value: RFC 9110's field-value
+#: characters (HTAB, SP, visible ASCII, obs-text bytes 0x80-0xFF). Anything else
+#: (CR and LF above all: they would end the header and start another) is refused.
+is_valid_header_value = re.compile("[\t\x20-\x7e\x80-\xff]*").fullmatch
 
 
 class MultipleValuesError(LookupError):
@@ -36,6 +44,13 @@ class Headers(MutableMapping[str, str]):
         self._items: list[tuple[str, str]] = []
         self.update(*args, **kwargs)
 
+    @classmethod
+    def _from_wire(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
+        """Headers received from the peer: kept as they came (the HTTP parser checked them)."""
+        headers = cls()
+        headers._items = list(pairs)
+        return headers
+
     def __str__(self) -> str:
         return "".join(f"{name}: {value}\r\n" for name, value in self._items) + "\r\n"
 
@@ -44,7 +59,7 @@ class Headers(MutableMapping[str, str]):
 
     def copy(self) -> Headers:
         """A shallow copy."""
-        return self.__class__(self._items)
+        return self.__class__._from_wire(self._items)
 
     def serialize(self) -> bytes:
         """The headers as an HTTP header block (ending with the blank line)."""
@@ -78,6 +93,18 @@ class Headers(MutableMapping[str, str]):
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
+        """Add a value for ``key``.
+
+        :raises InvalidHeaderValue: when ``str(value)`` contains characters a
+            header value cannot carry (control characters such as CR and LF,
+            or code points above U+00FF), as websockets.
+        """
+        if not is_valid_header_value(str(value)):
+            raise InvalidHeaderValue(key, value)
+        self._items.append((key, value))
+
+    def set_insecure(self, key: str, value: str) -> None:
+        """Add a value for ``key`` without checking it (it is sent as given)."""
         self._items.append((key, value))
 
     def __delitem__(self, key: str) -> None:

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 from .datastructures import Headers
 
-__all__ = ["Request", "Response"]
+__all__ = ["SERVER", "USER_AGENT", "Request", "Response"]
+
+
+def _default_product() -> str:
+    from picows import __version__
+
+    return f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{__version__}"
+
+
+# The defaults of ``user_agent_header=`` and ``server_header=``; websockets'
+# environment variables replace them (read once, when this module is imported).
+#: Default ``User-Agent`` of ``connect()``.
+USER_AGENT = os.environ.get("WEBSOCKETS_USER_AGENT", _default_product())
+#: Default ``Server`` header of ``serve()``.
+SERVER = os.environ.get("WEBSOCKETS_SERVER", _default_product())
 
 
 @dataclass
@@ -26,6 +42,13 @@ class Request:
     protocol: str = "HTTP/1.1"
     _exception: Exception | None = field(default=None, repr=False, compare=False)
 
+    def serialize(self) -> bytes:
+        """The request as sent: request line, headers, blank line.
+
+        :raises UnicodeEncodeError: when the method, path or protocol is not ASCII.
+        """
+        return f"{self.method} {self.path} {self.protocol}\r\n".encode("ascii") + self.headers.serialize()
+
 
 @dataclass
 class Response:
@@ -43,6 +66,11 @@ class Response:
     headers: Headers
     body: bytes = b""
     _exception: Exception | None = field(default=None, repr=False, compare=False)
+
+    def serialize(self) -> bytes:
+        """The response as sent: status line (the reason phrase in ISO-8859-1), headers, blank line, body."""
+        status_line = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n".encode("iso-8859-1")
+        return status_line + self.headers.serialize() + self.body
 
     @property
     def status(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import http
 import os
+import re
 import ssl as ssl_module
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
@@ -30,6 +31,8 @@ from ..exceptions import (
     InvalidUpgrade,
     InvalidURI,
     NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
     ProxyError,
 )
 from ..http11 import Request, Response
@@ -68,8 +71,11 @@ if TYPE_CHECKING:
 else:
     MessageListener = messages_module.MessageListener
 
-# Redirects followed by connect(), as websockets (same environment variable).
+# websockets' limits, read from the same environment variables when the module is imported.
+#: Redirects followed by connect().
 MAX_REDIRECTS = int(os.environ.get("WEBSOCKETS_MAX_REDIRECTS", "10"))
+#: Frames recv() reassembles into one message (more: the connection fails with 1009).
+MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 
 # Largest frame the core accepts when no limit is wanted.
 UNLIMITED_FRAME_SIZE = 2**62
@@ -79,7 +85,7 @@ def request_from_core(request: Any) -> Request:
     """A :class:`Request` from the core's ``WSUpgradeRequest``."""
     return Request(
         request.path.decode("utf-8", "surrogateescape"),
-        Headers(list(request.headers.items())),
+        Headers._from_wire(request.headers.items()),
         request.method.decode("ascii"),
         request.version.decode("ascii"),
     )
@@ -96,7 +102,7 @@ def response_from_core(response: Any, raw_header: bytes | None = None) -> Respon
     if raw_header is not None:
         parts = raw_header.split(b"\r\n", 1)[0].split(b" ", 2)
         phrase = parts[2].decode("latin-1") if len(parts) > 2 else ""
-    return Response(status, phrase, Headers(list(response.headers.items())), bytes(response.body or b""))
+    return Response(status, phrase, Headers._from_wire(response.headers.items()), bytes(response.body or b""))
 
 
 def response_to_core(response: Response) -> Any:
@@ -307,3 +313,18 @@ def close_sent_by_core(transport: Any) -> tuple[int, str] | None:
     if handshake is None or handshake.sent is None:
         return None
     return int(handshake.sent.code), handshake.sent.reason
+
+
+def cause_of_core_close(code: int, reason: str) -> BaseException | None:
+    """The exception websockets chains to ConnectionClosed for a violation the core closed for, if any."""
+    if code == CloseCode.PROTOCOL_ERROR:
+        return ProtocolError(reason)
+    if code == CloseCode.MESSAGE_TOO_BIG:
+        # The core's reason: "frame payload of N bytes violates max allowed size (max_frame_size=M)".
+        sizes = _CORE_TOO_BIG.search(reason)
+        if sizes is not None:
+            return PayloadTooBig(int(sizes[1]), int(sizes[2]))
+    return None
+
+
+_CORE_TOO_BIG = re.compile(r"of (\d+) bytes .*max_frame_size=(\d+)")

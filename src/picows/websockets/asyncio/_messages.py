@@ -25,7 +25,7 @@ from types import BuiltinFunctionType
 
 import picows as _picows
 
-from ..exceptions import ConcurrencyError, ConnectionClosedOK, PayloadTooBig
+from ..exceptions import ConcurrencyError, ConnectionClosedOK, PayloadTooBig, ProtocolError, TooManyFragments
 
 # Bound at run time rather than imported: in the compiled build the name
 # ``WSListener`` is the core's cdef class cimported by the .pxd (an import
@@ -55,6 +55,7 @@ CLOSED = 3
 INVALID_DATA = 1007
 MESSAGE_TOO_BIG = 1009
 PROTOCOL_ERROR = 1002
+RESERVED_BITS = "reserved bits must be 0"
 
 
 def _running_task_lookup():
@@ -272,6 +273,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         self._recv_active = False
         self._streaming = False
         self._max_message = -1
+        self._max_fragments = -1
         self._high = 0
         self._low = 0
         self._reading_paused = False
@@ -286,9 +288,13 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
     # -- configuration (called once by the connection) --------------------------------
 
-    def _configure_messages(self, loop, max_message: object, high: object, low: object) -> None:
+    def _configure_messages(
+        self, loop, max_message: object, high: object, low: object, max_fragments: object = None
+    ) -> None:
         self._loop = loop
         self._max_message = -1 if max_message is None else max_message
+        # At least 1: a message's first frame is always taken, as websockets.
+        self._max_fragments = -1 if max_fragments is None else max(max_fragments, 1)
         self._high = 0 if high is None else high
         self._low = 0 if low is None else low
 
@@ -304,7 +310,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY:
             if self._partial is not None:
-                self._fail(PROTOCOL_ERROR, "expected a continuation frame")
+                self._fail_protocol("expected a continuation frame")
                 return
             if frame.fin:
                 # The core's max_frame_size (set to max_size) bounds single frames.
@@ -312,7 +318,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                     try:
                         message = frame.get_payload_as_utf8_text()
                     except UnicodeDecodeError as exc:
-                        self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                        self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
                         return
                 else:
                     message = frame.get_payload_as_bytes()
@@ -330,7 +336,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                     self._message_ready()
         elif msg_type is _CONT:
             if self._partial is None:
-                self._fail(PROTOCOL_ERROR, "unexpected continuation frame")
+                self._fail_protocol("unexpected continuation frame")
                 return
             self._add_fragment(frame)
         elif msg_type is _CLOSE:
@@ -350,10 +356,15 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     def _add_payload(self, payload, fin) -> None:
         """One fragment's payload (within max_size) added to the partial message."""
         partial = self._partial
+        if 0 <= self._max_fragments <= len(partial.parts) and not partial.streamed:
+            # As websockets: recv reassembles at most max_fragments frames (recv_streaming any number).
+            self._fail(MESSAGE_TOO_BIG, "too many fragments", TooManyFragments(self._max_fragments))
+            return
         try:
             partial.add(payload, fin)
         except UnicodeDecodeError as exc:
-            self._fail(INVALID_DATA, f"{exc.reason} at position {partial.size - len(payload) + exc.start}")
+            position = partial.size - len(payload) + exc.start
+            self._fail(INVALID_DATA, f"{exc.reason} at position {position}", exc)
             return
         if partial.complete:
             self._partial = None
@@ -369,7 +380,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
         """
         if msg_type is _CONT:
             if self._partial is None:
-                self._fail(PROTOCOL_ERROR, "unexpected continuation frame")
+                self._fail_protocol("unexpected continuation frame")
                 return
             current = self._partial.size
             if self._max_message >= 0 and current + len(payload) > self._max_message:
@@ -378,7 +389,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
             self._add_payload(payload, fin)
             return
         if self._partial is not None:
-            self._fail(PROTOCOL_ERROR, "expected a continuation frame")
+            self._fail_protocol("expected a continuation frame")
             return
         if self._max_message >= 0 and len(payload) > self._max_message:
             self._too_big(len(payload), 0)
@@ -388,7 +399,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                 try:
                     payload = payload.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
                     return
             if self._append is None:
                 self._new_queue()
@@ -408,8 +419,12 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
 
         ``Connection`` overrides it to run negotiated custom extensions.
         """
-        self._fail(PROTOCOL_ERROR, "reserved bits must be 0")
+        self._fail_protocol(RESERVED_BITS)
         return True
+
+    def _fail_protocol(self, reason: str) -> None:
+        """Fail with 1002 and ``reason``; ConnectionClosedError's cause is a ProtocolError, as websockets."""
+        self._fail(PROTOCOL_ERROR, reason, ProtocolError(reason))
 
     def _new_queue(self) -> None:
         self._messages = deque()
@@ -433,7 +448,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
     def _too_big(self, size: int, current: int) -> None:
         # As websockets: the limit left for this frame, then the bytes read before it added back.
         exc = PayloadTooBig(size, self._max_message - current, current if current else None)
-        self._fail(MESSAGE_TOO_BIG, str(exc))
+        self._fail(MESSAGE_TOO_BIG, str(exc), exc)
 
     def _wake_receiver(self) -> None:
         """Called by the connection when it closes: a waiting recv raises ConnectionClosed.
@@ -561,7 +576,7 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                     return message.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     # As websockets: invalid UTF-8 fails the connection (1007).
-                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
                     raise self._closed_error() from exc
             return message
         if isinstance(message, str):

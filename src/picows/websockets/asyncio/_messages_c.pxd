@@ -54,6 +54,7 @@ cdef class MessageListener(WSListener):
     cdef public bint _recv_active
     cdef public bint _streaming
     cdef public long long _max_message
+    cdef public Py_ssize_t _max_fragments
     cdef public Py_ssize_t _high
     cdef public Py_ssize_t _low
     cdef public bint _reading_paused

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import ssl as ssl_module
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Generator, Sequence
@@ -20,6 +20,7 @@ from ..exceptions import (
     InvalidURI,
     SecurityError,
 )
+from ..http11 import USER_AGENT
 from . import _core
 from ._extensions import build_offer, split_extensions
 from .connection import Connection, process_exception, resolve_logger
@@ -27,19 +28,12 @@ from .connection import Connection, process_exception, resolve_logger
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
 
 
-def _version() -> str:
-    from picows import __version__
 
-    return __version__
-
-
-#: Default ``User-Agent`` (``user_agent_header=``).
-USER_AGENT = f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{_version()}"
-
-BACKOFF_INITIAL_DELAY = 5.0
-BACKOFF_MIN_DELAY = 3.1
-BACKOFF_MAX_DELAY = 90.0
-BACKOFF_FACTOR = 1.618
+# Reconnection delays of ``async for ... in connect(...)``, as websockets (same environment variables).
+BACKOFF_INITIAL_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_INITIAL_DELAY", "5"))
+BACKOFF_MIN_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_MIN_DELAY", "3.1"))
+BACKOFF_MAX_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_MAX_DELAY", "90.0"))
+BACKOFF_FACTOR = float(os.environ.get("WEBSOCKETS_BACKOFF_FACTOR", "1.618"))
 
 
 def backoff(

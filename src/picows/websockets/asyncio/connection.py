@@ -119,7 +119,7 @@ class Connection(_core.MessageListener):
         self.write_limit = write_limit
         self.is_client = is_client
         high, low = watermarks(max_queue, "max_queue")
-        self._configure_messages(asyncio.get_running_loop(), max_message, high, low)
+        self._configure_messages(asyncio.get_running_loop(), max_message, high, low, _core.MAX_FRAGMENTS)
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
@@ -135,7 +135,8 @@ class Connection(_core.MessageListener):
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed_waiter: asyncio.Future[None] | None = None  # created when someone waits
         self._fragment_done: asyncio.Future[None] | None = None
-        self._lost_exc: BaseException | None = None
+        # Why the connection failed, when we know: the __cause__ of the ConnectionClosed we raise.
+        self._connection_exc: BaseException | None = None
 
     # -- core callbacks -------------------------------------------------------
 
@@ -215,10 +216,16 @@ class Connection(_core.MessageListener):
                 self.latency = now - sent_at
                 break
 
-    def _fail(self, code: int, reason: str) -> None:
-        """We detected a protocol error: send CLOSE with ``code`` and drop the connection."""
+    def _fail(self, code: int, reason: str, cause: BaseException | None = None) -> None:
+        """We detected a protocol error: send CLOSE with ``code`` and drop the connection.
+
+        ``cause``: what went wrong, the ``__cause__`` of the ConnectionClosed
+        raised from now on (the first one recorded wins), as websockets.
+        """
         if self._state == _CLOSED:
             return
+        if self._connection_exc is None:
+            self._connection_exc = cause
         self._discard = True
         if self.close_sent is None:
             self._send_close(code, reason)
@@ -258,7 +265,7 @@ class Connection(_core.MessageListener):
         is_data = msg_type in _DATA_TYPES
         if extensions is None or not is_data:
             if frame.rsv1 or frame.rsv2 or frame.rsv3:
-                self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+                self._fail_protocol(_core.messages_module.RESERVED_BITS)
                 return True
             return False
         current = self._partial.size if msg_type is _core.MsgType.CONTINUATION and self._partial else 0
@@ -275,20 +282,21 @@ class Connection(_core.MessageListener):
             for extension in reversed(extensions):
                 decoded = extension.decode(decoded, max_size=limit)
         except _PAYLOAD_TOO_BIG as exc:
-            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
+            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc), exc)
             return True
         except _PROTOCOL_ERRORS as exc:
-            self._fail(CloseCode.PROTOCOL_ERROR, str(exc))
+            self._fail(CloseCode.PROTOCOL_ERROR, str(exc), exc)
             return True
         except UnicodeDecodeError as exc:
-            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
             return True
-        except Exception:
+        except Exception as exc:
             self.logger.error("extension failed to decode a frame", exc_info=True)
-            self._fail(CloseCode.INTERNAL_ERROR, "")
+            # As websockets: the reason does not carry the error's details (they may be sensitive).
+            self._fail(CloseCode.INTERNAL_ERROR, "", exc)
             return True
         if decoded.rsv1 or decoded.rsv2 or decoded.rsv3:
-            self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+            self._fail_protocol(_core.messages_module.RESERVED_BITS)
             return True
         self._receive_payload(msg_type, bytes(decoded.data), decoded.fin)
         return True
@@ -439,13 +447,15 @@ class Connection(_core.MessageListener):
             by_core = _core.close_sent_by_core(transport)
             if by_core is not None:
                 self.close_sent = Close(*by_core)
+                if self._connection_exc is None:
+                    self._connection_exc = _core.cause_of_core_close(*by_core)
         rcvd, sent = self.close_rcvd, self.close_sent
         both = rcvd is not None and sent is not None
         ok = both and rcvd.code in _OK_CODES and sent.code in _OK_CODES  # type: ignore[union-attr]
         cls = ConnectionClosedOK if ok else ConnectionClosedError
         exc = cls(rcvd, sent, self.close_rcvd_then_sent if both else None)
-        if self._lost_exc is not None:
-            exc.__cause__ = self._lost_exc
+        if self._connection_exc is not None:
+            exc.__cause__ = self._connection_exc
         return exc
 
     async def _before_send(self) -> None:

@@ -26,7 +26,7 @@ from ..exceptions import (
     InvalidUpgrade,
     NegotiationError,
 )
-from ..http11 import Request, Response
+from ..http11 import SERVER, Request, Response
 from ..protocol import State
 from . import _core
 from ._extensions import accept_offers, split_extensions
@@ -41,16 +41,6 @@ __all__ = [
     "serve",
     "unix_serve",
 ]
-
-
-def _version() -> str:
-    from picows import __version__
-
-    return __version__
-
-
-#: Default ``Server`` header (``server_header=``).
-SERVER = f"Python/{sys.version_info.major}.{sys.version_info.minor} picows/{_version()}"
 
 
 class ServerConnection(Connection):
