@@ -116,10 +116,12 @@ async def test_queue_and_write_limits_and_loggers() -> None:
                     await ws.send(str(i))
                 assert [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in range(20)] == [str(i) for i in range(20)]
                 logger = kwargs.get("logger")
+                # As websockets: the connection's logger wraps the given one, adding the connection.
+                assert isinstance(ws.logger, logging.LoggerAdapter) and ws.logger.extra["websocket"].id == ws.id
                 if logger == "named.logger":
-                    assert ws.logger is logging.getLogger("named.logger")
+                    assert ws.logger.logger is logging.getLogger("named.logger")
                 elif logger is not None:
-                    assert ws.logger is adapter
+                    assert ws.logger.logger is adapter
                 else:
                     assert ws.logger.name == "websockets.client"
         for bad in (-1, "16", True, 1.5):

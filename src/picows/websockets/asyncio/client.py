@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import ssl as ssl_module
+import traceback
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Generator, Sequence
@@ -371,7 +372,11 @@ class connect:  # noqa: N801 - the name of websockets' API
                 if delays is None:
                     delays = self.reconnect_delays()
                 delay = next(delays)
-                self.logger.info("connect failed; reconnecting in %.1f seconds: %r", delay, exc)
+                self.logger.info(
+                    "connect failed; reconnecting in %.1f seconds: %s",
+                    delay,
+                    traceback.format_exception_only(type(exc), exc)[0].strip(),
+                )
                 await asyncio.sleep(delay)
             else:
                 delays = None

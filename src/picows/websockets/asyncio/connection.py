@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 import warnings
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -112,7 +113,8 @@ class Connection(_core.MessageListener):
     ) -> None:
         super().__init__()
         self._id: uuid.UUID | None = None
-        self.logger = resolve_logger(logger, "websockets.client" if is_client else "websockets.server")
+        self._logger_base = resolve_logger(logger, "websockets.client" if is_client else "websockets.server")
+        self._logger: Any = None  # the adapter, made when something is logged (rarely)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -137,6 +139,29 @@ class Connection(_core.MessageListener):
         self._fragment_done: asyncio.Future[None] | None = None
         # Why the connection failed, when we know: the __cause__ of the ConnectionClosed we raise.
         self._connection_exc: BaseException | None = None
+
+    @property
+    def logger(self) -> Any:
+        """This connection's logger: ``logger=`` of connect/serve (default ``websockets.client``/``.server``).
+
+        As websockets, a :class:`logging.LoggerAdapter` that puts the connection in every record's
+        ``extra`` as ``websocket`` (a weak proxy), for formatters and adapters that add its ``id`` or
+        ``remote_address``.
+        """
+        adapter = self._logger
+        if adapter is None:
+            adapter = logging.LoggerAdapter(self._logger_base, {"websocket": weakref.proxy(self)})
+            self._logger = adapter
+        return adapter
+
+    @logger.setter
+    def logger(self, value: Any) -> None:
+        self._logger = value
+
+    def _log_info(self, message: str, *args: Any) -> None:
+        """``logger.info``, without making the adapter when INFO is off (once per connection at most)."""
+        if self._logger is not None or self._logger_base.isEnabledFor(logging.INFO):
+            self.logger.info(message, *args)
 
     # -- core callbacks -------------------------------------------------------
 

@@ -85,10 +85,22 @@ class ServerConnection(Connection):
         super().on_ws_connected(transport)
         self.server._connections.add(self)
         self._handler_task = self._loop.create_task(self.server._run_handler(self))
+        self._log_info("connection open")
 
     def on_ws_disconnected(self, transport: Any) -> None:
         super().on_ws_disconnected(transport)
         self.server._connections.discard(self)
+        self._log_info("connection closed")
+
+
+def socket_name(sock: socket.socket) -> str:
+    """How websockets names a listening socket in its log: ``host:port``, ``[host]:port`` or the path."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_INET:
+        return f"{name[0]}:{name[1]}"
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    return str(name)
 
 
 def _default_subprotocol(available: Sequence[str] | None, offered: Sequence[str]) -> str | None:
@@ -205,6 +217,7 @@ class Server:
             )
 
     async def _close(self, close_connections: bool, code: int, reason: str) -> None:
+        self.logger.info("server closing")
         self._closing = True
         if self.server is not None:
             self.server.close()
@@ -219,6 +232,7 @@ class Server:
             await self.server.wait_closed()
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
+        self.logger.info("server closed")
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed and every handler has returned."""
@@ -352,6 +366,9 @@ class serve:  # noqa: N801 - the name of websockets' API
             logger_name="websockets.server",
             **kwargs,
         )
+        if server.server.is_serving():  # not with start_serving=False, as websockets
+            for sock in server.server.sockets:
+                server.logger.info("server listening on %s", socket_name(sock))
         return server
 
     def _route(self, server: Server, core_request: Any) -> Any:
@@ -370,24 +387,22 @@ class serve:  # noqa: N801 - the name of websockets' API
             try:
                 early = self.process_request(connection, request)
             except Exception:
-                early = self._server_error(server, connection)
+                early = self._hook_failed(connection, "process_request failed")
             if inspect.isawaitable(early):
-                return self._route_async(server, connection, request, early)
-        return self._respond(server, connection, request, early)
+                return self._route_async(connection, request, early)
+        return self._respond(connection, request, early)
 
-    async def _route_async(
-        self, server: Server, connection: ServerConnection, request: Request, early: Any
-    ) -> Any:
+    async def _route_async(self, connection: ServerConnection, request: Request, early: Any) -> Any:
         try:
             early = await early
         except Exception:
-            early = self._server_error(server, connection)
-        answer = self._respond(server, connection, request, early)
+            early = self._hook_failed(connection, "process_request failed")
+        answer = self._respond(connection, request, early)
         if inspect.isawaitable(answer):
             answer = await answer
         return answer
 
-    def _respond(self, server: Server, connection: ServerConnection, request: Request, early: Any) -> Any:
+    def _respond(self, connection: ServerConnection, request: Request, early: Any) -> Any:
         """The response (``early`` from process_request, or the handshake's), through process_response."""
         if early is not None:
             response: Response = early
@@ -395,41 +410,53 @@ class serve:  # noqa: N801 - the name of websockets' API
             try:
                 response = self._accept(connection, request)
             except Exception:
-                response = self._server_error(server, connection)
+                response = self._hook_failed(connection, "opening handshake failed")
         # As websockets: on every response, process_request's and refusals too; None: no Server.
         if self.server_header is not None:
             response.headers["Server"] = self.server_header
+        accepted = early is None  # websockets' log tells its own refusals from process_request's answers
         if self.process_response is None:
-            return self._answer(connection, response)
+            return self._answer(connection, response, accepted)
         try:
             replaced = self.process_response(connection, request, response)
         except Exception:
-            replaced = self._server_error(server, connection)
+            replaced = self._hook_failed(connection, "process_response failed")
         if inspect.isawaitable(replaced):
-            return self._respond_async(server, connection, response, replaced)
-        return self._answer(connection, replaced if replaced is not None else response)
+            return self._respond_async(connection, response, replaced, accepted)
+        return self._answer(connection, replaced if replaced is not None else response, accepted)
 
     async def _respond_async(
-        self, server: Server, connection: ServerConnection, response: Response, replaced: Any
+        self, connection: ServerConnection, response: Response, replaced: Any, accepted: bool
     ) -> Any:
         try:
             replaced = await replaced
         except Exception:
-            replaced = self._server_error(server, connection)
-        return self._answer(connection, replaced if replaced is not None else response)
+            replaced = self._hook_failed(connection, "process_response failed")
+        return self._answer(connection, replaced if replaced is not None else response, accepted)
 
     @staticmethod
-    def _server_error(server: Server, connection: ServerConnection) -> Response:
-        server.logger.error("opening handshake failed", exc_info=True)
+    def _hook_failed(connection: ServerConnection, message: str) -> Response:
+        """Log the exception being handled (websockets' wording) and answer 500."""
+        connection.logger.error(message, exc_info=True)
         return connection.respond(
             http.HTTPStatus.INTERNAL_SERVER_ERROR,
             "Failed to open a WebSocket connection.\nSee server log for more information.\n",
         )
 
     @staticmethod
-    def _answer(connection: ServerConnection, response: Response) -> Any:
+    def _answer(connection: ServerConnection, response: Response, accepted: bool) -> Any:
         connection.response = response
-        listener = connection if response.status_code == 101 else None
+        if response.status_code == 101:
+            listener = connection  # "connection open" is logged once the core completed the handshake
+        else:
+            listener = None
+            connection._log_info(
+                "connection rejected (%d %s)" if accepted else "HTTP response sent (%d %s)",
+                response.status_code,
+                response.reason_phrase,
+            )
+            # The core closes the connection after this answer (no listener hears of it): logged now.
+            connection._log_info("connection closed")
         return _core.with_listener(_core.response_to_core(response), listener)
 
     def _accept(self, connection: ServerConnection, request: Request) -> Response:
