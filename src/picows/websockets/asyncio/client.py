@@ -29,7 +29,6 @@ from .connection import Connection, process_exception, resolve_logger
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
 
 
-
 # Reconnection delays of ``async for ... in connect(...)``, as websockets (same environment variables).
 BACKOFF_INITIAL_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_INITIAL_DELAY", "5"))
 BACKOFF_MIN_DELAY = float(os.environ.get("WEBSOCKETS_BACKOFF_MIN_DELAY", "3.1"))
