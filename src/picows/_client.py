@@ -158,6 +158,8 @@ async def ws_connect(
         if name in kwargs:
             raise TypeError(f"ws_connect() does not accept {name!r}: {why}")
     internal = pop_internal_options(kwargs, CLIENT_INTERNAL_OPTIONS)
+    proxy_tls = _tls_options(kwargs, "_proxy_tls_options", _PROXY_TLS_KEYS)
+    tunnel_tls = _tls_options(kwargs, "_tunnel_tls_options", _TUNNEL_TLS_KEYS)
     check_loop_kwargs("ws_connect", kwargs, CREATE_CONNECTION)
     if isinstance(max_redirects, bool) or not isinstance(max_redirects, int):
         raise TypeError(f"max_redirects must be an int, got {type(max_redirects).__name__}")
@@ -184,6 +186,8 @@ async def ws_connect(
         proxy_ssl_context,
         socket_factory,
         kwargs,
+        proxy_tls,
+        tunnel_tls,
     )
     redirects = 0
     while True:
@@ -212,6 +216,22 @@ async def ws_connect(
             target = new_target
 
 
+# Internal keywords of picows.websockets (websockets' proxy_* arguments), for an http(s):// proxy only:
+# the TLS with the proxy itself, and the TLS with the server inside the CONNECT tunnel.
+_PROXY_TLS_KEYS = frozenset(("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout"))
+_TUNNEL_TLS_KEYS = _PROXY_TLS_KEYS
+
+
+def _tls_options(kwargs: dict[str, Any], name: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """Take the internal keyword ``name`` (a dict of TLS arguments among ``allowed``) out of ``kwargs``."""
+    options = kwargs.pop(name, None)
+    if options is None:
+        return {}
+    if not isinstance(options, dict) or not set(options) <= allowed:
+        raise TypeError(f"{name} must be a dict with keys among {sorted(allowed)}")
+    return dict(options)
+
+
 def _redirect_location(exc: WSError) -> str | None:
     response = exc.response
     if response is None or int(response.status) not in _REDIRECT_STATUSES:
@@ -233,6 +253,8 @@ class _Attempt:
         proxy_ssl_context: ssl_module.SSLContext | None,
         socket_factory: SocketFactory | None,
         kwargs: dict[str, Any],
+        proxy_tls: dict[str, Any],
+        tunnel_tls: dict[str, Any],
     ) -> None:
         self.use_aiofastnet = use_aiofastnet
         self.net = STOCK
@@ -245,6 +267,8 @@ class _Attempt:
         self.proxy_ssl_context = proxy_ssl_context
         self.socket_factory = socket_factory
         self.kwargs = kwargs
+        self.proxy_tls = proxy_tls  # extra arguments of the TLS with an https:// proxy
+        self.tunnel_tls = tunnel_tls  # ... and of the TLS with the server through a CONNECT tunnel
         self.stage = ""  # what the attempt is waiting for, for the timeout's message
         self.transport: asyncio.BaseTransport | None = None
 
@@ -393,19 +417,16 @@ class _Attempt:
         self.stage = f"connecting to {via}"
         sock = await self._user_socket(proxy)
         tunnel = ConnectTunnel(target.host, target.port, proxy.username, proxy.password, user_agent)
+        proxy_tls = dict(self.proxy_tls)
         try:
             if sock is None:
                 tunnel_transport, _ = await self.net.create_connection(
-                    loop, lambda: tunnel, proxy.host, proxy.port, ssl=proxy_ssl, **self.kwargs
+                    loop, lambda: tunnel, proxy.host, proxy.port, ssl=proxy_ssl, **self.kwargs, **proxy_tls
                 )
             else:
+                proxy_tls.setdefault("server_hostname", proxy.host if proxy_ssl else None)
                 tunnel_transport, _ = await self.net.create_connection(
-                    loop,
-                    lambda: tunnel,
-                    sock=sock,
-                    ssl=proxy_ssl,
-                    server_hostname=proxy.host if proxy_ssl else None,
-                    **self.kwargs,
+                    loop, lambda: tunnel, sock=sock, ssl=proxy_ssl, **self.kwargs, **proxy_tls
                 )
         except ssl_module.SSLError:
             raise
@@ -422,7 +443,8 @@ class _Attempt:
                     "wss:// through an https:// proxy runs TLS inside TLS, which asyncio supports from "
                     "Python 3.11 on (use an http:// proxy, or Python >= 3.11)"
                 )
-            tls = await self.net.start_tls(loop, tunnel_transport, tunnel, ssl, server_hostname=target.host)
+            tunnel_tls = {"server_hostname": target.host, **self.tunnel_tls}
+            tls = await self.net.start_tls(loop, tunnel_transport, tunnel, ssl, **tunnel_tls)
             if tls is None:
                 raise ConnectionError(f"the connection to {via} closed during the TLS handshake")
             transport = tls

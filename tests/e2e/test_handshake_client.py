@@ -216,6 +216,10 @@ async def test_internal_keywords_are_checked() -> None:
         await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", _send_user_agent=None)
     with pytest.raises(TypeError, match="_extension_offer must be a non-empty str or None"):
         await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", _extension_offer="")
+    for name in ("_proxy_tls_options", "_tunnel_tls_options"):
+        for bad in ({"cafile": "x"}, ["server_hostname"]):
+            with pytest.raises(TypeError, match=f"{name} must be a dict with keys among"):
+                await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", **{name: bad})
     with pytest.raises(TypeError, match="unexpected keyword argument '_lenient_request_line'"):
         await picows.ws_connect(CollectingListener, "ws://127.0.0.1:1/", **LENIENT_REQUEST_LINE)
 

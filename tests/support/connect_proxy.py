@@ -40,6 +40,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         with contextlib.suppress(Exception):
             if writer.can_write_eof():
                 writer.write_eof()
+            else:  # TLS has no half-close: the end of one direction ends the connection
+                writer.close()
 
 
 @contextlib.asynccontextmanager

@@ -234,3 +234,37 @@ async def test_connection_closed_is_chained_to_the_failure(client: str, case: st
         assert info.value.sent is not None
         if client == "ours" and case != "frame over max_size":  # that one's reason is the core's wording
             assert str(info.value.__cause__) == info.value.sent.reason
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_end_of_stream_without_close_is_chained_to_eof_error(client: str) -> None:
+    """The peer drops the TCP connection without a CLOSE: the ConnectionClosedError's cause is an EOFError."""
+    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
+        pytest.skip(OLD_UPSTREAM)
+    async with client_and_peer(client) as (ws, peer):
+        receiving = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0)
+        peer.close()
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await asyncio.wait_for(receiving, TIMEOUT)
+    assert info.value.rcvd is None and info.value.sent is None
+    assert isinstance(info.value.__cause__, EOFError)
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_close_timeout_is_chained_to_timeout_error(client: str) -> None:
+    """The peer never answers our CLOSE: after close_timeout, the cause is websockets' TimeoutError."""
+    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
+        pytest.skip(OLD_UPSTREAM)
+    async with raw_ws_server() as server:
+        ws = await CLIENTS[client](server.url, proxy=None, compression=None, ping_interval=None, close_timeout=0.2)
+        peer = await server.accept()
+        try:
+            await asyncio.wait_for(ws.close(), TIMEOUT)  # the peer reads our CLOSE and stays silent
+            with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), TIMEOUT)
+        finally:
+            peer.close()
+    assert info.value.sent is not None and info.value.sent.code == 1000 and info.value.rcvd is None
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert str(info.value.__cause__) == "timed out while closing connection"

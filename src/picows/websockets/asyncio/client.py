@@ -268,6 +268,9 @@ class connect:  # noqa: N801 - the name of websockets' API
                 if proxy is None or not proxy.startswith("https://"):
                     raise ValueError("proxy_ssl argument is incompatible with an http:// proxy")
                 kwargs["proxy_ssl_context"] = proxy_ssl
+            attempt_kwargs = kwargs
+            if proxy is not None and proxy.startswith(("http://", "https://")):
+                attempt_kwargs = _split_for_http_proxy(kwargs)
             try:
                 connection = await _core.core_connect(
                     make_connection,
@@ -284,7 +287,7 @@ class connect:  # noqa: N801 - the name of websockets' API
                     permessage_deflate=self.permessage_deflate,
                     _extension_offer=build_offer(self.extensions) if self.extensions else None,
                     logger_name="websockets.client",
-                    **kwargs,
+                    **attempt_kwargs,
                 )
             except InvalidStatus as exc:
                 new_uri = self._redirect(exc, uri, parsed, sockets)
@@ -382,6 +385,23 @@ class connect:  # noqa: N801 - the name of websockets' API
 
 
 _REDIRECT_STATUSES = frozenset((300, 301, 302, 303, 307, 308))
+
+# With an http(s):// proxy, as websockets: these configure the TLS with the proxy (without the
+# prefix), those the TLS with the server through the tunnel; other arguments the proxy connection.
+_PROXY_TLS_ARGUMENTS = ("proxy_server_hostname", "proxy_ssl_handshake_timeout", "proxy_ssl_shutdown_timeout")
+_TUNNEL_TLS_ARGUMENTS = ("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout")
+
+
+def _split_for_http_proxy(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``connect()``'s keyword arguments for the core when tunnelling through an http(s):// proxy."""
+    rest = dict(kwargs)
+    proxy_tls = {name[len("proxy_"):]: rest.pop(name) for name in _PROXY_TLS_ARGUMENTS if name in rest}
+    tunnel_tls = {name: rest.pop(name) for name in _TUNNEL_TLS_ARGUMENTS if name in rest}
+    if proxy_tls:
+        rest["_proxy_tls_options"] = proxy_tls
+    if tunnel_tls:
+        rest["_tunnel_tls_options"] = tunnel_tls
+    return rest
 
 
 def _without_credentials(headers: HeadersLike | None) -> HeadersLike | None:

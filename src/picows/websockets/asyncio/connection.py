@@ -273,6 +273,8 @@ class Connection(_core.MessageListener):
 
     def _abort(self) -> None:
         if self._state != _CLOSED:
+            if self._connection_exc is None:
+                self._connection_exc = TimeoutError("timed out while closing connection")  # as websockets
             self._transport.disconnect(graceful=False)
 
     # -- custom extensions (websockets' Extension API: only when negotiated, off the fast path) ------
@@ -475,6 +477,9 @@ class Connection(_core.MessageListener):
                 if self._connection_exc is None:
                     self._connection_exc = _core.cause_of_core_close(*by_core)
         rcvd, sent = self.close_rcvd, self.close_sent
+        if rcvd is None and self._connection_exc is None and self._state == _CLOSED:
+            # As websockets: the stream ended without the peer's CLOSE.
+            self._connection_exc = EOFError("unexpected end of stream")
         both = rcvd is not None and sent is not None
         ok = both and rcvd.code in _OK_CODES and sent.code in _OK_CODES  # type: ignore[union-attr]
         cls = ConnectionClosedOK if ok else ConnectionClosedError
