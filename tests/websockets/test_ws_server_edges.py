@@ -20,7 +20,7 @@ import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
 
 from picows.websockets.asyncio.client import connect, unix_connect
-from picows.websockets.asyncio.server import basic_auth, broadcast, serve, unix_serve
+from picows.websockets.asyncio.server import Server, basic_auth, broadcast, serve, unix_serve
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from support.http import RawResponse, upgrade_request
 from support.net import exchange, port_of
@@ -341,11 +341,34 @@ async def test_what_serve_returns_reaches_the_server_as_in_websockets_17() -> No
         assert await _serve_as_websockets_17_writes_it(upstream_server.serve) == "once"
 
 
-async def test_serve_object_before_start_names_the_fix() -> None:
+async def test_serve_returns_the_server_as_websockets_17() -> None:
     pending = serve(echo, "127.0.0.1", 0)
-    with pytest.raises(AttributeError, match="start the server first"):
+    assert isinstance(pending, Server)  # as websockets 17: serve() returns the Server, started when awaited
+    with pytest.raises(AttributeError, match="not started yet: await serve"):
         pending.sockets  # noqa: B018 - the attribute access is the test
-    server = await pending
-    assert await server is server  # a Server is awaitable, as websockets 17's
-    server.close()
-    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+    assert not pending.is_serving()
+    starts = await asyncio.gather(pending, pending, pending.__aenter__())  # concurrent starts: one server
+    assert starts == [pending, pending, pending] and pending.is_serving()
+    assert len(list(pending.sockets)) == 1
+    assert await pending is pending
+    pending.close()
+    await asyncio.wait_for(pending.wait_closed(), TIMEOUT)
+    if UPSTREAM_MAJOR >= 17:
+        assert isinstance(upstream_server.serve(echo, "127.0.0.1", 0), upstream_server.Server)
+
+
+def test_serve_can_be_made_before_the_loop_runs() -> None:
+    """The old pattern ``start = serve(...)`` then ``loop.run_until_complete(start)`` (as before 17)."""
+    loop = asyncio.new_event_loop()
+    try:
+        start = serve(echo, "127.0.0.1", 0)
+        server = loop.run_until_complete(start)
+        assert server is start and server.is_serving()
+
+        async def stop() -> None:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+        loop.run_until_complete(stop())
+    finally:
+        loop.close()

@@ -159,7 +159,7 @@ def _upgrade_problem(request: Request) -> InvalidHeader | None:
 
 
 class Server:
-    """A running WebSocket server, returned by :func:`serve`."""
+    """A WebSocket server: what :func:`serve` returns (started by ``await`` or ``async with``)."""
 
     def __init__(self, handler: Callable[[ServerConnection], Awaitable[None]], logger: Any = None) -> None:
         self.handler = handler
@@ -168,7 +168,8 @@ class Server:
         self._connections: set[ServerConnection] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._closed_waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Made on first use: serve(...) may be called before the loop runs (await it in the loop).
+        self._closed_waiter: asyncio.Future[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
 
     @property
@@ -179,7 +180,10 @@ class Server:
     @property
     def sockets(self) -> Iterable[socket.socket]:
         """The listening sockets."""
-        assert self.server is not None
+        if self.server is None:
+            raise AttributeError(
+                "the server is not started yet: await serve(...) or async with serve(...) first"
+            )
         return self.server.sockets
 
     def is_serving(self) -> bool:
@@ -230,13 +234,19 @@ class Server:
             await asyncio.gather(*list(self._handlers), return_exceptions=True)
         if self.server is not None:
             await self.server.wait_closed()
-        if not self._closed_waiter.done():
-            self._closed_waiter.set_result(None)
+        closed = self._closed_future()
+        if not closed.done():
+            closed.set_result(None)
         self.logger.info("server closed")
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed and every handler has returned."""
-        await asyncio.shield(self._closed_waiter)
+        await asyncio.shield(self._closed_future())
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        if self._closed_waiter is None:
+            self._closed_waiter = asyncio.get_running_loop().create_future()
+        return self._closed_waiter
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
@@ -282,11 +292,13 @@ class Server:
 ServerHandshakeConnection = ServerConnection
 
 
-class serve:  # noqa: N801 - the name of websockets' API
+class serve(Server):  # noqa: N801 - the name of websockets' API
     """Start a WebSocket server on ``host``:``port``; ``handler(connection)`` runs per connection.
 
     Use it as ``async with serve(handler, host, port) as server:`` or
-    ``server = await serve(...)``. Arguments and defaults are websockets 17's:
+    ``server = await serve(...)``. As in websockets 17, what ``serve()``
+    returns is the :class:`Server` itself, started by the first ``await`` or
+    ``async with`` (later ones give it again). Arguments and defaults are websockets 17's:
     ``compression="deflate"`` (the default) accepts permessage-deflate offers
     as websockets does (12-bit windows, memLevel 5, the client's parameters
     honoured) through picows' core, None declines them; ``max_size`` also
@@ -320,7 +332,7 @@ class serve:  # noqa: N801 - the name of websockets' API
     ) -> None:
         from .client import max_size_pair
 
-        self.handler = handler
+        super().__init__(handler, logger)
         self.host = host
         self.port = port
         self.origins = origins
@@ -344,19 +356,20 @@ class serve:  # noqa: N801 - the name of websockets' API
             "logger": logger,
         }
         self.create_connection = create_connection or ServerConnection
-        self.logger = logger
         self.kwargs = kwargs
-        self.server: Server | None = None
+        self._starting: asyncio.Future[None] | None = None
 
     async def create(self) -> Server:
-        """Start the server (once: awaiting again gives the same :class:`Server`)."""
-        if self.server is not None:
-            return self.server
-        server = Server(self.handler, self.logger)
-        self.server = server
+        """Start the server, once: later calls (and awaits) wait for that start and give the same server."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+        return self
+
+    async def _start(self) -> None:
         kwargs = dict(self.kwargs)
-        server.server = await _core.core_serve(
-            lambda core_request: self._route(server, core_request),
+        self.server = await _core.core_serve(
+            self._route,
             self.host,
             self.port,
             handshake_timeout=self.open_timeout,
@@ -366,12 +379,11 @@ class serve:  # noqa: N801 - the name of websockets' API
             logger_name="websockets.server",
             **kwargs,
         )
-        if server.server.is_serving():  # not with start_serving=False, as websockets
-            for sock in server.server.sockets:
-                server.logger.info("server listening on %s", socket_name(sock))
-        return server
+        if self.server.is_serving():  # not with start_serving=False, as websockets
+            for sock in self.server.sockets:
+                self.logger.info("server listening on %s", socket_name(sock))
 
-    def _route(self, server: Server, core_request: Any) -> Any:
+    def _route(self, core_request: Any) -> Any:
         """The core's listener factory: run the handshake hooks, answer or accept.
 
         Returns the core's answer, or an awaitable of it when a hook is async
@@ -379,7 +391,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         the synchronous path.
         """
         request = _core.request_from_core(core_request)
-        connection = self.create_connection(server, **self.connection_kwargs)
+        connection = self.create_connection(self, **self.connection_kwargs)
         connection.request = request
         connection._handshake_peer = core_request.remote_address
         early: Any = None
@@ -528,29 +540,7 @@ class serve:  # noqa: N801 - the name of websockets' API
         return self.create().__await__()
 
     async def __aenter__(self) -> Server:
-        return await self
-
-    def __getattr__(self, name: str) -> Any:
-        # websockets 17's serve() returns the Server itself: ``server = serve(...)``, then
-        # ``async with server:`` and ``await server.serve_forever()``. The started Server's
-        # attributes are reachable here too.
-        server = self.__dict__.get("server")
-        if server is None or name.startswith("__"):
-            raise AttributeError(
-                f"'serve' object has no attribute {name!r} (start the server first: "
-                "await serve(...) or async with serve(...))"
-            )
-        return getattr(server, name)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
+        return await self.create()
 
 
 def unix_serve(
