@@ -372,3 +372,24 @@ def test_serve_can_be_made_before_the_loop_runs() -> None:
         loop.run_until_complete(stop())
     finally:
         loop.close()
+
+
+async def test_a_failed_or_cancelled_start_can_be_retried() -> None:
+    """A start that failed (port taken) raises to every waiter and leaves the server unstarted; so does a
+    cancelled one; the next await starts it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        pending = serve(echo, "127.0.0.1", port)
+        outcomes = await asyncio.gather(pending.create(), pending.create(), return_exceptions=True)
+        assert all(isinstance(outcome, OSError) for outcome in outcomes), outcomes
+        assert not pending.is_serving()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(pending.create(), 0)
+    assert await asyncio.wait_for(pending, TIMEOUT) is pending and pending.is_serving()
+    async with connect(f"ws://127.0.0.1:{port}/", proxy=None) as ws:
+        await ws.send("after a retry")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "after a retry"
+    pending.close()
+    await asyncio.wait_for(pending.wait_closed(), TIMEOUT)

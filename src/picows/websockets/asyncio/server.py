@@ -360,10 +360,21 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
         self._starting: asyncio.Future[None] | None = None
 
     async def create(self) -> Server:
-        """Start the server, once: later calls (and awaits) wait for that start and give the same server."""
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
+        """Start the server, once: later calls (and awaits) wait for that start and give the same server.
+
+        The first caller starts it in its own task (cancelling that caller cancels the start: no
+        server is left behind); callers meanwhile wait, and try again if that start failed.
+        """
+        while self.server is None:
+            if self._starting is not None:
+                await asyncio.shield(self._starting)
+                continue
+            self._starting = asyncio.get_running_loop().create_future()
+            try:
+                await self._start()
+            finally:
+                starting, self._starting = self._starting, None
+                starting.set_result(None)
         return self
 
     async def _start(self) -> None:
