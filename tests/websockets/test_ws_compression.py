@@ -154,6 +154,9 @@ async def test_inflated_message_over_max_size_closes_1009_on_our_server() -> Non
     assert info.value.rcvd is not None and info.value.rcvd.code == 1009
     assert exc.sent.code == 1009 and "violates max allowed size" in exc.sent.reason
     assert info.value.rcvd.reason == exc.sent.reason
+    # As websockets, the handler's ConnectionClosedError is chained to a PayloadTooBig (the limit known).
+    assert isinstance(exc.__cause__, websockets.exceptions.PayloadTooBig)
+    assert exc.__cause__.max_size == 100_000
 
 
 async def test_inflated_message_over_max_size_closes_1009_on_our_client() -> None:
@@ -166,6 +169,8 @@ async def test_inflated_message_over_max_size_closes_1009_on_our_client() -> Non
         with pytest.raises(ConnectionClosedError) as info:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
     assert info.value.sent.code == 1009 and "violates max allowed size" in info.value.sent.reason
+    assert isinstance(info.value.__cause__, websockets.exceptions.PayloadTooBig)
+    assert info.value.__cause__.max_size == 50_000
 
 
 async def test_their_server_max_size_on_our_compressed_message() -> None:

@@ -320,11 +320,12 @@ def cause_of_core_close(code: int, reason: str) -> BaseException | None:
     if code == CloseCode.PROTOCOL_ERROR:
         return ProtocolError(reason)
     if code == CloseCode.MESSAGE_TOO_BIG:
-        # The core's reason: "frame payload of N bytes violates max allowed size (max_frame_size=M)".
+        # The core's reasons: "frame payload of N bytes violates max allowed size (max_frame_size=M)",
+        # "inflated message violates max allowed size (max_message_size=M)" (size unknown: None).
         sizes = _CORE_TOO_BIG.search(reason)
         if sizes is not None:
-            return PayloadTooBig(int(sizes[1]), int(sizes[2]))
+            return PayloadTooBig(int(sizes[1]) if sizes[1] else None, int(sizes[2]))
     return None
 
 
-_CORE_TOO_BIG = re.compile(r"of (\d+) bytes .*max_frame_size=(\d+)")
+_CORE_TOO_BIG = re.compile(r"(?:of (\d+) bytes )?violates max allowed size \(max_\w+_size=(\d+)\)")
