@@ -70,6 +70,7 @@ CONNECTION_SLOTS = (
     "handshake_complete",
     "_logger",
     "_disconnected",
+    "_lost_exc",
     "_keepalive",
     *CLOSING_SLOTS,
 )
@@ -168,6 +169,8 @@ class Connection(Closing):
         # What wait_disconnected() awaits, created by its first call (most connections
         # never have one): None, then a future; True once disconnected without a waiter.
         self._disconnected = None
+        #: What asyncio passed to connection_lost (an OSError after a reset), read by picows.websockets.
+        self._lost_exc: BaseException | None = None
         self._keepalive = None
         self._init_closing()
         self._init_read_path(is_client_side, options)
@@ -213,6 +216,7 @@ class Connection(Closing):
     def connection_lost(self, exc: BaseException | None) -> None:
         state = self._state
         self._state = CLOSED
+        self._lost_exc = exc
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
             self._handshake_timer = None

@@ -803,12 +803,15 @@ class ServerUpgrade:
         # A response that names extensions itself is the application's negotiation (unless
         # deflate_after_extensions: the core's permessage-deflate answer follows other extensions).
         answered = response.headers.getall("Sec-WebSocket-Extensions", [])
-        if self._deflate is not None and (
-            not answered or (self._deflate_after_extensions and not names_deflate(answered))
-        ):
+        if self._deflate is not None and (not answered or self._deflate_after_extensions):
             offers = request.headers.getall("Sec-WebSocket-Extensions", [])
             agreement = answer_offers(self._deflate, offers)
-            if agreement is not None:
+            if agreement is not None and names_deflate(answered):
+                # (deflate_after_extensions only) The layer wrote an answer naming permessage-deflate:
+                # ours, written ahead so that its hooks see the final response; else its own negotiation.
+                if not _answers_with(answered, agreement.header):
+                    agreement = None
+            elif agreement is not None:
                 response.headers["Sec-WebSocket-Extensions"] = ", ".join([*answered, agreement.header])
         leftover = bytes(self._buf)
         self._buf = bytearray()
@@ -836,6 +839,14 @@ class ServerUpgrade:
             headers["Content-Length"] = str(len(response.body or b""))
         self._buf = bytearray()
         return ServerUpgradeResult(response.to_bytes(), None, self._request, response, b"")
+
+
+def _answers_with(values: list[str], element: str) -> bool:
+    """Whether ``Sec-WebSocket-Extensions`` values hold exactly this permessage-deflate answer."""
+    try:
+        return element in deflate_elements(values)
+    except ValueError:
+        return False
 
 
 def _request_line_refusal(request: WSUpgradeRequest) -> WSUpgradeResponse | None:

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import contextlib
 import os
+import socket
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,6 +76,13 @@ class RawPeer:
     def close(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
+        self.done.set()
+
+    def reset(self) -> None:
+        """Drop the TCP connection with a RST (SO_LINGER 0), not a FIN: the other side sees a reset."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
         self.done.set()
 
 

@@ -111,6 +111,42 @@ async def test_process_response_can_add_headers(kind: str) -> None:
             assert ws.response.headers["X-Extra"] == "1"
 
 
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_response_seen_by_process_response_and_the_handler_is_the_one_sent(compression: Any) -> None:
+    """As websockets: the 101 process_response gets (and ``connection.response``) has every header sent.
+
+    Before, ours lacked Sec-WebSocket-Accept and the permessage-deflate answer, which the core
+    added after the hooks; the server still compresses (the core recognises its own answer).
+    """
+    seen: dict[str, list[list[str]]] = {}
+
+    async def run(library: str) -> None:
+        names: list[list[str]] = []
+
+        def record(connection: Any, request: Any, response: Any) -> None:
+            names.append([name for name, _ in response.headers.raw_items()])
+
+        async def handler(ws: Any) -> None:
+            names.append([name for name, _ in ws.response.headers.raw_items()])
+            if library == "ours":  # the core agreed permessage-deflate: it compresses what we send
+                assert (ws._transport.permessage_deflate is not None) == (compression is not None)
+            await ws.send("x" * 1000)
+
+        server = our_server if library == "ours" else their_server
+        async with server(handler, process_response=record, compression=compression) as url:
+            async with upstream_client.connect(url, compression=compression) as ws:
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "x" * 1000
+                sent = [name for name, _ in ws.response.headers.raw_items()]
+                assert sorted(sent) == sorted(names[0]), (library, sent, names[0])
+                assert len(ws.protocol.extensions) == (compression is not None)
+        seen[library] = names
+
+    await run("ours")
+    await run("websockets")
+    assert seen["ours"] == seen["websockets"]
+    assert ("Sec-WebSocket-Extensions" in seen["ours"][0]) == (compression is not None)
+
+
 async def test_async_hooks_really_await_io() -> None:
     """process_request / process_response coroutines that suspend on real I/O are awaited by the core."""
     lookups: list[str] = []

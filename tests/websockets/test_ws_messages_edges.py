@@ -252,6 +252,21 @@ async def test_end_of_stream_without_close_is_chained_to_eof_error(client: str) 
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
+async def test_connection_reset_is_chained_to_the_os_error(client: str) -> None:
+    """The peer resets the TCP connection: the cause is the OSError asyncio reported, as websockets."""
+    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
+        pytest.skip(OLD_UPSTREAM)
+    async with client_and_peer(client) as (ws, peer):
+        receiving = asyncio.ensure_future(ws.recv())
+        await asyncio.sleep(0)
+        peer.reset()
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await asyncio.wait_for(receiving, TIMEOUT)
+    assert info.value.rcvd is None and info.value.sent is None
+    assert isinstance(info.value.__cause__, ConnectionResetError), repr(info.value.__cause__)
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
 async def test_close_timeout_is_chained_to_timeout_error(client: str) -> None:
     """The peer never answers our CLOSE: after close_timeout, the cause is websockets' TimeoutError."""
     if client == "websockets" and not UPSTREAM_HAS_LIMITS:

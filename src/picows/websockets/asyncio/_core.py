@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import picows
-from picows._handshake import PhrasedStatus
+from picows._deflate_negotiation import answer_offers
+from picows._handshake import PhrasedStatus, compute_accept_key
 
 from ..datastructures import Headers
 from ..exceptions import (
@@ -145,6 +146,21 @@ def deflate_options(compression: str | None, side: str, max_message: int | None)
     if side == "client":
         return picows.PerMessageDeflate(client_max_window_bits=True, **common)
     return picows.PerMessageDeflate(server_max_window_bits=12, client_max_window_bits=12, **common)
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (what the core sends)."""
+    return compute_accept_key(key)
+
+
+def deflate_answer(options: Any, offers: list[str]) -> str | None:
+    """The core's permessage-deflate answer to the client's offers, or None when it declines them all.
+
+    The server writes it into its response ahead of the core (which recognises its own answer),
+    so that ``process_response`` and ``connection.response`` see the headers sent, as in websockets.
+    """
+    agreement = answer_offers(options, offers)
+    return None if agreement is None else agreement.header
 
 
 def with_listener(response: Any, listener: Any) -> Any:
@@ -313,6 +329,11 @@ def close_sent_by_core(transport: Any) -> tuple[int, str] | None:
     if handshake is None or handshake.sent is None:
         return None
     return int(handshake.sent.code), handshake.sent.reason
+
+
+def connection_lost_exception(transport: Any) -> BaseException | None:
+    """What asyncio reported when the TCP connection was lost (an ``OSError`` after a reset), or None."""
+    return transport._protocol._lost_exc  # type: ignore[no-any-return]
 
 
 def cause_of_core_close(code: int, reason: str) -> BaseException | None:

@@ -196,6 +196,11 @@ class Connection(_core.MessageListener):
 
     def on_ws_disconnected(self, transport: Any) -> None:
         self._state = _CLOSED
+        lost = _core.connection_lost_exception(transport)
+        if lost is not None and not isinstance(self._connection_exc, TimeoutError):
+            # As websockets: the network error is the cause, over a protocol error found
+            # before it (but not over close_timeout, which recorded its own cause first).
+            self._connection_exc = lost
         for handle in (self._keepalive_handle, self._keepalive_timeout, self._close_timer):
             if handle is not None:
                 handle.cancel()

@@ -535,13 +535,23 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
         headers["Date"] = email.utils.formatdate(usegmt=True)
         headers["Upgrade"] = "websocket"
         headers["Connection"] = "Upgrade"
+        # As websockets, the response process_response gets holds every header sent (the core
+        # would add these two after the hooks): the accept key, and the extensions agreed.
+        headers["Sec-WebSocket-Accept"] = _core.accept_key(request.headers["Sec-WebSocket-Key"])
+        offers = request.headers.get_all("Sec-WebSocket-Extensions")
+        answers = []
         if self.extensions:
-            # Custom extensions; the core answers permessage-deflate, after them.
-            offers = request.headers.get_all("Sec-WebSocket-Extensions")
+            # Custom extensions; permessage-deflate (the core's) after them.
             answer, accepted = accept_offers(self.extensions, offers)
             if answer is not None:
-                headers["Sec-WebSocket-Extensions"] = answer
+                answers.append(answer)
                 connection._extensions = accepted
+        if self.permessage_deflate is not None and offers:
+            answer = _core.deflate_answer(self.permessage_deflate, offers)
+            if answer is not None:
+                answers.append(answer)
+        if answers:
+            headers["Sec-WebSocket-Extensions"] = ", ".join(answers)
         if subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = subprotocol
             connection.subprotocol = subprotocol
