@@ -128,8 +128,15 @@ async def _run_clients(count: int) -> None:
 
         async def connect(ident: int) -> LoadClient:
             async with gate:
+                # The handshake's own timeout as long as the wait: on a loaded 2-CPU machine (PyPy
+                # warming up, 200 handshakes in flight) one can take longer than the default 5 s.
                 transport, client = await asyncio.wait_for(
-                    picows.ws_connect(lambda: LoadClient(ident, finished, all_done, count), url), TIMEOUT * 3
+                    picows.ws_connect(
+                        lambda: LoadClient(ident, finished, all_done, count),
+                        url,
+                        websocket_handshake_timeout=TIMEOUT * 3,
+                    ),
+                    TIMEOUT * 3,
                 )
             transports.append(transport)
             return client  # type: ignore[no-any-return]

@@ -8,10 +8,20 @@ whichever library runs it; without websockets they are these.
 from __future__ import annotations
 
 import enum
+import os
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-__all__ = ["CLOSE_CODE_EXPLANATIONS", "Close", "CloseCode", "Frame", "Opcode"]
+__all__ = [
+    "CLOSE_CODE_EXPLANATIONS",
+    "MAX_LOG_SIZE",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Opcode",
+    "describe_frame",
+]
 
 try:  # pragma: no branch - depends on the environment
     import websockets.frames as _upstream
@@ -43,6 +53,12 @@ if TYPE_CHECKING or _upstream is None:
         rsv1: bool = False
         rsv2: bool = False
         rsv3: bool = False
+
+        #: Longest payload representation in ``str()`` (``WEBSOCKETS_MAX_LOG_SIZE``, default 75).
+        MAX_LOG_SIZE: ClassVar[int] = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
+
+        def __str__(self) -> str:
+            return describe_frame(self.opcode, self.data, self.fin)
 
 else:
     Opcode = _upstream.Opcode
@@ -122,3 +138,114 @@ class Close:
             explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
         text = f"{self.code} ({explanation})"
         return f"{text} {self.reason}" if self.reason else text
+
+
+# -- frames in DEBUG logs -------------------------------------------------------------------
+
+#: Longest payload representation in a logged frame: websockets' ``WEBSOCKETS_MAX_LOG_SIZE``.
+MAX_LOG_SIZE = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
+
+# Whether a payload of this opcode is expected to be text (the description says so when it is not).
+_TEXT_BY_DEFAULT = {Opcode.TEXT: True, Opcode.BINARY: False, Opcode.CLOSE: True}
+_SPACE_OR_PRINTABLE_ASCII = re.compile(rb"[\t-\r -~]*").fullmatch
+
+
+def describe_frame(opcode: int, data: bytes | bytearray | memoryview, fin: bool = True) -> str:
+    """One line for a frame in DEBUG logs, in websockets' format: ``TEXT 'hello' [5 bytes]``.
+
+    The payload is shown as text when it reads as UTF-8 (data frames; a fragment may start or end
+    inside a character), as printable ASCII (PING, PONG) or as a close code and reason (CLOSE),
+    else as hex bytes; the middle of a long one is elided to fit :data:`MAX_LOG_SIZE` characters.
+    """
+    opcode = Opcode(opcode)
+    payload = bytes(data)
+    shown, is_text = _payload_repr(opcode, payload, fin)
+    notes = []
+    if is_text != _TEXT_BY_DEFAULT.get(opcode):
+        notes.append("text" if is_text else "binary")
+    notes.append(f"{len(payload)} byte{'' if len(payload) == 1 else 's'}")
+    if not fin:
+        notes.append("continued")
+    return f"{opcode.name} {shown} [{', '.join(notes)}]"
+
+
+def _payload_repr(opcode: Opcode, payload: bytes, fin: bool) -> tuple[str, bool | None]:
+    if not payload:
+        return "''", _TEXT_BY_DEFAULT.get(opcode)
+    limit = MAX_LOG_SIZE
+    if opcode is Opcode.CLOSE:
+        close = _close_or_none(payload)
+        shown, is_text = (payload.hex(" "), False) if close is None else (str(close), True)
+    elif opcode in (Opcode.PING, Opcode.PONG):
+        # Printable ASCII only: a random 4-byte ping payload may happen to be valid UTF-8.
+        if _SPACE_OR_PRINTABLE_ASCII(payload):
+            shown, is_text = repr(payload.decode("ascii")), True
+        else:
+            shown, is_text = payload.hex(" "), False
+    else:
+        starts_clean = opcode is not Opcode.CONT
+        if len(payload) > 4 * limit:
+            # Only the ends are shown: only they are looked at.
+            head, tail = payload[: 8 * limit // 3], payload[(-4 * limit) // 3 :]
+            is_text = _utf8_fragment(head, starts_clean, False) and _utf8_fragment(tail, False, fin)
+            sample = head + tail
+        else:
+            is_text = _utf8_fragment(payload, starts_clean, fin)
+            sample = payload
+        if is_text:
+            shown = repr(sample.decode(errors="replace"))
+        else:
+            if len(payload) > limit // 3:
+                # Two placeholder bytes in the middle: the hex is long enough to be elided there.
+                keep = (limit // 3 - 1) // 3
+                payload = payload[: 2 * keep] + b"\0\0" + payload[-keep:]
+            shown = payload.hex(" ")
+    if len(shown) > limit:
+        keep = limit // 3 - 1
+        shown = shown[: 2 * keep] + "..." + shown[-keep:]
+    return shown, is_text
+
+
+def _close_or_none(payload: bytes) -> Close | None:
+    """The code and reason of a CLOSE payload, or None when they are not valid."""
+    if len(payload) < 2:
+        return None
+    code = int.from_bytes(payload[:2], "big")
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError:
+        return None
+    return Close(code, reason) if is_sendable_close_code(code) else None
+
+
+def _utf8_length(lead: int) -> int:
+    """Length of the UTF-8 sequence ``lead`` starts (0: not a leading byte)."""
+    if lead < 0x80:
+        return 1
+    for length, mask, value in ((2, 0xE0, 0xC0), (3, 0xF0, 0xE0), (4, 0xF8, 0xF0)):
+        if lead & mask == value:
+            return length
+    return 0
+
+
+def _utf8_fragment(data: bytes, starts_clean: bool, ends_clean: bool) -> bool:
+    """Whether ``data`` reads as UTF-8 text, allowing a character cut at an end that is not clean."""
+    start, end = 0, len(data)
+    if not starts_clean:
+        # Up to three continuation bytes: the rest of a character that began before.
+        while start < min(3, len(data)) and data[start] & 0xC0 == 0x80:
+            start += 1
+    if not ends_clean:
+        # A character whose last bytes are missing: leave its first bytes out.
+        last = len(data) - 1
+        lowest = max(len(data) - 4, start)
+        while last >= lowest and data[last] & 0xC0 == 0x80:
+            last -= 1
+        end = last
+        if last >= lowest and _utf8_length(data[last]) <= len(data) - last:
+            end = len(data)
+    try:
+        text = data[start:end].decode()
+    except UnicodeDecodeError:
+        return False
+    return "\\x" not in repr(text)  # control characters: binary data

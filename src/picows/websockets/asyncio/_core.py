@@ -108,14 +108,14 @@ def response_from_core(response: Any, raw_header: bytes | None = None) -> Respon
 
 def response_to_core(response: Response) -> Any:
     """The core's ``WSUpgradeResponse`` for a :class:`Response` we send."""
-    headers = list(response.headers.raw_items())
-    if response.status_code == 101:
-        reserved = {"upgrade", "connection", "sec-websocket-accept"}
-        return picows.WSUpgradeResponse.create_101_response(
-            [(name, value) for name, value in headers if name.lower() not in reserved]
-        )
     from multidict import CIMultiDict
 
+    headers = list(response.headers.raw_items())
+    if response.status_code == 101:
+        # As they are, in their order (the core writes Sec-WebSocket-Accept in place, or adds it).
+        return picows.WSUpgradeResponse(
+            b"HTTP/1.1", http.HTTPStatus.SWITCHING_PROTOCOLS, CIMultiDict(headers), None
+        )
     core_headers: CIMultiDict[str] = CIMultiDict(headers)
     body = bytes(response.body)
     core_headers.popall("Content-Length", None)
@@ -244,6 +244,7 @@ async def core_connect(
     socks_remote_dns: bool | None,
     subprotocols: Sequence[str] | None,
     logger_name: str,
+    auto_pong: bool = True,
     **kwargs: Any,
 ) -> Any:
     """Open one connection with the core (no redirects: the caller follows them); return the listener.
@@ -260,7 +261,7 @@ async def core_connect(
             disconnect_on_exception=True,
             websocket_handshake_timeout=handshake_timeout,
             logger_name=logger_name,
-            enable_auto_pong=True,
+            enable_auto_pong=auto_pong,
             max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
             close_timeout=close_timeout,
             extra_headers=extra_headers,
@@ -291,6 +292,7 @@ async def core_serve(
     max_frame_size: int | None,
     close_timeout: float | None,
     logger_name: str,
+    auto_pong: bool = True,
     **kwargs: Any,
 ) -> asyncio.Server:
     """Start the core's server; ``route(core_request)`` returns a core route result.
@@ -305,7 +307,7 @@ async def core_serve(
         disconnect_on_exception=True,
         websocket_handshake_timeout=handshake_timeout,
         logger_name=logger_name,
-        enable_auto_pong=True,
+        enable_auto_pong=auto_pong,
         max_frame_size=UNLIMITED_FRAME_SIZE if max_frame_size is None else max_frame_size,
         close_timeout=close_timeout,
         _lenient_request_line=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
@@ -255,10 +256,15 @@ class connect:  # noqa: N801 - the name of websockets' API
         connection_kwargs = self.connection_kwargs
         factory = self.create_connection
 
+        # Decided per attempt (as websockets, per connection): one that logs frames answers PINGs itself.
+        debug = self.logger.isEnabledFor(logging.DEBUG)
+
         def make_connection() -> ClientConnection:
             connection = factory(**connection_kwargs)
             if self.extensions:
                 connection._extension_factories = self.extensions
+            if debug:
+                connection._debug = True
             return connection
 
         uri, parsed, additional_headers = self.uri, self.parsed, self.additional_headers
@@ -287,6 +293,7 @@ class connect:  # noqa: N801 - the name of websockets' API
                     permessage_deflate=self.permessage_deflate,
                     _extension_offer=build_offer(self.extensions) if self.extensions else None,
                     logger_name="websockets.client",
+                    auto_pong=not debug,
                     **attempt_kwargs,
                 )
             except InvalidStatus as exc:

@@ -27,7 +27,7 @@ from ..exceptions import (
     ProtocolError,
     _up,
 )
-from ..frames import Close, CloseCode, is_sendable_close_code
+from ..frames import Close, CloseCode, describe_frame, is_sendable_close_code
 from ..http11 import Request, Response
 from ..protocol import State
 from . import _core, _extensions
@@ -98,6 +98,11 @@ class Connection(_core.MessageListener):
     # handshake failure that check found.
     _extension_factories: list[Any] | None = None
     _handshake_failure: Exception | None = None
+    # True when connect()/serve() found DEBUG enabled on the logger: the connection then logs its
+    # handshake, frames and state changes as websockets does. Its frames take the Python path
+    # (``_extensions`` is set, empty if none were agreed) and the core leaves PINGs to it (it
+    # answers them itself, to log both frames); the compiled per-message path stays as it is.
+    _debug = False
 
     def __init__(
         self,
@@ -163,11 +168,41 @@ class Connection(_core.MessageListener):
         if self._logger is not None or self._logger_base.isEnabledFor(logging.INFO):
             self.logger.info(message, *args)
 
+    # -- DEBUG records (only when _debug), in websockets' wording --------------------------
+
+    def _enter(self, state: int) -> None:
+        """Move to ``state`` (logged as websockets: ``= connection is CLOSING``)."""
+        if self._state != state:
+            self._state = state
+            if self._debug:
+                self.logger.debug("= connection is %s", State(state).name)
+
+    def _log_frame(self, direction: str, msg_type: Any, payload: Any, fin: bool) -> None:
+        self.logger.debug("%s %s", direction, describe_frame(int(msg_type), payload, fin))
+
+    def _log_request(self, direction: str, request: Request) -> None:
+        log = self.logger.debug
+        log("%s %s %s %s", direction, request.method, request.path, request.protocol)
+        for name, value in request.headers.raw_items():
+            log("%s %s: %s", direction, name, value)
+
+    def _log_response(self, direction: str, response: Response) -> None:
+        log = self.logger.debug
+        log("%s HTTP/1.1 %d %s", direction, response.status_code, response.reason_phrase)
+        for name, value in response.headers.raw_items():
+            log("%s %s: %s", direction, name, value)
+        if response.body:
+            log("%s [body] (%d bytes)", direction, len(response.body))
+
     # -- core callbacks -------------------------------------------------------
 
     def on_ws_connected(self, transport: Any) -> None:
         self._transport = transport
-        self._state = _OPEN
+        if self._debug and self.is_client:  # (the server logs its handshake as it answers)
+            self.logger.debug("= connection is CONNECTING")
+            self._log_request(">", self.request)  # type: ignore[arg-type]
+            self._log_response("<", self.response)  # type: ignore[arg-type]
+        self._enter(_OPEN)
         high, low = watermarks(self.write_limit, "write_limit")
         try:
             transport.underlying_transport.set_write_buffer_limits(high=high, low=low)
@@ -176,6 +211,8 @@ class Connection(_core.MessageListener):
         if self._extension_factories is not None:
             # Before any frame is delivered: frames may follow the 101 in the same read.
             self._accept_extensions(transport)
+        if self._debug and self._extensions is None:
+            self._extensions = []  # every frame through _on_extension_frame / _send_encoded, logged there
         self._schedule_keepalive()
 
     def _accept_extensions(self, transport: Any) -> None:
@@ -188,14 +225,14 @@ class Connection(_core.MessageListener):
         except Exception as exc:  # NegotiationError, or a factory that failed: the handshake fails
             self._handshake_failure = exc
             self._discard = True
-            self._state = _CLOSING
+            self._enter(_CLOSING)
             transport.disconnect(graceful=False)
             return
         if accepted:
             self._extensions = accepted
 
     def on_ws_disconnected(self, transport: Any) -> None:
-        self._state = _CLOSED
+        self._enter(_CLOSED)
         lost = _core.connection_lost_exception(transport)
         if lost is not None and not isinstance(self._connection_exc, TimeoutError):
             # As websockets: the network error is the cause, over a protocol error found
@@ -226,7 +263,7 @@ class Connection(_core.MessageListener):
             self._send_close(code, reason)  # echo it (RFC 6455 5.5.1)
         else:
             self.close_rcvd_then_sent = False
-        self._state = _CLOSING
+        self._enter(_CLOSING)
         # The server closes the TCP connection first (RFC 6455 7.1.1); either way the
         # wait is bounded: a peer that stops reading cannot keep the connection forever.
         self._start_close_timer()
@@ -259,15 +296,20 @@ class Connection(_core.MessageListener):
         self._discard = True
         if self.close_sent is None:
             self._send_close(code, reason)
-        self._state = _CLOSING
+        self._enter(_CLOSING)
         self._start_close_timer()  # a graceful close waits for the write buffer to drain: bound it
         self._transport.disconnect()
 
     def _send_close(self, code: int, reason: str) -> None:
         if code == CloseCode.NO_STATUS_RCVD:
+            if self._debug:
+                self._log_frame(">", _core.MsgType.CLOSE, b"", True)
             self._transport.send_close()
         else:
-            self._transport.send_close(code, reason.encode("utf-8"))
+            payload = reason.encode("utf-8")
+            if self._debug:
+                self._log_frame(">", _core.MsgType.CLOSE, code.to_bytes(2, "big") + payload, True)
+            self._transport.send_close(code, payload)
         self.close_sent = Close(code, reason)
         if self.close_rcvd is not None:
             self.close_rcvd_then_sent = True
@@ -299,6 +341,15 @@ class Connection(_core.MessageListener):
             if frame.rsv1 or frame.rsv2 or frame.rsv3:
                 self._fail_protocol(_core.messages_module.RESERVED_BITS)
                 return True
+            if self._debug:
+                payload = frame.get_payload_as_bytes()
+                self._log_frame("<", msg_type, payload, frame.fin)
+                if msg_type is _core.MsgType.PING:
+                    # The core leaves PINGs to a connection that logs frames (RFC 6455 5.5.2: answer
+                    # each one until our CLOSE is sent; the core drops frames sent after it).
+                    if not self._transport.is_close_frame_sent:
+                        self._send_pong(payload)
+                    return True
             return False
         current = self._partial.size if msg_type is _core.MsgType.CONTINUATION and self._partial else 0
         limit = None if self._max_message < 0 else self._max_message - current
@@ -330,12 +381,16 @@ class Connection(_core.MessageListener):
         if decoded.rsv1 or decoded.rsv2 or decoded.rsv3:
             self._fail_protocol(_core.messages_module.RESERVED_BITS)
             return True
+        if self._debug:
+            self._log_frame("<", msg_type, decoded.data, decoded.fin)
         self._receive_payload(msg_type, bytes(decoded.data), decoded.fin)
         return True
 
     def _send_encoded(self, msg_type: Any, data: Any, fin: bool) -> None:
         """One data frame through the extensions' ``encode``, in order of negotiation."""
         frame = _extensions.Frame(_extensions.Opcode(int(msg_type)), bytes(data), fin)
+        if self._debug:
+            self._log_frame(">", msg_type, frame.data, fin)
         for extension in self._extensions or ():
             frame = extension.encode(frame)
         self._transport.send(
@@ -366,6 +421,8 @@ class Connection(_core.MessageListener):
         if self._state != _OPEN:
             return
         waiter = self._send_ping(os.urandom(4))
+        if self._debug:
+            self.logger.debug("% sent keepalive ping")
         if self.ping_timeout is not None:
             self._keepalive_timeout = self._loop.call_later(
                 self.ping_timeout, self._keepalive_expired, waiter
@@ -375,6 +432,8 @@ class Connection(_core.MessageListener):
     def _keepalive_pong(self, waiter: asyncio.Future[float]) -> None:
         if waiter.cancelled() or waiter.exception() is not None:
             return
+        if self._debug:
+            self.logger.debug("% received keepalive pong")
         if self._keepalive_timeout is not None:
             self._keepalive_timeout.cancel()
             self._keepalive_timeout = None
@@ -383,7 +442,8 @@ class Connection(_core.MessageListener):
     def _keepalive_expired(self, waiter: asyncio.Future[float]) -> None:
         self._keepalive_timeout = None
         if not waiter.done() and self._state == _OPEN:
-            self.logger.info("keepalive ping timeout; closing connection")
+            if self._debug:
+                self.logger.debug("- timed out waiting for keepalive pong")
             self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     # -- public API ---------------------------------------------------------------
@@ -632,7 +692,7 @@ class Connection(_core.MessageListener):
                 self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
             else:
                 self._send_close(code, reason)
-                self._state = _CLOSING
+                self._enter(_CLOSING)
                 self._start_close_timer()
         elif self._state == _CLOSING:
             self._start_close_timer()
@@ -663,6 +723,8 @@ class Connection(_core.MessageListener):
     def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
         waiter: asyncio.Future[float] = self._loop.create_future()
         self._pings[payload] = (waiter, self._loop.time())
+        if self._debug:
+            self._log_frame(">", _core.MsgType.PING, payload, True)
         self._transport.send_ping(payload)
         return waiter
 
@@ -670,7 +732,12 @@ class Connection(_core.MessageListener):
         """Send a pong (an unsolicited one is a unidirectional heartbeat)."""
         if self._state != _OPEN:
             await self._before_send()
-        self._transport.send_pong(_control_payload(data))
+        self._send_pong(_control_payload(data))
+
+    def _send_pong(self, payload: bytes) -> None:
+        if self._debug:
+            self._log_frame(">", _core.MsgType.PONG, payload, True)
+        self._transport.send_pong(payload)
 
     async def __aenter__(self) -> Connection:
         return self

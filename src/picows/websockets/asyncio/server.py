@@ -9,6 +9,7 @@ import email.utils
 import hmac
 import http
 import inspect
+import logging
 import os
 import socket
 import sys
@@ -358,6 +359,7 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
         self.create_connection = create_connection or ServerConnection
         self.kwargs = kwargs
         self._starting: asyncio.Future[None] | None = None
+        self._debug = False  # DEBUG on the logger when the server started (see Connection._debug)
 
     async def create(self) -> Server:
         """Start the server, once: later calls (and awaits) wait for that start and give the same server.
@@ -379,6 +381,8 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
 
     async def _start(self) -> None:
         kwargs = dict(self.kwargs)
+        # Decided once for the server's connections: the core answers PINGs unless they log frames.
+        self._debug = self.logger.isEnabledFor(logging.DEBUG)
         self.server = await _core.core_serve(
             self._route,
             self.host,
@@ -388,6 +392,7 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
             close_timeout=self.connection_kwargs["close_timeout"],
             permessage_deflate=self.permessage_deflate,
             logger_name="websockets.server",
+            auto_pong=not self._debug,
             **kwargs,
         )
         if self.server.is_serving():  # not with start_serving=False, as websockets
@@ -405,6 +410,10 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
         connection = self.create_connection(self, **self.connection_kwargs)
         connection.request = request
         connection._handshake_peer = core_request.remote_address
+        if self._debug:
+            connection._debug = True
+            connection.logger.debug("= connection is CONNECTING")
+            connection._log_request("<", request)
         early: Any = None
         if self.process_request is not None:
             try:
@@ -469,6 +478,8 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
     @staticmethod
     def _answer(connection: ServerConnection, response: Response, accepted: bool) -> Any:
         connection.response = response
+        if connection._debug:
+            connection._log_response(">", response)
         if response.status_code == 101:
             listener = connection  # "connection open" is logged once the core completed the handshake
         else:
