@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import re
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -28,7 +24,7 @@ import websockets.frames as upstream_frames
 import picows.websockets.asyncio.client as our_client
 import picows.websockets.asyncio.server as our_server
 from picows.websockets.frames import describe_frame
-from support.ws_api import TIMEOUT
+from support.ws_api import TIMEOUT, run_without_websockets
 
 LIBRARIES = {"ours": (our_server.serve, our_client.connect), "websockets": (upstream_server.serve, upstream_client.connect)}
 # The reference is websockets 17; the PyPy job's websockets 15 fails to describe some frames
@@ -74,31 +70,21 @@ def test_frame_description_like_websockets() -> None:
 
 def test_frame_str_without_websockets() -> None:
     """Our Frame (used when websockets is not installed) prints as websockets' does."""
-    code = textwrap.dedent(
-        """
-        import sys
-        class Hide:
-            def find_spec(self, name, path=None, target=None):
-                if name == "websockets" or name.startswith("websockets."):
-                    raise ImportError("hidden for the test")
-        sys.meta_path.insert(0, Hide())
+    code = """
         from picows.websockets.frames import Frame, Opcode
         assert Frame.__module__ == "picows.websockets.frames"
         print(Frame(Opcode.TEXT, b"hello"))
         print(Frame(Opcode.BINARY, bytes(range(40)), fin=False))
         print(Frame(Opcode.CLOSE, b"\\x03\\xe8bye"))
         """
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "WEBSOCKETS_MAX_LOG_SIZE": "75"})
-    assert result.returncode == 0, result.stderr
+    lines = run_without_websockets(code, WEBSOCKETS_MAX_LOG_SIZE="75").splitlines()
     Frame, Opcode = upstream_frames.Frame, upstream_frames.Opcode
-    assert result.stdout.splitlines() == [
+    assert lines == [
         str(Frame(Opcode.TEXT, b"hello")),
         str(Frame(Opcode.BINARY, bytes(range(40)), fin=False)),
         str(Frame(Opcode.CLOSE, b"\x03\xe8bye")),
     ]
-    assert result.stdout.splitlines()[0] == "TEXT 'hello' [5 bytes]"
+    assert lines[0] == "TEXT 'hello' [5 bytes]"
 
 
 def normalized(records: list[logging.LogRecord], name: str) -> list[str]:

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +34,7 @@ from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.server import broadcast, serve
 from picows.websockets.exceptions import NegotiationError
 from support.net import relay_byte_counts
-from support.ws_api import TIMEOUT, echo, our_server, their_server
+from support.ws_api import TIMEOUT, echo, our_server, run_without_websockets, their_server
 
 DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 PARAMS = [("level", "1")]
@@ -428,12 +425,7 @@ def test_extension_modules_are_websockets_own_when_installed() -> None:
 
 WITHOUT_WEBSOCKETS = textwrap.dedent(
     """
-    import asyncio, dataclasses, sys
-    class Hide:
-        def find_spec(self, name, path=None, target=None):
-            if name == "websockets" or name.startswith("websockets."):
-                raise ImportError("hidden for the test")
-    sys.meta_path.insert(0, Hide())
+    import asyncio, dataclasses
     from picows.websockets.asyncio.client import connect
     from picows.websockets.asyncio.server import serve
     from picows.websockets.exceptions import ProtocolError
@@ -502,11 +494,7 @@ WITHOUT_WEBSOCKETS = textwrap.dedent(
 
 def test_extensions_work_without_websockets_installed() -> None:
     """Our own extension classes and Frame, a custom extension next to permessage-deflate, both ends ours."""
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_WEBSOCKETS], capture_output=True, text=True, timeout=60, env={**os.environ}
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_without_websockets(WITHOUT_WEBSOCKETS).strip() == "ok"
 
 
 @pytest.mark.parametrize("direction", ["our client", "our server"])

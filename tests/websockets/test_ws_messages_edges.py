@@ -236,34 +236,27 @@ async def test_connection_closed_is_chained_to_the_failure(client: str, case: st
             assert str(info.value.__cause__) == info.value.sent.reason
 
 
+# How the peer drops the TCP connection without a CLOSE, and the cause websockets chains then.
+DROPS = {"close": EOFError, "reset": ConnectionResetError}
+
+
+@pytest.mark.parametrize("drop", sorted(DROPS))
 @pytest.mark.parametrize("client", sorted(CLIENTS))
-async def test_end_of_stream_without_close_is_chained_to_eof_error(client: str) -> None:
-    """The peer drops the TCP connection without a CLOSE: the ConnectionClosedError's cause is an EOFError."""
+async def test_connection_dropped_without_close_is_chained_like_websockets(client: str, drop: str) -> None:
+    """A FIN without CLOSE: the cause is an EOFError; a reset: the OSError asyncio reported."""
     if client == "websockets" and not UPSTREAM_HAS_LIMITS:
         pytest.skip(OLD_UPSTREAM)
     async with client_and_peer(client) as (ws, peer):
         receiving = asyncio.ensure_future(ws.recv())
         await asyncio.sleep(0)
-        peer.close()
+        if drop == "close":
+            peer.close()
+        else:
+            peer.reset()
         with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
             await asyncio.wait_for(receiving, TIMEOUT)
     assert info.value.rcvd is None and info.value.sent is None
-    assert isinstance(info.value.__cause__, EOFError)
-
-
-@pytest.mark.parametrize("client", sorted(CLIENTS))
-async def test_connection_reset_is_chained_to_the_os_error(client: str) -> None:
-    """The peer resets the TCP connection: the cause is the OSError asyncio reported, as websockets."""
-    if client == "websockets" and not UPSTREAM_HAS_LIMITS:
-        pytest.skip(OLD_UPSTREAM)
-    async with client_and_peer(client) as (ws, peer):
-        receiving = asyncio.ensure_future(ws.recv())
-        await asyncio.sleep(0)
-        peer.reset()
-        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
-            await asyncio.wait_for(receiving, TIMEOUT)
-    assert info.value.rcvd is None and info.value.sent is None
-    assert isinstance(info.value.__cause__, ConnectionResetError), repr(info.value.__cause__)
+    assert isinstance(info.value.__cause__, DROPS[drop]), repr(info.value.__cause__)
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))

@@ -6,7 +6,6 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from picows.websockets.asyncio import _core
 from picows.websockets.datastructures import Headers, MultipleValuesError
 from picows.websockets.frames import Close, CloseCode
 from picows.websockets.protocol import State
+from support.ws_api import run_without_websockets
 
 MODULE_NAMES = {
     "picows.websockets.asyncio.client": ["ClientConnection", "connect", "unix_connect", "process_exception"],
@@ -100,14 +100,7 @@ def test_invalid_status_message() -> None:
 
 def test_exceptions_stand_alone_without_websockets(tmp_path: object) -> None:
     """With websockets not importable, the classes keep their names, hierarchy and messages."""
-    code = textwrap.dedent(
-        """
-        import sys
-        class Hide:
-            def find_spec(self, name, path=None, target=None):
-                if name == "websockets" or name.startswith("websockets."):
-                    raise ImportError("hidden for the test")
-        sys.meta_path.insert(0, Hide())
+    code = """
         from picows.websockets import exceptions as e
         from picows.websockets.frames import Close
         assert not e.WEBSOCKETS_SUBCLASSED
@@ -121,11 +114,7 @@ def test_exceptions_stand_alone_without_websockets(tmp_path: object) -> None:
         import picows.websockets.asyncio.client  # the whole API imports without websockets
         print("ok")
         """
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_without_websockets(code).strip() == "ok"
 
 
 def test_headers_append_semantics() -> None:
