@@ -23,6 +23,9 @@ __all__ = [
     "describe_frame",
 ]
 
+#: Longest payload representation in a logged frame: websockets' ``WEBSOCKETS_MAX_LOG_SIZE``.
+MAX_LOG_SIZE = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
+
 try:  # pragma: no branch - depends on the environment
     import websockets.frames as _upstream
 except ImportError:
@@ -55,7 +58,7 @@ if TYPE_CHECKING or _upstream is None:
         rsv3: bool = False
 
         #: Longest payload representation in ``str()`` (``WEBSOCKETS_MAX_LOG_SIZE``, default 75).
-        MAX_LOG_SIZE: ClassVar[int] = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
+        MAX_LOG_SIZE: ClassVar[int] = MAX_LOG_SIZE
 
         def __str__(self) -> str:
             return describe_frame(self.opcode, self.data, self.fin)
@@ -141,9 +144,6 @@ class Close:
 
 
 # -- frames in DEBUG logs -------------------------------------------------------------------
-
-#: Longest payload representation in a logged frame: websockets' ``WEBSOCKETS_MAX_LOG_SIZE``.
-MAX_LOG_SIZE = int(os.environ.get("WEBSOCKETS_MAX_LOG_SIZE", "75"))
 
 # Whether a payload of this opcode is expected to be text (the description says so when it is not).
 _TEXT_BY_DEFAULT = {Opcode.TEXT: True, Opcode.BINARY: False, Opcode.CLOSE: True}
