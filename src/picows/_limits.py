@@ -20,6 +20,7 @@ __all__ = [
     "MAX_READ_SIZE",
     "MIN_FREE_SPACE",
     "SHRINK_DELAY",
+    "GATHER_WRITE_MIN",
     "WRITE_BUFFER_KEEP",
     "WRITE_BUFFER_MIN",
 ]
@@ -51,6 +52,9 @@ SHRINK_DELAY = 1.0
 WRITE_BUFFER_MIN = 1024
 #: A frame-building buffer larger than this is freed after the send.
 WRITE_BUFFER_KEEP = 64 * 1024
+#: Unmasked payloads of at least this size are written from where they are, next to
+#: their header (sendmsg / aiofastnet's writelines), instead of copied into a frame.
+GATHER_WRITE_MIN = 64 * 1024
 
 # -- closing after an error ----------------------------------------------------------
 #: Seconds to wait for the peer to close after picows closed a connection because of an error.

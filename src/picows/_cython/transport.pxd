@@ -40,6 +40,7 @@ cdef class WSTransport:
         bint _write_pending
         bint _check_closing
         bint _write_view  # the transport copies what it keeps (aiofastnet): write a view of _wbuf
+        object _writelines  # aiofastnet's unchecked writelines (one flush for header and payload), or None
         readonly unsigned long _thread_id  # the event loop thread (transports are thread-affine)
         char* _wbuf
         Py_ssize_t _wcap
@@ -64,6 +65,9 @@ cdef class WSTransport:
     cdef object _deflate_frame(self, int opcode, const char* payload, Py_ssize_t size, bint fin, bint rsv1, compress)
     cdef _send_control(self, int opcode, message)
     cdef _write_raw(self, const char* data, Py_ssize_t size)
+    cdef bint _may_send_directly(self) except -1
+    cdef bint _write_gathered(self, const char* header, Py_ssize_t hsize, const char* payload,
+                              Py_ssize_t size) except -1
     cdef _log_send(self, uint8_t b0, Py_ssize_t size)
     cdef int _check_thread(self, str method) except -1
     cdef char* _reserve(self, Py_ssize_t size) except NULL

@@ -6,7 +6,7 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from .frames cimport WSFrame, check_control, first_byte, mask_copy, mask_inplace, opcode_of, write_header
 from .includes cimport system
@@ -33,6 +33,7 @@ cdef int Z_FULL_FLUSH = zlib.Z_FULL_FLUSH
 cdef Py_ssize_t MAX_CONTROL_PAYLOAD_SIZE = _rules.MAX_CONTROL_PAYLOAD_SIZE
 cdef Py_ssize_t WRITE_BUFFER_MIN = _limits.WRITE_BUFFER_MIN
 cdef Py_ssize_t WRITE_BUFFER_KEEP = _limits.WRITE_BUFFER_KEEP
+cdef Py_ssize_t GATHER_WRITE_MIN = _limits.GATHER_WRITE_MIN
 
 
 cdef int _get_payload(object message, Py_buffer* view) except -1:
@@ -182,8 +183,10 @@ cdef class WSTransport:
         # aiofastnet copies what it cannot send (or encrypt) at once: hand it a view of our
         # buffer, through its unchecked write, instead of a new bytes object per frame.
         self._write_view = is_aiofastnet_transport(underlying_transport)
+        self._writelines = None
         if self._write_view:
             self._write = underlying_transport.write_nocheck
+            self._writelines = underlying_transport.writelines_nocheck
         self._rng_state = int.from_bytes(os.urandom(8), "little") | 1
         self.permessage_deflate = None
         self._deflate = None
@@ -229,22 +232,27 @@ cdef class WSTransport:
             self._wbuf = NULL
             self._wcap = 0
 
+    cdef bint _may_send_directly(self) except -1:
+        """Whether a frame may go to the socket with our own send() (plain TCP, nothing queued in asyncio)."""
+        if self._fd < 0:
+            return False
+        if self._write_pending and self._get_write_buffer_size() == 0:
+            self._write_pending = False
+        # asyncio's own transports close the socket only after connection_lost
+        # (which clears _fd); others (uvloop) may close it earlier.
+        return not self._write_pending and (not self._check_closing or not self._is_closing())
+
     cdef _write_raw(self, const char* data, Py_ssize_t size):
         cdef ssize_t sent = 0
-        if self._fd >= 0:
-            if self._write_pending and self._get_write_buffer_size() == 0:
-                self._write_pending = False
-            # asyncio's own transports close the socket only after connection_lost
-            # (which clears _fd); others (uvloop) may close it earlier.
-            if not self._write_pending and (not self._check_closing or not self._is_closing()):
-                # Non-blocking send on the loop thread: no point releasing the GIL.
-                sent = system.send(self._fd, data, <size_t>size, system.MSG_NOSIGNAL | system.MSG_DONTWAIT)
-                if sent == size:
-                    return
-                if sent < 0:
-                    # EAGAIN & co: asyncio takes it all. Real errors: asyncio's own write
-                    # hits them again and reports them through connection_lost.
-                    sent = 0
+        if self._may_send_directly():
+            # Non-blocking send on the loop thread: no point releasing the GIL.
+            sent = system.send(self._fd, data, <size_t>size, system.MSG_NOSIGNAL | system.MSG_DONTWAIT)
+            if sent == size:
+                return
+            if sent < 0:
+                # EAGAIN & co: asyncio takes it all. Real errors: asyncio's own write
+                # hits them again and reports them through connection_lost.
+                sent = 0
         # Whatever asyncio holds must go out before anything we send directly.
         self._write_pending = True
         if self._write_view:
@@ -252,21 +260,71 @@ cdef class WSTransport:
         else:
             self._write(PyBytes_FromStringAndSize(data + sent, size - sent))
 
+    cdef bint _write_gathered(self, const char* header, Py_ssize_t hsize, const char* payload,
+                              Py_ssize_t size) except -1:
+        """Write header and payload of a frame without first joining them; False if this transport cannot.
+
+        Saves copying a large payload into the write buffer: one sendmsg() of both
+        on plain TCP, or aiofastnet's writelines (it encrypts both, then flushes
+        once; what it cannot take at once it copies).
+        """
+        cdef system.iovec iov[2]
+        cdef system.msghdr msg
+        cdef ssize_t sent
+        if self._may_send_directly():
+            iov[0].iov_base = <void*>header
+            iov[0].iov_len = <size_t>hsize
+            iov[1].iov_base = <void*>payload
+            iov[1].iov_len = <size_t>size
+            memset(&msg, 0, sizeof(msg))
+            msg.msg_iov = iov
+            msg.msg_iovlen = 2
+            sent = system.sendmsg(self._fd, &msg, system.MSG_NOSIGNAL | system.MSG_DONTWAIT)
+            if sent == hsize + size:
+                return True
+            if sent < 0:
+                sent = 0  # as in _write_raw: asyncio takes it all (and reports real errors)
+            if sent < hsize:
+                self._write_raw(header + sent, hsize - sent)
+                sent = 0
+            else:
+                sent -= hsize
+            self._write_raw(payload + sent, size - sent)
+            return True
+        if self._writelines is not None:
+            self._writelines([PyMemoryView_FromMemory(<char*>header, hsize, PyBUF_READ),
+                              PyMemoryView_FromMemory(<char*>payload, size, PyBUF_READ)])
+            return True
+        return False
+
     cdef _send_frame(self, uint8_t b0, const char* payload, Py_ssize_t size):
         """Build the frame with first byte ``b0`` in the write buffer (masking on the client) and write it."""
-        cdef char* buf = self._reserve(size + 14)
+        cdef char header[14]
+        cdef char* buf
         cdef uint32_t key = 0
         cdef size_t hsize
-        if self.is_client_side:
-            key = self._next_mask_key()
-            hsize = write_header(buf, b0, <uint64_t>size, True, key)
-            mask_copy(buf + hsize, payload, <size_t>size, key)
+        if size >= GATHER_WRITE_MIN and not self.is_client_side:
+            # Large unmasked payloads are sent from where they are.
+            hsize = write_header(header, b0, <uint64_t>size, False, 0)
+            if self._log_debug:
+                self._log_send(b0, size)
+            if self._write_gathered(header, <Py_ssize_t>hsize, payload, size):
+                return
+            buf = self._reserve(size + 14)
+            memcpy(buf, header, hsize)
+            memcpy(buf + hsize, payload, size)
         else:
-            hsize = write_header(buf, b0, <uint64_t>size, False, 0)
-            if size:
-                memcpy(buf + hsize, payload, size)
-        if self._log_debug:
-            self._log_send(b0, size)
+            buf = self._reserve(size + 14)
+            if self.is_client_side:
+                key = self._next_mask_key()
+                hsize = write_header(buf, b0, <uint64_t>size, True, key)
+                mask_copy(buf + hsize, payload, <size_t>size, key)
+            else:
+                hsize = write_header(buf, b0, <uint64_t>size, False, 0)
+                if size:
+                    memcpy(buf + hsize, payload, size)
+            if self._log_debug:
+                self._log_send(b0, size)
         try:
             self._write_raw(buf, <Py_ssize_t>hsize + size)
         finally:
