@@ -146,7 +146,7 @@ def print_run(rnd: int, repeat: int, loop: str, size: int, name: str, rec: dict)
 def print_table(table, names, loops, sizes, baseline, backends, who="client") -> None:
     hdr = (
         f"{'loop':<8} {'size':>8}  {who:<15} {'backend':<12} {'median rps':>11}  {'min..max':>17} {'spread':>7}  "
-        f"{'vs ' + (baseline or '-'):>16}  {'client CPU us/rt':>16}  {'server CPU us/rt':>16}"
+        f"{'vs ' + (baseline or '-'):>16}  {'client CPU us/rt':>16}  {'server CPU us/rt':>16}  {'CPU/fixed':>9}"
     )
     print(hdr)
     print("-" * len(hdr))
@@ -166,11 +166,12 @@ def print_table(table, names, loops, sizes, baseline, backends, who="client") ->
                 ratio = f"{row['ratio']:.2f}x" if row["ratio"] else "-"
                 cpu_us = f"{row['client_cpu_us_per_rt']:.1f}" if row["client_cpu_us_per_rt"] else "-"
                 scpu_us = f"{row['server_cpu_us_per_rt']:.1f}" if row["server_cpu_us_per_rt"] is not None else "-"
+                share = f"{row['cpu_vs_fixed']:.3f}" if row.get("cpu_vs_fixed") else "-"
                 err = f"  ({row['errors']} failed runs)" if row["errors"] else ""
                 print(
                     f"{loop:<8} {fmt_size(size):>8}  {c:<15} {label:<12} {row['median']:>11,.0f}  "
                     f"{row['min']:>8,.0f}..{row['max']:<8,.0f} {spread:>6.1f}%  {ratio:>16}  {cpu_us:>16}  "
-                    f"{scpu_us:>16}{err}"
+                    f"{scpu_us:>16}  {share:>9}{err}"
                 )
             print()
 
@@ -179,6 +180,9 @@ def print_cpu_note() -> None:
     print("client/server CPU us/rt = median user+sys CPU time of the client / server process per round trip")
     print("(getrusage / /proc/PID/stat, the latter at clock-tick resolution); far less sensitive to other")
     print("load on the machine than the wall-clock rps.")
+    print("CPU/fixed = per run, the compared side's CPU per round trip over the fixed side's (the server's in")
+    print("client mode, the driver's in server mode), median over the runs: both share one CPU at the same time,")
+    print("so this moves least with the machine's speed; lower is cheaper.")
 
 
 def print_tls_sessions(results: list[dict], key: str) -> None:

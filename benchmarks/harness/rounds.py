@@ -26,10 +26,25 @@ def median(values: list) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _cpu_vs_fixed(run: dict, key: str) -> float | None:
+    """CPU per round trip of the compared side over that of the fixed one (the driver, or the server), in one run.
+
+    Both processes share one CPU at the same time, so a slower or busier machine slows both: this
+    ratio moves far less between runs than either CPU time or the rps (on a noisy VM, by a few
+    percent where the rps spreads by 20-30%).
+    """
+    client, server = run.get("client_cpu_us_per_rt"), run.get("server_cpu_us_per_rt")
+    mine, fixed = (server, client) if key == "server" else (client, server)
+    return mine / fixed if mine and fixed else None
+
+
 def summarize(
     results: list[dict], names: list[str], loops: list[str], sizes: list[int], baseline: str | None, key: str = "client"
 ) -> dict[tuple[str, str, int], dict]:
-    """Per (name, loop, size): number of runs and errors, median/min/max rps, CPU per round trip, ratio."""
+    """Per (name, loop, size): number of runs and errors, median/min/max rps, CPU per round trip, ratio.
+
+    ``cpu_vs_fixed``: the median of :func:`_cpu_vs_fixed` over the runs (``key`` is the compared side).
+    """
     table: dict[tuple[str, str, int], dict] = {}
     for loop in loops:
         for size in sizes:
@@ -45,6 +60,7 @@ def summarize(
                     "max": max(vals) if vals else None,
                     "client_cpu_us_per_rt": median([r.get("client_cpu_us_per_rt") or None for r in ok]),
                     "server_cpu_us_per_rt": median([r.get("server_cpu_us_per_rt") for r in ok]),
+                    "cpu_vs_fixed": median([_cpu_vs_fixed(r, key) for r in ok]),
                 }
             base = table.get((baseline, loop, size), {}).get("median") if baseline else None
             for c in names:
