@@ -181,8 +181,9 @@ def print_cpu_note() -> None:
     print("(getrusage / /proc/PID/stat, the latter at clock-tick resolution); far less sensitive to other")
     print("load on the machine than the wall-clock rps.")
     print("CPU/fixed = per run, the compared side's CPU per round trip over the fixed side's (the server's in")
-    print("client mode, the driver's in server mode), median over the runs: both share one CPU at the same time,")
-    print("so this moves least with the machine's speed; lower is cheaper.")
+    print("client mode, the driver's in server mode), median over the runs: it moves least with the machine's")
+    print("speed; for variants of one implementation (the fixed side's CPU also changes with its peer, so")
+    print("between libraries the rps ratio is the measure). Lower is cheaper.")
 
 
 def print_tls_sessions(results: list[dict], key: str) -> None:

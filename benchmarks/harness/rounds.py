@@ -31,7 +31,9 @@ def _cpu_vs_fixed(run: dict, key: str) -> float | None:
 
     Both processes share one CPU at the same time, so a slower or busier machine slows both: this
     ratio moves far less between runs than either CPU time or the rps (on a noisy VM, by a few
-    percent where the rps spreads by 20-30%).
+    percent where the rps spreads by 20-30%). It compares variants of one implementation; the
+    fixed side's own CPU changes with its peer (cache, wake-ups), so between libraries it is not
+    a stand-in for the rps.
     """
     client, server = run.get("client_cpu_us_per_rt"), run.get("server_cpu_us_per_rt")
     mine, fixed = (server, client) if key == "server" else (client, server)
