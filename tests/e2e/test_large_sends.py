@@ -10,6 +10,7 @@ reading) and change the sender's buffer after every send.
 from __future__ import annotations
 
 import asyncio
+import platform
 from typing import Any
 
 import pytest
@@ -17,12 +18,14 @@ import pytest
 import picows
 from picows import WSMsgType
 from support import TIMEOUT
+from support.internals import aiofastnet_available, force_net_layer
 from support.listeners import CollectingListener
 from support.servers import ROLES, ws_server
 from support.tls import client_ssl_context, server_ssl_context
 
-# Around the compiled backend's GATHER_WRITE_MIN (64 KiB), then large enough to fill the socket buffers.
-SIZES = [64 * 1024 - 1, 64 * 1024, 100_000, 3 * 1024 * 1024, 3 * 1024 * 1024 + 7]
+# Around the compiled backend's GATHER_WRITE_MIN (64 KiB); then enough to fill the socket buffers (the
+# 3 MiB frames), so that the last two are sent while the transport already holds data.
+SIZES = [64 * 1024 - 1, 64 * 1024, 100_000, 3 * 1024 * 1024, 3 * 1024 * 1024 + 7, 200_000, 64 * 1024 - 1]
 
 
 class _Listener(CollectingListener):
@@ -37,7 +40,7 @@ class _Listener(CollectingListener):
 
 
 async def _send_while_the_peer_is_paused(
-    sender_role: str, ssl_pair: tuple[Any, Any] | None, *, expect_backpressure: bool
+    sender_role: str, ssl_pair: tuple[Any, Any] | None, *, expect_backpressure: bool, aiofastnet: bool | None = None
 ) -> None:
     server_listeners: list[_Listener] = []
 
@@ -61,6 +64,8 @@ async def _send_while_the_peer_is_paused(
                 if sender_role == "server"
                 else (client, client_listener, server, server_listeners[0])
             )
+            if aiofastnet is not None:
+                assert (type(sender.underlying_transport).__module__.split(".")[0] == "aiofastnet") is aiofastnet
             receiver.underlying_transport.pause_reading()
             source = bytearray(max(SIZES))
             expected = []
@@ -88,9 +93,28 @@ async def _send_while_the_peer_is_paused(
             await asyncio.wait_for(client.wait_disconnected(), TIMEOUT)
 
 
+@pytest.mark.parametrize(
+    "net_layer",
+    [
+        "stock",
+        pytest.param(
+            "aiofastnet",
+            marks=pytest.mark.skipif(
+                not aiofastnet_available(),
+                reason=f"aiofastnet is not installable on {platform.python_implementation()}",
+            ),
+        ),
+    ],
+)
 @pytest.mark.parametrize("sender_role", ROLES)
-async def test_large_frames_to_a_paused_peer_over_tcp(sender_role: str) -> None:
-    await _send_while_the_peer_is_paused(sender_role, None, expect_backpressure=True)
+async def test_large_frames_to_a_paused_peer_over_tcp(
+    sender_role: str, net_layer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiofastnet's plain transport: our direct sendmsg() first, its writelines once it holds data.
+    force_net_layer(monkeypatch, net_layer == "aiofastnet")
+    await _send_while_the_peer_is_paused(
+        sender_role, None, expect_backpressure=True, aiofastnet=net_layer == "aiofastnet"
+    )
 
 
 @pytest.mark.parametrize("sender_role", ROLES)
