@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._handshake import WSUpgradeResponse
+    from ._handshake import WSUpgradeRequest, WSUpgradeResponse
 
 __all__ = [
     "WSError",
@@ -68,6 +68,10 @@ class WSHandshakeError(WSError):
     A redirect that cannot be followed (too many, no ``Location``, ``wss://``
     to ``ws://``) is a plain :class:`WSError`.
     """
+
+    #: The upgrade request the server answered (set by the client's handshake on a non-101
+    #: answer; private: picows.websockets writes it in its DEBUG records of a failed attempt).
+    _request: WSUpgradeRequest | None = None
 
     def __init__(
         self,

@@ -468,6 +468,7 @@ class ClientUpgrade:
                 raw_header=head,
                 response=response,
             )
+            self._error._request = self.request
             self._body_needed = _body_length(status, headers)
             return None
         self._check_101(response, head)

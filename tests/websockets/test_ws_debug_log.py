@@ -10,6 +10,7 @@ TCP connection") are not written by ours: the core closes the TCP connection.
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
 import random
 import re
@@ -19,6 +20,7 @@ import pytest
 import websockets
 import websockets.asyncio.client as upstream_client
 import websockets.asyncio.server as upstream_server
+import websockets.exceptions as upstream_exceptions
 import websockets.frames as upstream_frames
 
 import picows.websockets.asyncio.client as our_client
@@ -152,6 +154,44 @@ async def test_debug_log_like_websockets(caplog: pytest.LogCaptureFixture) -> No
         assert [line for line in our_server_log if line[:1] in "<>="] == [
             line for line in their_server_log if line[:1] in "<>="
         ]
+
+
+async def refused_attempts(library: str, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """A redirected connection, then one refused with 404, against websockets' server: the client's records."""
+    caplog.clear()
+    connect = LIBRARIES[library][1]
+
+    def process_request(connection: Any, request: Any) -> Any:
+        if request.path == "/old":
+            response = connection.respond(http.HTTPStatus.FOUND, "")
+            response.headers["Location"] = "/new"
+            return response
+        if request.path == "/missing":
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "nothing here\n")
+        return None
+
+    async def handler(ws: Any) -> None:
+        await ws.send("hi")
+
+    async with upstream_server.serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        kwargs = {"proxy": None} if library == "ours" else {}
+        async with connect(f"{url}/old", **kwargs) as ws:
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hi"
+        with pytest.raises(upstream_exceptions.InvalidStatus) as refused:
+            await asyncio.wait_for(connect(f"{url}/missing", **kwargs), TIMEOUT)
+        assert refused.value.response.status_code == 404
+    return normalized(caplog.records, "websockets.client")
+
+
+@pytest.mark.skipif(not UPSTREAM_17, reason="the reference is websockets 17 (PyPy's is 15)")
+async def test_refused_attempts_logged_like_websockets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="websockets")
+    ours = await refused_attempts("ours", caplog)
+    theirs = await refused_attempts("websockets", caplog)
+    assert "< HTTP/1.1 302 Found" in ours and "< HTTP/1.1 404 Not Found" in ours
+    assert "> GET /missing HTTP/1.1" in ours and "< [body] (13 bytes)" in ours
+    assert ours == theirs
 
 
 @pytest.mark.parametrize("pinging", ["ours", "websockets"])

@@ -25,7 +25,7 @@ from ..exceptions import (
 from ..http11 import USER_AGENT
 from . import _core
 from ._extensions import build_offer, split_extensions
-from .connection import Connection, process_exception, resolve_logger
+from .connection import Connection, log_request, log_response, process_exception, resolve_logger
 
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
 
@@ -297,6 +297,8 @@ class connect:  # noqa: N801 - the name of websockets' API
                     **attempt_kwargs,
                 )
             except InvalidStatus as exc:
+                if debug:
+                    self._log_refused_attempt(exc)
                 new_uri = self._redirect(exc, uri, parsed, sockets)
                 if new_uri is None:
                     raise
@@ -312,6 +314,16 @@ class connect:  # noqa: N801 - the name of websockets' API
             self._after_handshake(connection)
             return connection  # type: ignore[no-any-return]
         raise SecurityError(f"more than {_core.MAX_REDIRECTS} redirects")
+
+    def _log_refused_attempt(self, exc: InvalidStatus) -> None:
+        """websockets' DEBUG records of an attempt answered with another status than 101 (a redirect too)."""
+        logger = self.logger
+        logger.debug("= connection is CONNECTING")
+        core_request = getattr(exc.__cause__, "_request", None)  # the core's WSInvalidStatusError
+        if core_request is not None:
+            log_request(logger, ">", _core.request_from_core(core_request))
+        log_response(logger, "<", exc.response)
+        logger.debug("= connection is CLOSED")
 
     @staticmethod
     def _redirect(

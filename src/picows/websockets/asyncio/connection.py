@@ -70,6 +70,24 @@ def resolve_logger(logger: Any, default: str) -> logging.Logger | logging.Logger
     return logger  # type: ignore[no-any-return]
 
 
+def log_request(logger: Any, direction: str, request: Request) -> None:
+    """websockets' DEBUG records of an opening request ("> GET /path HTTP/1.1", one per header)."""
+    log = logger.debug
+    log("%s %s %s %s", direction, request.method, request.path, request.protocol)
+    for name, value in request.headers.raw_items():
+        log("%s %s: %s", direction, name, value)
+
+
+def log_response(logger: Any, direction: str, response: Response) -> None:
+    """websockets' DEBUG records of an opening response (status line, one per header, the body's size)."""
+    log = logger.debug
+    log("%s HTTP/1.1 %d %s", direction, response.status_code, response.reason_phrase)
+    for name, value in response.headers.raw_items():
+        log("%s %s: %s", direction, name, value)
+    if response.body:
+        log("%s [body] (%d bytes)", direction, len(response.body))
+
+
 def watermarks(value: Any, name: str) -> tuple[int | None, int | None]:
     """``(high, low)`` from an int, an (high, low) tuple or None."""
     if value is None:
@@ -181,18 +199,10 @@ class Connection(_core.MessageListener):
         self.logger.debug("%s %s", direction, describe_frame(int(msg_type), payload, fin))
 
     def _log_request(self, direction: str, request: Request) -> None:
-        log = self.logger.debug
-        log("%s %s %s %s", direction, request.method, request.path, request.protocol)
-        for name, value in request.headers.raw_items():
-            log("%s %s: %s", direction, name, value)
+        log_request(self.logger, direction, request)
 
     def _log_response(self, direction: str, response: Response) -> None:
-        log = self.logger.debug
-        log("%s HTTP/1.1 %d %s", direction, response.status_code, response.reason_phrase)
-        for name, value in response.headers.raw_items():
-            log("%s %s: %s", direction, name, value)
-        if response.body:
-            log("%s [body] (%d bytes)", direction, len(response.body))
+        log_response(self.logger, direction, response)
 
     # -- core callbacks -------------------------------------------------------
 
