@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "GATHER_WRITE_MIN",
     "HANDSHAKE_READ_SIZE",
     "INITIAL_BUFFER_SIZE",
     "KEEP_BUFFER_SIZE",
@@ -20,7 +21,6 @@ __all__ = [
     "MAX_READ_SIZE",
     "MIN_FREE_SPACE",
     "SHRINK_DELAY",
-    "GATHER_WRITE_MIN",
     "WRITE_BUFFER_KEEP",
     "WRITE_BUFFER_MIN",
 ]

@@ -1,9 +1,10 @@
 """Large frames sent while the peer does not read: byte-exact on every transport path.
 
 The compiled server writes a large unmasked payload from where it is, beside its
-header (``sendmsg`` on plain TCP, aiofastnet's ``writelines`` under TLS), instead
-of copying it into a frame first; what the socket cannot take at once is copied
-by whoever queues it. These tests make the queueing happen (the receiver pauses
+header (``sendmsg`` when it may write to the socket itself, else aiofastnet's
+``writelines``: under TLS, or on its plain transport once that holds data),
+instead of copying it into a frame first; what the socket cannot take at once is
+copied by whoever queues it. These tests make the queueing happen (the receiver pauses
 reading) and change the sender's buffer after every send.
 """
 
