@@ -19,7 +19,7 @@ from picows.websockets.asyncio.router import route
 from picows.websockets.asyncio.server import basic_auth, serve, unix_serve
 from picows.websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from support.http import RawResponse, read_response_head
-from support.net import exchange, port_of, read_until_eof, tcp_server
+from support.net import exchange, port_of, read_until_eof, run_bounded, tcp_server
 from support.ws_api import TIMEOUT, UPSTREAM_ANSWERS_405_505, echo, our_server, their_server, url_of
 
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
@@ -460,12 +460,29 @@ async def test_server_close_closes_connections_1001() -> None:
 
 
 async def test_serve_forever_ends_on_close() -> None:
+    """close() from another task makes serve_forever return (uvloop's own serve_forever would not end)."""
     server = await serve(echo, "127.0.0.1", 0)
     forever = asyncio.ensure_future(server.serve_forever())
     await asyncio.sleep(0.01)
     server.close()
     await asyncio.wait_for(server.wait_closed(), TIMEOUT)
-    await asyncio.wait_for(forever, TIMEOUT)
+    assert await run_bounded(forever) is None  # Hung if it never ends
+
+
+async def test_serve_forever_starts_a_server_made_with_start_serving_false() -> None:
+    server = await serve(echo, "127.0.0.1", 0, start_serving=False)
+    assert not server.is_serving()
+    forever = asyncio.ensure_future(server.serve_forever())
+    for _ in range(200):  # the socket listens once the task has run
+        if server.is_serving():
+            break
+        await asyncio.sleep(0.01)
+    assert server.is_serving()
+    async with upstream_client.connect(url_of(server)) as ws:
+        await ws.send("served")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "served"
+    server.close()
+    assert await run_bounded(forever) is None
 
 
 async def test_unix_serve(tmp_path: Any) -> None:

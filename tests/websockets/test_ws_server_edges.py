@@ -23,7 +23,7 @@ from picows.websockets.asyncio.client import connect, unix_connect
 from picows.websockets.asyncio.server import Server, basic_auth, broadcast, serve, unix_serve
 from picows.websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK
 from support.http import RawResponse, upgrade_request
-from support.net import exchange, port_of
+from support.net import exchange, port_of, run_bounded
 from support.ws_api import TIMEOUT, UPSTREAM_MAJOR, echo, our_server, their_server
 
 SERVERS = {"ours": (our_server, basic_auth), "websockets": (their_server, upstream_server.basic_auth)}
@@ -230,16 +230,22 @@ def port_of_server(server: Any) -> int:
     return int(next(iter(server.sockets)).getsockname()[1])
 
 
-async def test_cancelling_serve_forever_propagates() -> None:
-    """Cancelled from outside (not by close()), serve_forever raises CancelledError, as asyncio's."""
-    server = await serve(echo, "127.0.0.1", 0)
+@pytest.mark.parametrize("impl", ["ours", "websockets"])
+async def test_cancelling_serve_forever_closes_the_server(impl: str) -> None:
+    """Cancelled from outside, serve_forever closes the server and its connections (1001), then raises."""
+    serve_function = serve if impl == "ours" else upstream_server.serve
+    server = await serve_function(echo, "127.0.0.1", 0)
     forever = asyncio.ensure_future(server.serve_forever())
-    await asyncio.sleep(0)
-    forever.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(forever, TIMEOUT)
-    server.close()
-    await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+    async with upstream_client.connect(f"ws://127.0.0.1:{port_of_server(server)}/") as ws:
+        await ws.send("before")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "before"
+        forever.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run_bounded(forever)  # Hung if it never ends
+        await run_bounded(server.wait_closed())  # closed without a close() call
+        await run_bounded(ws.wait_closed())
+    assert (ws.close_code, ws.close_reason) == (1001, "")
+    assert not server.is_serving()
 
 
 @pytest.mark.single_loop
@@ -331,7 +337,7 @@ async def _serve_as_websockets_17_writes_it(serve_function: Any) -> str:
             reply = await asyncio.wait_for(ws.recv(), TIMEOUT)
         server.close()
         await asyncio.wait_for(server.wait_closed(), TIMEOUT)
-        await asyncio.wait_for(forever, TIMEOUT)
+        assert await run_bounded(forever) is None  # close() ends serve_forever (Hung if not)
     return reply
 
 

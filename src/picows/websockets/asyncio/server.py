@@ -197,13 +197,21 @@ class Server:
         await self.server.start_serving()
 
     async def serve_forever(self) -> None:
-        """Accept connections until cancelled or closed."""
+        """Accept connections until :meth:`close` is called (then return) or this is cancelled.
+
+        Cancelling it closes the server, as :meth:`close` does, and waits
+        until it is closed before raising :exc:`asyncio.CancelledError`.
+        """
         assert self.server is not None
         try:
-            await self.server.serve_forever()
+            if not self._closing and not self.server.is_serving():
+                await self.server.start_serving()
+            # Not asyncio's serve_forever: uvloop's Server.close() does not end it.
+            await self.wait_closed()
         except asyncio.CancelledError:
-            if not self._closing:
-                raise
+            self.close()
+            await self.wait_closed()
+            raise
 
     def close(self, close_connections: bool = True, code: int = 1001, reason: str = "") -> None:
         """Stop accepting connections and, by default, close the open ones.
