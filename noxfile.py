@@ -39,6 +39,10 @@ nox.options.sessions = [
 ]
 # A missing interpreter (e.g. no pypy3) must fail the run, never skip silently.
 nox.options.error_on_missing_interpreters = True
+# uv (installed beside nox by ./run) creates the venvs and installs into them in seconds
+# where pip takes half a minute per session; plain virtualenv + pip when uv is missing.
+# uv builds a local directory afresh on every install, so no session reuses another's build.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 RUNTIME_DEPS: list[str] = PYPROJECT["project"]["dependencies"]
@@ -64,11 +68,16 @@ def _run_tests(session: nox.Session, *, backend: str, build_env: dict[str, str])
     env = {"PICOWS_PURE": "1" if backend == "pure" else "0", "PICOWS_TEST_BACKEND": backend}
     # -I: isolated mode, so the current directory is not on sys.path.
     session.run("python", "-I", "-c", CHECK_INSTALLED, env=env)
-    # One pytest worker per CPU (pytest-xdist): the suite waits on sockets and child
-    # processes much of the time. PICOWS_TEST_WORKERS=0 runs it in one process.
+    session.run("pytest", *_workers(), *session.posargs, env=env)
+
+
+def _workers() -> list[str]:
+    """pytest-xdist arguments: one worker per CPU; PICOWS_TEST_WORKERS=N sets N, 0 runs in one process.
+
+    The suite waits on sockets and child processes much of the time.
+    """
     workers = os.environ.get("PICOWS_TEST_WORKERS", "auto")
-    parallel = [] if workers == "0" else ["-n", workers]
-    session.run("pytest", *parallel, *session.posargs, env=env)
+    return [] if workers == "0" else ["-n", workers]
 
 
 def _require_cpython(session: nox.Session) -> None:
@@ -144,8 +153,8 @@ def tests_asan(session: nox.Session) -> None:
     session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})  # test deps only; replaced below
     sanitize = "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
     _fresh_build_dir()
-    session.run(
-        "pip", "install", "--force-reinstall", "--no-deps", "--no-build-isolation", ".",
+    session.install(
+        "--force-reinstall", "--no-deps", "--no-build-isolation", ".",
         env={
             "PICOWS_REQUIRE_EXTENSIONS": "1",
             "PICOWS_CYTHON_DEBUG": "1",
@@ -174,7 +183,7 @@ def tests_asan(session: nox.Session) -> None:
         "PICOWS_FUZZ_EXAMPLES": "2000",
     }
     session.run(
-        "pytest", "tests/unit/test_differential.py", "tests/e2e/test_buffer_policy.py",
+        "pytest", *_workers(), "tests/unit/test_differential.py", "tests/e2e/test_buffer_policy.py",
         "tests/e2e/test_echo.py", "tests/e2e/test_send.py", "tests/e2e/test_protocol_violations.py",
         *session.posargs, env=env,
     )
@@ -241,8 +250,12 @@ def packaging(session: nox.Session) -> None:
     # conftest.py imports picows: a quick pure copy for pytest itself; the packages under
     # test are what tests/system/test_packaging.py builds from the checkout.
     session.install(".[test]", env={"PICOWS_NO_EXTENSIONS": "1"})
+    # Two groups of tests (xdist_group marks), one per worker: the wheel's build runs beside the installs.
+    workers = _workers()
     session.run(
         "pytest",
+        *workers,
+        *(["--dist", "loadgroup"] if workers else []),
         "tests/system/test_packaging.py",
         "-p",
         "no:cacheprovider",
@@ -296,9 +309,7 @@ def fuzz_parser(session: nox.Session) -> None:
     session.install("atheris", "Cython>=3.1", "setuptools>=64", "wheel", *RUNTIME_DEPS)
     sanitize = "-fsanitize=fuzzer-no-link,address"
     _fresh_build_dir()
-    session.run(
-        "pip",
-        "install",
+    session.install(
         "--force-reinstall",
         "--no-deps",
         "--no-build-isolation",

@@ -170,6 +170,13 @@ class OptionalBuildExt(build_ext):
     Unless PICOWS_REQUIRE_EXTENSIONS is set: then any failure is an error.
     """
 
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        # Compile the extensions side by side unless told otherwise (-j/--parallel): the
+        # modules are independent and the build is most of an install's time.
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def run(self) -> None:
         self._picows_failed = False
         if self.extensions:
@@ -181,6 +188,7 @@ class OptionalBuildExt(build_ext):
                     compiler_directives=COMPILER_DIRECTIVES,
                     include_path=[os.path.join(HERE, "src")],
                     build_dir=None if CYTHON_LINETRACE else os.path.join(self.build_temp, "cython"),
+                    nthreads=self.parallel if self.parallel > 1 else 0,
                 )
                 # Keep setuptools' own Extension objects (finalize_options
                 # annotated them); only their sources change from .pyx to .c.

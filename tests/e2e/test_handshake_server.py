@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 from websockets.asyncio.client import connect as wsx_connect
 
 import picows
-from picows import WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener
+from picows import WSCloseCode, WSMsgType, WSUpgradeResponse, WSUpgradeResponseWithListener
 from support import TIMEOUT
 from support.frames import client_frame, read_frame
 from support.http import (
@@ -828,6 +828,14 @@ async def test_health_check_and_websocket_clients_on_the_same_port() -> None:
             async with wsx_connect(url, open_timeout=TIMEOUT) as other:  # websockets' client on the same server
                 await other.send(b"from websockets")
                 assert await listeners[1].get() == (WSMsgType.BINARY, True, False, b"from websockets")
+                # The collecting listener never answers a CLOSE (websockets would wait its close_timeout):
+                # the server ends this connection.
+                server_side = listeners[1].transport
+                assert server_side is not None
+                server_side.send_close(WSCloseCode.OK)
+                server_side.disconnect()
+                await asyncio.wait_for(other.wait_closed(), TIMEOUT)
+                assert other.close_code == WSCloseCode.OK
             raw = await exchange(port, f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
             assert RawResponse(raw).body == b"ok"
             transport.send(WSMsgType.TEXT, b"from picows")

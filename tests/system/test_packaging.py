@@ -5,9 +5,11 @@ these tests run only with ``PICOWS_TEST_PACKAGING=1``, which the nox session
 ``packaging`` sets. Without it every test here is skipped with the reason
 "run by the nox session 'packaging'".
 
-* One session-scoped ``python -m build`` (sdist, then the wheel built from
-  that sdist) from the source tree this file belongs to; the contents of both
-  archives are checked.
+* The sdist is built once (``python -m build --sdist``) from the source tree
+  this file belongs to, and the wheel from that sdist, as ``python -m build``
+  does; the contents of both archives are checked. Under pytest-xdist the
+  tests run in two groups (``--dist loadgroup``), each worker building its own
+  sdist: the wheel's build overlaps the compiled install's.
 * The sdist is installed with pip into three fresh virtual environments, and
   a smoke echo (``ws_create_server`` + ``ws_connect`` on 127.0.0.1) runs in
   each, printing ``picows.BACKEND``:
@@ -187,12 +189,6 @@ asyncio.run(main())
 
 
 @dataclass(frozen=True)
-class Dists:
-    sdist: Path
-    wheel: Path
-
-
-@dataclass(frozen=True)
 class SmokeResult:
     backend: str
     location: str
@@ -200,30 +196,49 @@ class SmokeResult:
     package_files: list[str]
 
 
-@pytest.fixture(scope="session")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
-    """``python -m build`` once: the sdist, and the wheel built from it."""
+def _require_packaging() -> None:
     if not packaging_enabled():
         pytest.skip(SKIP_REASON)
     if not (ROOT / "pyproject.toml").is_file():
         pytest.fail(f"no source tree at {ROOT}: the packaging tests build from a checkout")
-    out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
-    sdists = list(out.glob(f"{DIST_FILE_NAME}-*.tar.gz"))
-    wheels = list(out.glob(f"{DIST_FILE_NAME}-*.whl"))
-    assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
-    return Dists(sdists[0], wheels[0])
+
+
+def _only(out: Path, pattern: str) -> Path:
+    found = list(out.glob(pattern))
+    assert len(found) == 1, sorted(p.name for p in out.iterdir())
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m build --sdist`` of the checkout."""
+    _require_packaging()
+    out = tmp_path_factory.mktemp("sdist")
+    run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+    return _only(out, f"{DIST_FILE_NAME}-*.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def wheel(sdist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from the unpacked sdist (what ``python -m build`` does after the sdist)."""
+    unpacked = tmp_path_factory.mktemp("unpacked")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(unpacked, filter="data")
+    (source,) = unpacked.iterdir()
+    out = tmp_path_factory.mktemp("wheel")
+    run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(source)], cwd=out, env=clean_env())
+    return _only(out, f"{DIST_FILE_NAME}-*.whl")
 
 
 def install_and_smoke(
-    dists: Dists, directory: Path, venv_cmd: list[str], build_env: dict[str, str] | None = None
+    sdist: Path, directory: Path, venv_cmd: list[str], build_env: dict[str, str] | None = None
 ) -> SmokeResult:
     """Create a venv with ``venv_cmd DIR``, pip install the sdist, run the smoke echo and the CLI."""
     venv = directory / "venv"
     run([*venv_cmd, str(venv)], cwd=directory, env=clean_env())
     python = str(venv / "bin" / "python")
     run(
-        [python, "-m", "pip", "install", "--no-cache-dir", str(dists.sdist)],
+        [python, "-m", "pip", "install", "--no-cache-dir", str(sdist)],
         cwd=directory,
         env=clean_env(**(build_env or {})),
     )
@@ -247,9 +262,10 @@ def extension_files(files: list[str]) -> list[str]:
 # ------------------------------------------------------------------ archives ---
 
 
-def test_sdist_contents(dists: Dists) -> None:
+@pytest.mark.xdist_group("sdist")
+def test_sdist_contents(sdist: Path) -> None:
     prefix = f"{DIST_FILE_NAME}-{project_version()}/"
-    with tarfile.open(dists.sdist) as tar:
+    with tarfile.open(sdist) as tar:
         names = {m.name for m in tar.getmembers() if m.isfile()}
     assert all(n.startswith(prefix) for n in names), sorted(names)[:5]
     names = {n[len(prefix) :] for n in names}
@@ -271,8 +287,9 @@ def test_sdist_contents(dists: Dists) -> None:
     assert not leaked, f"build artefacts in the sdist: {leaked}"
 
 
-def test_wheel_contents(dists: Dists) -> None:
-    with zipfile.ZipFile(dists.wheel) as whl:
+@pytest.mark.xdist_group("wheel")
+def test_wheel_contents(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
         metadata = whl.read(f"{DIST_FILE_NAME}-{project_version()}.dist-info/METADATA").decode()
     dist_info = f"{DIST_FILE_NAME}-{project_version()}.dist-info/"
@@ -295,7 +312,7 @@ def test_wheel_contents(dists: Dists) -> None:
         suffix = sysconfig.get_config_var("EXT_SUFFIX")
         expected = sorted(f"picows/_cython/{name}{suffix}" for name in cython_module_names())
         assert compiled == expected, "the wheel built on CPython with a compiler lacks the compiled backend"
-        assert "-none-any.whl" not in dists.wheel.name, dists.wheel.name
+        assert "-none-any.whl" not in wheel.name, wheel.name
     else:
         assert compiled == [], compiled
 
@@ -303,26 +320,28 @@ def test_wheel_contents(dists: Dists) -> None:
 # ------------------------------------------------------------------ installs ---
 
 
-def test_install_cpython_compiled(dists: Dists, tmp_path: Path) -> None:
+@pytest.mark.xdist_group("sdist")
+def test_install_cpython_compiled(sdist: Path, tmp_path: Path) -> None:
     """(a) CPython with a C compiler: the sdist builds the compiled backend, which is used."""
     python = cpython()
     if python is None:
         pytest.skip("no CPython interpreter to test with (not this one, no python3 on PATH)")
     if c_compiler() is None:
         pytest.skip(f"no C compiler ({sysconfig.get_config_var('CC')!r}) for CPython extensions")
-    result = install_and_smoke(dists, tmp_path, [python, "-m", "venv"])
+    result = install_and_smoke(sdist, tmp_path, [python, "-m", "venv"])
     assert result.backend == "cython"
     assert result.version_line.endswith("(backend: cython)"), result.version_line
     names = sorted(Path(f).name.split(".", 1)[0] for f in extension_files(result.package_files))
     assert names == cython_module_names(), result.package_files
 
 
-def test_install_cpython_no_extensions(dists: Dists, tmp_path: Path) -> None:
+@pytest.mark.xdist_group("sdist")
+def test_install_cpython_no_extensions(sdist: Path, tmp_path: Path) -> None:
     """(b) CPython with PICOWS_NO_EXTENSIONS=1 at build time: a pure install that works."""
     python = cpython()
     if python is None:
         pytest.skip("no CPython interpreter to test with (not this one, no python3 on PATH)")
-    result = install_and_smoke(dists, tmp_path, [python, "-m", "venv"], {"PICOWS_NO_EXTENSIONS": "1"})
+    result = install_and_smoke(sdist, tmp_path, [python, "-m", "venv"], {"PICOWS_NO_EXTENSIONS": "1"})
     assert result.backend == "pure"
     assert result.version_line.endswith("(backend: pure)"), result.version_line
     assert extension_files(result.package_files) == []
@@ -340,12 +359,13 @@ def test_install_cpython_no_extensions(dists: Dists, tmp_path: Path) -> None:
     assert proc.returncode != 0 and "ImportError" in proc.stderr, proc
 
 
-def test_install_pypy(dists: Dists, tmp_path: Path) -> None:
+@pytest.mark.xdist_group("wheel")
+def test_install_pypy(sdist: Path, tmp_path: Path) -> None:
     """(c) PyPy: the sdist installs without compiling anything; the pure backend is used."""
     pypy = shutil.which("pypy3")
     if pypy is None:
         pytest.skip("pypy3 is not on PATH (on Debian: apt-get install pypy3 pypy3-venv)")
-    result = install_and_smoke(dists, tmp_path, [pypy, "-m", "venv"])
+    result = install_and_smoke(sdist, tmp_path, [pypy, "-m", "venv"])
     assert result.backend == "pure"
     assert result.version_line.endswith("(backend: pure)"), result.version_line
     assert extension_files(result.package_files) == []
