@@ -76,13 +76,21 @@ async def test_recv_decode_conversions_like_websockets(client: str) -> None:
         assert await asyncio.wait_for(ws.recv(decode=False), TIMEOUT) == b"as is"
 
 
+@pytest.mark.parametrize("recv_waits", [False, True], ids=["data-first", "recv-waits"])
 @pytest.mark.parametrize("client", sorted(CLIENTS))
-async def test_recv_decode_of_binary_that_is_not_utf8_like_websockets(client: str) -> None:
-    """Binary data that is not UTF-8, asked for as text: 1007, and messages already queued still come out."""
+async def test_recv_decode_of_binary_that_is_not_utf8_like_websockets(client: str, recv_waits: bool) -> None:
+    """Binary data that is not UTF-8, asked for as text: 1007, and messages already received still come out.
+
+    Both frames come in one write, so in one read: websockets queues both before any task runs. Ours
+    resumes a waiting recv inside that read (recv-waits); the failure must not drop the frame after it.
+    """
     async with client_and_peer(client) as (ws, peer):
-        await peer.send(BINARY, b"\xff\xfe")
-        await peer.send(TEXT, b"queued")
-        receiving = asyncio.ensure_future(ws.recv(decode=True))
+        receiving = asyncio.ensure_future(ws.recv(decode=True)) if recv_waits else None
+        for _ in range(3):
+            await asyncio.sleep(0)  # the receiving task starts waiting
+        await peer.write(peer.frame(BINARY, b"\xff\xfe") + peer.frame(TEXT, b"queued"))
+        if receiving is None:
+            receiving = asyncio.ensure_future(ws.recv(decode=True))
         close = await expect_close(peer.reader, 1007)
         assert close.close_message == b"invalid start byte at position 0"
         peer.close()

@@ -576,7 +576,8 @@ class MessageListener(WSListener):  # noqa: F821 - bound through globals() above
                     return message.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     # As websockets: invalid UTF-8 fails the connection (1007).
-                    self._fail(INVALID_DATA, f"{exc.reason} at position {exc.start}", exc)
+                    reason = f"{exc.reason} at position {exc.start}"
+                    self._fail(INVALID_DATA, reason, exc, by_application=True)
                     raise self._closed_error() from exc
             return message
         if isinstance(message, str):

@@ -293,21 +293,36 @@ class Connection(_core.MessageListener):
                 self.latency = now - sent_at
                 break
 
-    def _fail(self, code: int, reason: str, cause: BaseException | None = None) -> None:
+    def _fail(
+        self, code: int, reason: str, cause: BaseException | None = None, *, by_application: bool = False
+    ) -> None:
         """We detected a protocol error: send CLOSE with ``code`` and drop the connection.
 
         ``cause``: what went wrong, the ``__cause__`` of the ConnectionClosed
         raised from now on (the first one recorded wins), as websockets.
+
+        ``by_application``: found by the application's own call (a ``recv`` that
+        cannot decode, a fragmented send or ``close`` that breaks off a message).
+        A task woken for a message runs inside the read that brought it, so the
+        rest of that read's frames are still delivered (websockets has them
+        queued before any task runs); reading ends before the next read.
         """
         if self._state == _CLOSED:
             return
         if self._connection_exc is None:
             self._connection_exc = cause
-        self._discard = True
         if self.close_sent is None:
             self._send_close(code, reason)
         self._enter(_CLOSING)
         self._start_close_timer()  # a graceful close waits for the write buffer to drain: bound it
+        if by_application:
+            self._loop.call_soon(self._drop_input)  # runs before the loop's next read
+        else:
+            self._drop_input()
+
+    def _drop_input(self) -> None:
+        """Deliver no more frames; end the connection once our CLOSE is written."""
+        self._discard = True
         self._transport.disconnect()
 
     def _send_close(self, code: int, reason: str) -> None:
@@ -604,7 +619,7 @@ class Connection(_core.MessageListener):
             # As websockets: once a message is started, any error (a bad item, the iterable raising)
             # fails the connection with 1011, so the peer never waits for the rest of the message.
             if self._state == _OPEN:
-                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message", by_application=True)
             raise
 
     async def _send_fragment_stream(
@@ -699,7 +714,7 @@ class Connection(_core.MessageListener):
             if len(reason.encode("utf-8")) > 123:
                 raise ProtocolError("control frame too long")
             if self._fragmenting:
-                self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+                self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message", by_application=True)
             else:
                 self._send_close(code, reason)
                 self._enter(_CLOSING)
