@@ -63,6 +63,14 @@ async def connect_proxy(
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            await serve_one(reader, writer)
+        finally:
+            # Also when cancelled at teardown: from Python 3.12 on, the server's wait_closed()
+            # waits for every connection it accepted.
+            writer.close()
+
+    async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, asyncio.TimeoutError):
             writer.close()
@@ -101,9 +109,10 @@ async def connect_proxy(
             return
         proxy.tunnels += 1
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        up_writer.close()
-        writer.close()
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.close()
 
     def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.get_running_loop().create_task(handle(reader, writer))
