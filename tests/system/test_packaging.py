@@ -8,8 +8,8 @@ these tests run only with ``PICOWS_TEST_PACKAGING=1``, which the nox session
 * The sdist is built once (``python -m build --sdist``) from the source tree
   this file belongs to, and the wheel from that sdist, as ``python -m build``
   does; the contents of both archives are checked. Under pytest-xdist the
-  tests run in two groups (``--dist loadgroup``), each worker building its own
-  sdist: the wheel's build overlaps the compiled install's.
+  tests run in two groups (``--dist loadgroup``) sharing one sdist: the
+  wheel's build overlaps the compiled install's.
 * The sdist is installed with pip into three fresh virtual environments, and
   a smoke echo (``ws_create_server`` + ``ws_connect`` on 127.0.0.1) runs in
   each, printing ``picows.BACKEND``:
@@ -25,6 +25,7 @@ subprocess is bounded (SUBPROCESS_TIMEOUT).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -34,6 +35,7 @@ import sys
 import sysconfig
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,13 +211,40 @@ def _only(out: Path, pattern: str) -> Path:
     return found[0]
 
 
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (between pytest-xdist workers)."""
+    import fcntl  # POSIX; the packaging session runs on Linux
+
+    with open(lock_file, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m build --sdist`` of the checkout."""
+    """``python -m build --sdist`` of the checkout, once per test run.
+
+    setuptools stages the sdist inside the source tree, so two builds at once
+    collide: under pytest-xdist the first worker builds it into the run's
+    shared temporary directory and the others wait for it and take it.
+    """
     _require_packaging()
-    out = tmp_path_factory.mktemp("sdist")
-    run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
-    return _only(out, f"{DIST_FILE_NAME}-*.tar.gz")
+    pattern = f"{DIST_FILE_NAME}-*.tar.gz"
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        out = tmp_path_factory.mktemp("sdist")
+        run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+        return _only(out, pattern)
+    shared = tmp_path_factory.getbasetemp().parent  # this run's directory, above each worker's own
+    out = shared / "sdist"
+    with _exclusive(shared / "sdist.lock"):
+        if not out.is_dir() or not list(out.glob(pattern)):
+            out.mkdir(exist_ok=True)
+            run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+    return _only(out, pattern)
 
 
 @pytest.fixture(scope="session")
