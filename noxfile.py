@@ -1,7 +1,8 @@
 """Test, lint and benchmark sessions: ``python3 -m nox`` runs the default set, ``-l`` lists them all.
 
-* ``tests-cython``: CPython, compiled backend (the build must produce it), the whole suite.
-* ``tests-pure``: CPython, pure-Python backend, the whole suite.
+* ``tests-cython``: the newest CPython 3.12+ found (on PATH or pyenv's; else nox's own),
+  compiled backend (the build must produce it), the whole suite.
+* ``tests-pure``: the CPython running nox, pure-Python backend, the whole suite.
 * ``tests-pypy``: PyPy 3 (``pypy3`` on PATH), pure-Python backend, the whole suite.
 * ``tests-asan``: the differential fuzz and the e2e data path on an AddressSanitizer build.
 * ``fuzz-parser``: coverage-guided fuzzing of the compiled parser against the pure one.
@@ -22,6 +23,7 @@ import glob
 import os
 import re
 import shutil
+import subprocess
 from xml.etree import ElementTree
 
 import nox
@@ -51,10 +53,38 @@ RUNTIME_DEPS: list[str] = PYPROJECT["project"]["dependencies"]
 CHECK_INSTALLED = """\
 import os, sys, picows
 where = os.path.dirname(picows.__file__)
-print(f"picows {picows.__version__} backend={picows.BACKEND} at {where}")
+print(f"picows {picows.__version__} backend={picows.BACKEND} at {where} (Python {sys.version.split()[0]})")
 if "site-packages" not in where:
     sys.exit(f"picows was imported from {where}, not from the session's site-packages")
 """
+
+
+def _newest_cpython() -> str | None:
+    """The newest CPython 3.12+ here (on PATH, else one of pyenv's), or None: the one running nox.
+
+    ``tests-cython`` runs on it and ``tests-pure`` on nox's own, so that the suite covers
+    a current CPython besides the oldest one a machine tends to have as ``python3``.
+    """
+    for minor in (14, 13, 12):
+        candidates = []
+        on_path = shutil.which(f"python3.{minor}")
+        if on_path is not None and f"{os.sep}shims{os.sep}" not in on_path:  # pyenv's shims may refuse
+            candidates.append(on_path)
+        pyenv = glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3.{minor}"))
+        candidates += sorted(pyenv, key=_version_key, reverse=True)
+        for candidate in candidates:
+            if subprocess.run([candidate, "-c", "import ssl, venv"], capture_output=True).returncode == 0:
+                return candidate
+    return None
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    """(3, 13, 1) for ``.../versions/3.13.1/bin/python3.13``; pre-releases and variants sort first."""
+    version = path.split(os.sep)[-3]
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+NEWEST_CPYTHON = _newest_cpython()
 
 
 def _fresh_build_dir() -> None:
@@ -88,9 +118,9 @@ def _require_cpython(session: nox.Session) -> None:
         session.error(f"this session needs CPython, got {impl!r}")
 
 
-@nox.session(name="tests-cython", python=None)
+@nox.session(name="tests-cython", python=NEWEST_CPYTHON)
 def tests_cython(session: nox.Session) -> None:
-    """CPython with the compiled backend; the build fails if it cannot be compiled."""
+    """The newest CPython 3.12+ found (else nox's own), compiled backend; the build must compile it."""
     _require_cpython(session)
     _run_tests(session, backend="cython", build_env={"PICOWS_REQUIRE_EXTENSIONS": "1"})
 
