@@ -22,7 +22,7 @@ from support.frames import expect_close
 from support.raw_ws import RawPeer, raw_ws_server
 from support.ws_api import TIMEOUT
 
-TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0
+TEXT, BINARY, CONTINUATION, CLOSE = 0x1, 0x2, 0x0, 0x8
 CLIENTS = {"ours": connect, "websockets": upstream_client.connect}
 
 
@@ -265,6 +265,27 @@ async def test_connection_dropped_without_close_is_chained_like_websockets(clien
             await asyncio.wait_for(receiving, TIMEOUT)
     assert info.value.rcvd is None and info.value.sent is None
     assert isinstance(info.value.__cause__, DROPS[drop]), repr(info.value.__cause__)
+
+
+async def test_our_close_timer_is_due_before_the_cores() -> None:
+    """Our close_timeout timer is due no later than the core's (which starts when the CLOSE is written).
+
+    Whichever fires first ends the connection; only ours records websockets' TimeoutError as the cause.
+    A loop iteration between the two (a loaded PyPy run) made the cause EOFError.
+    """
+    async with raw_ws_server() as server:
+        ws = await connect(server.url, proxy=None, compression=None, ping_interval=None, close_timeout=5)
+        peer = await server.accept()
+        try:
+            closing = asyncio.ensure_future(ws.close())
+            await asyncio.sleep(0)  # close() has sent the CLOSE
+            core_timer = ws._transport._protocol._close_timer
+            assert ws._close_timer is not None and core_timer is not None
+            assert ws._close_timer.when() <= core_timer.when()
+            await peer.write(peer.frame(CLOSE, b"\x03\xe8"))
+            await asyncio.wait_for(closing, TIMEOUT)
+        finally:
+            peer.close()
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))

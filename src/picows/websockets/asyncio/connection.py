@@ -326,6 +326,9 @@ class Connection(_core.MessageListener):
         self._transport.disconnect()
 
     def _send_close(self, code: int, reason: str) -> None:
+        # Our timer first: the core's own close_timeout timer starts when the frame is sent, and
+        # the one that fires first decides the cause (ours records websockets' TimeoutError).
+        self._start_close_timer()
         if code == CloseCode.NO_STATUS_RCVD:
             if self._debug:
                 self._log_frame(">", _core.MsgType.CLOSE, b"", True)
