@@ -188,7 +188,6 @@ class OptionalBuildExt(build_ext):
                     compiler_directives=COMPILER_DIRECTIVES,
                     include_path=[os.path.join(HERE, "src")],
                     build_dir=None if CYTHON_LINETRACE else os.path.join(self.build_temp, "cython"),
-                    nthreads=self.parallel if self.parallel > 1 else 0,
                 )
                 # Keep setuptools' own Extension objects (finalize_options
                 # annotated them); only their sources change from .pyx to .c.
