@@ -234,16 +234,20 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     _require_packaging()
     pattern = f"{DIST_FILE_NAME}-*.tar.gz"
+
+    def build_into(out: Path) -> None:
+        run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         out = tmp_path_factory.mktemp("sdist")
-        run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+        build_into(out)
         return _only(out, pattern)
     shared = tmp_path_factory.getbasetemp().parent  # this run's directory, above each worker's own
     out = shared / "sdist"
     with _exclusive(shared / "sdist.lock"):
         if not out.is_dir() or not list(out.glob(pattern)):
             out.mkdir(exist_ok=True)
-            run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], cwd=out, env=clean_env())
+            build_into(out)
     return _only(out, pattern)
 
 
@@ -252,7 +256,8 @@ def wheel(sdist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from the unpacked sdist (what ``python -m build`` does after the sdist)."""
     unpacked = tmp_path_factory.mktemp("unpacked")
     with tarfile.open(sdist) as tar:
-        tar.extractall(unpacked, filter="data")
+        # The "data" filter (3.9.17+/3.10.12+/3.11.4+) refuses links and paths out of the directory.
+        tar.extractall(unpacked, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     (source,) = unpacked.iterdir()
     out = tmp_path_factory.mktemp("wheel")
     run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(source)], cwd=out, env=clean_env())
