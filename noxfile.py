@@ -73,9 +73,16 @@ def _newest_cpython() -> str | None:
         pyenv = glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3.{minor}"))
         candidates += sorted(pyenv, key=_version_key, reverse=True)
         for candidate in candidates:
-            if subprocess.run([candidate, "-c", "import ssl, venv"], capture_output=True).returncode == 0:
+            if subprocess.run([candidate, "-c", _USABLE], capture_output=True).returncode == 0:
                 return candidate
     return None
+
+
+# What tests-cython needs of an interpreter: it runs, has ssl and venv, and can build extensions.
+_USABLE = """\
+import os, ssl, sysconfig, venv
+assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+"""
 
 
 def _version_key(path: str) -> tuple[int, ...]:
