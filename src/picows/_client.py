@@ -304,6 +304,7 @@ class _Attempt:
             self.options.permessage_deflate,
             self.options.send_user_agent,
             self.options.extension_offer,
+            self.options.head_limits,
         )
         ssl: ssl_module.SSLContext | None = None
         if target.is_secure:

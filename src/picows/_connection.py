@@ -36,7 +36,7 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING, Any, Callable, cast
 
-from ._closing import CLOSING_SLOTS, Closing
+from ._closing import CLOSING_SLOTS, Closing, Linger
 from ._deflate import DeflateAgreement, DeflateState
 from ._errors import WSError
 from ._handshake import ClientUpgrade, RoutePending, ServerUpgrade, ServerUpgradeResult
@@ -205,6 +205,8 @@ class Connection(Closing):
                 self._options.permessage_deflate,
                 self._options.lenient_request_line,
                 self._options.deflate_after_extensions,
+                self._options.head_limits,
+                self._options.refuse_large_head,
             )
             timeout = self._options.websocket_handshake_timeout
             if timeout is not None:
@@ -372,13 +374,30 @@ class Connection(Closing):
         if transport._log_debug:
             self._logger.log(PICOWS_DEBUG_LL, "sent upgrade response:\n%s", result.response_bytes)
         if result.listener is None:
-            self._state = CLOSED
-            underlying.close()
+            self._close_after_refusal(underlying)
             return
         paused = len(result.leftover) > MAX_HANDSHAKE_EARLY_DATA  # see _server_handshake_data
         self._open(result.listener, result.leftover, result.deflate_agreement)
         if paused and self._state == OPEN:
             underlying.resume_reading()
+
+    def _close_after_refusal(self, underlying: Any) -> None:
+        """Close after a non-101 answer without an RST that could destroy the answer.
+
+        The client may still be sending (the rest of a head over the limits, a
+        body): closing a socket with unread input makes the kernel answer with
+        RST, and the client may then lose the response. So: FIN after the
+        answer, drain the input until the client is done (see :class:`Linger`),
+        then close. The state stays HANDSHAKE meanwhile: the refused
+        :class:`ServerUpgrade` counts and discards what arrives.
+        """
+        upgrade = self._server_upgrade
+        if upgrade is None or underlying.is_closing() or not underlying.can_write_eof():
+            self._state = CLOSED
+            underlying.close()
+            return
+        underlying.write_eof()
+        self._linger = Linger(self._loop, upgrade, underlying.close)
 
     def _on_handshake_timeout(self) -> None:
         self._handshake_timer = None

@@ -36,8 +36,12 @@ from ._errors import (
     WSInvalidUpgradeError,
 )
 from ._http import (
+    DEFAULT_HEAD_LIMITS,
     ExtraHeaders,
     HeadError,
+    HeadLimits,
+    HeadScanner,
+    HeadTooLarge,
     decode,
     decode_chunked,
     format_head,
@@ -358,8 +362,11 @@ class ClientUpgrade:
         deflate: PerMessageDeflate | None = None,
         send_user_agent: bool = True,
         extension_offer: str | None = None,
+        head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
     ) -> None:
         self.url = url
+        self._head_limits = head_limits
+        self._scanner = HeadScanner(head_limits)
         self._deflate = deflate
         #: The permessage-deflate agreement, once a 101 accepted our offer.
         self.deflate_agreement: DeflateAgreement | None = None
@@ -422,13 +429,20 @@ class ClientUpgrade:
         if self._head is None:
             if len(self._buf) >= 2 and looks_like_tls(self._buf):
                 raise self._tls_error()
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0 or end > MAX_HANDSHAKE_HEAD_SIZE:
-                if len(self._buf) > MAX_HANDSHAKE_HEAD_SIZE:
-                    raise WSInvalidMessageError(
-                        f"upgrade response head exceeds {MAX_HANDSHAKE_HEAD_SIZE} bytes",
-                        raw_header=bytes(self._buf[:MAX_HANDSHAKE_HEAD_SIZE]),
-                    )
+            try:
+                end = self._scanner.find_end(self._buf)
+            except HeadTooLarge as exc:
+                if exc.kind == "head":
+                    message = f"upgrade response head exceeds {exc.limit} bytes"
+                else:
+                    message = f"malformed upgrade response: {exc}"
+                # The cause says which limit (picows.websockets raises websockets' class for it).
+                # What was read of the head (a limit on lines or headers can end it before the blank line).
+                end = self._buf.find(b"\r\n\r\n")
+                raw = self._buf[:end] if end >= 0 else self._buf[: self._head_limits.max_head]
+                raw_body = None if exc.kind == "head" else b""
+                raise WSInvalidMessageError(message, raw_header=bytes(raw), raw_body=raw_body) from exc
+            if end < 0:
                 return None
             self._head = bytes(self._buf[:end])
             del self._buf[: end + 4]
@@ -453,7 +467,7 @@ class ClientUpgrade:
 
     def _on_head(self, head: bytes) -> tuple[WSUpgradeResponse, bytes] | None:
         try:
-            start, headers = parse_head(head)
+            start, headers = parse_head(head, self._head_limits.max_headers)
             version, status = _parse_status_line(start)
         except HeadError as exc:
             raise WSInvalidMessageError(
@@ -678,8 +692,13 @@ class ServerUpgrade:
         deflate: PerMessageDeflate | None = None,
         lenient_request_line: bool = False,
         deflate_after_extensions: bool = False,
+        head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
+        refuse_large_head: Callable[[HeadTooLarge], WSUpgradeResponse] | None = None,
     ) -> None:
         self._factory = listener_factory
+        self._head_limits = head_limits
+        self._scanner = HeadScanner(head_limits)
+        self._refuse_large_head = refuse_large_head
         self._lenient = lenient_request_line
         self._deflate = deflate
         self._deflate_after_extensions = deflate_after_extensions
@@ -688,6 +707,9 @@ class ServerUpgrade:
         self._remote_address = remote_address
         self._buf = bytearray()
         self._request: WSUpgradeRequest | None = None  # set once the request is being routed
+        self._refused = False  # a non-101 answer was made: what arrives next is discarded
+        #: Bytes discarded after a refusal (the connection's linger watches it).
+        self.discarded = 0
 
     @property
     def early_data_size(self) -> int:
@@ -698,19 +720,24 @@ class ServerUpgrade:
         """Feed received bytes.
 
         Returns None while the request head is incomplete (or while an async
-        factory runs), the result once the request is answered, or a
+        factory runs, or after a non-101 answer: then the bytes are only
+        counted in :attr:`discarded`), the result once the request is answered, or a
         :class:`RoutePending`. Raises :class:`WSError` when the head exceeds
         the size limit (the connection should simply be dropped).
         """
+        if self._refused:
+            self.discarded += len(data)
+            return None
         self._buf += data
         if self._request is not None:
             return None  # an async factory is running: these are the first frames
         if len(self._buf) >= 2 and looks_like_tls(self._buf):
             return self._bad_request("this server speaks plain HTTP, but the client started a TLS handshake")
-        end = self._buf.find(b"\r\n\r\n")
-        if end < 0 or end > MAX_HANDSHAKE_HEAD_SIZE:
-            if len(self._buf) > MAX_HANDSHAKE_HEAD_SIZE:
-                raise WSError(f"upgrade request head exceeds {MAX_HANDSHAKE_HEAD_SIZE} bytes")
+        try:
+            end = self._scanner.find_end(self._buf)
+        except HeadTooLarge as exc:
+            return self._head_too_large(exc)
+        if end < 0:
             return None
         head = bytes(self._buf[:end])
         del self._buf[: end + 4]
@@ -729,7 +756,7 @@ class ServerUpgrade:
 
     def _parse_request(self, head: bytes) -> WSUpgradeRequest:
         """A well-formed HTTP/1.1 GET request, or :class:`HeadError` with the reason."""
-        start, headers = parse_head(head)
+        start, headers = parse_head(head, self._head_limits.max_headers)
         parts = start.split(b" ")
         if len(parts) != 3:
             raise HeadError(f"malformed request line '{_shown(start)}'")
@@ -827,6 +854,15 @@ class ServerUpgrade:
         status = http.HTTPStatus.INTERNAL_SERVER_ERROR
         return self._refuse(WSUpgradeResponse.create_error_response(status, body))
 
+    def _head_too_large(self, exc: HeadTooLarge) -> ServerUpgradeResult:
+        """The answer to a request head beyond the limits: the layer's, else 400 (none for its size)."""
+        if self._refuse_large_head is not None:
+            self._logger.info("rejecting oversized upgrade request: %s", exc)
+            return self._refuse(self._refuse_large_head(exc))
+        if exc.kind == "head":
+            raise WSError(f"upgrade request head exceeds {exc.limit} bytes")
+        return self._bad_request(str(exc))
+
     def _bad_request(self, reason: str) -> ServerUpgradeResult:
         self._logger.info("rejecting malformed upgrade request: %s", reason)
         body = reason.encode("ascii", "backslashreplace") + b"\n"  # reasons quote received bytes escaped
@@ -839,6 +875,7 @@ class ServerUpgrade:
         if "Content-Length" not in headers:
             headers["Content-Length"] = str(len(response.body or b""))
         self._buf = bytearray()
+        self._refused = True
         return ServerUpgradeResult(response.to_bytes(), None, self._request, response, b"")
 
 

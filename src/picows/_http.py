@@ -10,21 +10,32 @@ responses alike:
 * no control characters (other than tab) and no DEL in values: a lone CR or
   LF inside a line, NUL, ...;
 * at most :data:`MAX_HEADERS` header lines.
+
+:class:`HeadScanner` finds where a head ends in bytes as they arrive and
+enforces :class:`HeadLimits` on the way (the whole head's size always; the
+length of each line and the number of headers when asked), so that an
+oversized head is refused before it is buffered whole.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from multidict import CIMultiDict
 
+from ._limits import MAX_HANDSHAKE_HEAD_SIZE
+
 __all__ = [
+    "DEFAULT_HEAD_LIMITS",
     "MAX_HEADERS",
     "TOKEN_CHARS",
     "ExtraHeaders",
     "HeadError",
+    "HeadLimits",
+    "HeadScanner",
+    "HeadTooLarge",
     "decode",
     "decode_chunked",
     "encode",
@@ -51,6 +62,103 @@ class HeadError(ValueError):
     """A malformed HTTP head; the message is a short reason, fit for a 400 body."""
 
 
+class HeadTooLarge(HeadError):
+    """A head beyond one of its :class:`HeadLimits`.
+
+    ``kind`` says which: ``"start-line"`` (the request or status line),
+    ``"header-line"``, ``"headers"`` (too many of them) or ``"head"`` (the
+    whole head); ``size`` is what was read (bytes, or header lines for
+    ``"headers"``) and ``limit`` the limit it passed.
+    """
+
+    def __init__(self, kind: str, size: int, limit: int) -> None:
+        self.kind = kind
+        self.size = size
+        self.limit = limit
+        if kind == "headers":
+            message = f"more than {limit} headers"
+        elif kind == "head":
+            message = f"head exceeds {limit} bytes"
+        else:
+            message = f"{kind.replace('-', ' ')} exceeds {limit} bytes"
+        super().__init__(message)
+
+
+class HeadLimits(NamedTuple):
+    """Bounds on one HTTP head."""
+
+    #: Bytes of the whole head, without the blank line that ends it.
+    max_head: int
+    #: Header lines.
+    max_headers: int = MAX_HEADERS
+    #: Bytes of one line with its CRLF (the start line included); None: only ``max_head`` bounds them.
+    max_line: int | None = None
+
+
+#: picows' own bounds on a peer's head (the 1.15 rules): 16 KiB, 128 headers, lines of any length.
+DEFAULT_HEAD_LIMITS = HeadLimits(MAX_HANDSHAKE_HEAD_SIZE)
+
+
+class HeadScanner:
+    """Where a head ends in a buffer that grows, with its limits enforced line by line.
+
+    Each byte is looked at once however the head is cut into reads (a head
+    sent a byte at a time costs no rescans).
+    """
+
+    __slots__ = ("_limits", "_line_start", "_lines")
+
+    def __init__(self, limits: HeadLimits) -> None:
+        self._limits = limits
+        self._line_start = 0  # where the first line not yet complete starts
+        self._lines = 0  # complete lines so far, the start line included
+
+    def find_end(self, buf: bytes | bytearray) -> int:
+        """The offset of the ``CRLF CRLF`` that ends the head in ``buf``, or -1 while incomplete.
+
+        ``buf`` must hold the same bytes as at the previous call, plus more.
+        Raises :class:`HeadTooLarge` as soon as a limit is passed.
+        """
+        limits = self._limits
+        max_line = limits.max_line
+        start = self._line_start
+        while True:
+            eol = buf.find(b"\r\n", start)
+            if eol < 0:
+                pending = len(buf) - start  # a line still arriving
+                if max_line is not None and pending > max_line:
+                    raise HeadTooLarge(self._line_kind(), pending, max_line)
+                # The head ends at len(buf) at the earliest, before a CRLF CRLF begun at its end.
+                earliest = len(buf) - _partial_terminator(buf)
+                if earliest > limits.max_head:
+                    raise HeadTooLarge("head", len(buf), limits.max_head)
+                self._line_start = start
+                return -1
+            if eol == start and self._lines:
+                end = start - 2  # the blank line: the head ends before its CRLF
+                if end > limits.max_head:
+                    raise HeadTooLarge("head", end, limits.max_head)
+                return end
+            length = eol + 2 - start
+            if max_line is not None and length > max_line:
+                raise HeadTooLarge(self._line_kind(), length, max_line)
+            self._lines += 1
+            if self._lines - 1 > limits.max_headers:
+                raise HeadTooLarge("headers", self._lines - 1, limits.max_headers)
+            start = eol + 2
+
+    def _line_kind(self) -> str:
+        return "header-line" if self._lines else "start-line"
+
+
+def _partial_terminator(buf: bytes | bytearray) -> int:
+    """How many bytes at the end of ``buf`` may begin a CRLF CRLF."""
+    for size in (3, 2, 1):
+        if buf.endswith(b"\r\n\r\n"[:size]):
+            return size
+    return 0
+
+
 def decode(value: bytes) -> str:
     """Header bytes as str; bytes that are not UTF-8 survive as surrogates (and are encoded back)."""
     return value.decode("utf-8", "surrogateescape")
@@ -65,14 +173,14 @@ def _shown(line: bytes) -> str:
     return repr(line[:60])
 
 
-def parse_head(raw: bytes) -> tuple[bytes, CIMultiDict[str]]:
+def parse_head(raw: bytes, max_headers: int = MAX_HEADERS) -> tuple[bytes, CIMultiDict[str]]:
     """Split a head (without its blank line) into the start line and the headers.
 
     Raises :class:`HeadError` for every rule in the module docstring.
     """
     lines = raw.split(b"\r\n")
-    if len(lines) - 1 > MAX_HEADERS:
-        raise HeadError(f"more than {MAX_HEADERS} headers")
+    if len(lines) - 1 > max_headers:
+        raise HeadTooLarge("headers", len(lines) - 1, max_headers)
     headers: CIMultiDict[str] = CIMultiDict()
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):

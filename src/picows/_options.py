@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Union
 
 from ._deflate import PerMessageDeflate, resolve_option
+from ._http import DEFAULT_HEAD_LIMITS, HeadLimits, HeadTooLarge
 from ._limits import MAX_FRAME_SIZE_LIMIT
 from ._types import WSAutoPingStrategy
 
@@ -31,8 +32,13 @@ LoggerLike = Union[str, AnyLogger, None]
 #: Keyword arguments of ws_connect / ws_create_server that only picows' own layers pass
 #: (picows.websockets), each the ConnectionOptions field of its name without the underscore.
 #: They stay out of the public signatures, so 1.15/2.x code and the documented API do not change.
-CLIENT_INTERNAL_OPTIONS = ("_send_user_agent", "_socks_remote_dns", "_extension_offer")
-SERVER_INTERNAL_OPTIONS = ("_lenient_request_line", "_deflate_after_extensions")
+CLIENT_INTERNAL_OPTIONS = ("_send_user_agent", "_socks_remote_dns", "_extension_offer", "_head_limits")
+SERVER_INTERNAL_OPTIONS = (
+    "_lenient_request_line",
+    "_deflate_after_extensions",
+    "_head_limits",
+    "_refuse_large_head",
+)
 
 #: Smallest initial receive buffer (``read_buffer_init_size`` below it is raised to it).
 MIN_READ_BUFFER_INIT_SIZE = 2048
@@ -99,6 +105,8 @@ class ConnectionOptions:
         "lenient_request_line",
         "extension_offer",
         "deflate_after_extensions",
+        "head_limits",
+        "refuse_large_head",
     )
 
     def __init__(
@@ -125,6 +133,8 @@ class ConnectionOptions:
         lenient_request_line: bool = False,
         extension_offer: str | None = None,
         deflate_after_extensions: bool = False,
+        head_limits: HeadLimits | None = None,
+        refuse_large_head: Callable[[HeadTooLarge], Any] | None = None,
     ) -> None:
         self.disconnect_on_exception = _check_bool("disconnect_on_exception", disconnect_on_exception)
         self.websocket_handshake_timeout = (
@@ -186,6 +196,18 @@ class ConnectionOptions:
         # Internal (see SERVER_INTERNAL_OPTIONS): a 101 whose Sec-WebSocket-Extensions names other
         # extensions still gets the core's permessage-deflate answer, after them.
         self.deflate_after_extensions = _check_bool("_deflate_after_extensions", deflate_after_extensions)
+        # Internal (both roles): bounds on the peer's HTTP head instead of picows' own
+        # (DEFAULT_HEAD_LIMITS: a 16 KiB head of at most 128 headers, lines of any length).
+        if head_limits is None:
+            head_limits = DEFAULT_HEAD_LIMITS
+        elif not isinstance(head_limits, HeadLimits):
+            raise TypeError("_head_limits must be a picows._http.HeadLimits or None")
+        self.head_limits = head_limits
+        # Internal (server): the answer (a WSUpgradeResponse) to a request head beyond head_limits;
+        # None: picows' own (400, or no answer but a disconnect for a head over its size limit).
+        if refuse_large_head is not None and not callable(refuse_large_head):
+            raise TypeError("_refuse_large_head must be callable or None")
+        self.refuse_large_head = refuse_large_head
 
     @classmethod
     def from_arguments(

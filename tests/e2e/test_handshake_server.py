@@ -547,6 +547,37 @@ async def test_non_101_response_ignores_following_frames() -> None:
         assert resp.status == 404
 
 
+async def test_refusal_reaches_a_client_that_is_still_sending() -> None:
+    """A 404 is not destroyed by an RST while the client still sends: FIN, then its input is drained."""
+    async with ws_server(lambda r: None) as url:
+        port = port_of(url)
+        raw = await exchange(port, upgrade_request(port) + client_frame(WSMsgType.BINARY, b"x" * 1_000_000))
+        assert RawResponse(raw).status == 404
+
+
+async def test_refused_client_that_never_stops_sending_is_closed() -> None:
+    """The drain after a refusal ends (after LINGER_TIMEOUT) even if the client never stops."""
+    async with ws_server(lambda r: None) as url:
+        port = port_of(url)
+        reader, writer = await open_raw(port)
+        try:
+            writer.write(upgrade_request(port))
+            assert (await read_response_head(reader)).status == 404
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + TIMEOUT
+            closed = False
+            while loop.time() < deadline and not closed:
+                try:
+                    writer.write(b"x" * 65536)
+                    await asyncio.wait_for(writer.drain(), TIMEOUT)
+                    await asyncio.sleep(0.01)
+                except ConnectionError:
+                    closed = True
+            assert closed
+        finally:
+            close_writer(writer)
+
+
 # ---------------------------------------------------------------- the request object
 
 

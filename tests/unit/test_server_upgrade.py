@@ -592,6 +592,44 @@ def test_head_of_exactly_16_kib_is_accepted() -> None:
     assert result is not None and result.response_bytes == RESPONSE_101  # type: ignore[union-attr]
 
 
+def test_head_limits_and_the_answer_to_a_head_beyond_them() -> None:
+    """picows.websockets' limits: per line and per header count, answered by the layer's response."""
+    from picows._http import HeadLimits
+
+    refused: list[Any] = []
+
+    def refuse(exc: Any) -> WSUpgradeResponse:
+        refused.append((exc.kind, exc.limit))
+        return WSUpgradeResponse.create_error_response(http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, b"too big")
+
+    small = HeadLimits(max_head=100_000, max_headers=10, max_line=100)
+
+    def upgrade(limits: HeadLimits = small) -> ServerUpgrade:
+        return ServerUpgrade(Router(), WSListener, LOGGER, None, None, False, False, limits, refuse)
+
+    result = upgrade().feed(request_with(add=b"X-Big: " + b"a" * 100 + b"\r\n"))
+    response = RawResponse(result.response_bytes)  # type: ignore[union-attr]
+    assert (response.status, response.body, response.header("Connection")) == (431, b"too big", "close")
+    result = upgrade().feed(request_with(add=b"X-F: v\r\n" * 6))  # 11 headers
+    assert RawResponse(result.response_bytes).status == 431  # type: ignore[union-attr]
+    assert refused == [("header-line", 100), ("headers", 10)]
+    # Within websockets' limits, a head over the core's own 16 KiB is upgraded.
+    big = request_with(add=(b"Cookie: " + b"a" * 7000 + b"\r\n") * 3)
+    websockets_limits = HeadLimits(max_head=129 * 8192, max_headers=128, max_line=8192)
+    assert upgrade(websockets_limits).feed(big).response_bytes == RESPONSE_101  # type: ignore[union-attr]
+    assert refused == [("header-line", 100), ("headers", 10)]
+
+
+def test_input_after_a_refusal_is_counted_and_discarded() -> None:
+    upgrade = new_upgrade(lambda request: None)
+    result = upgrade.feed(REQUEST + b"first frames")
+    assert RawResponse(result.response_bytes).status == 404  # type: ignore[union-attr]
+    assert upgrade.feed(b"x" * 1000) is None
+    assert upgrade.feed(REQUEST) is None  # not a second request: nothing is parsed any more
+    assert upgrade.discarded == 1000 + len(REQUEST)
+    assert upgrade.early_data_size == 0
+
+
 # -- permessage-deflate after the application's extensions (picows.websockets' _deflate_after_extensions)
 
 DEFLATE_12 = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"

@@ -27,7 +27,7 @@ OBSERVE = textwrap.dedent(
         seen = {}
 
         async def handler(ws):
-            seen["user_agent"] = ws.request.headers.get("User-Agent")
+            seen.setdefault("user_agent", ws.request.headers.get("User-Agent"))  # the first client: ours
             await ws.send("x")
 
         async with serve(handler, "127.0.0.1", 0) as server:
@@ -35,6 +35,19 @@ OBSERVE = textwrap.dedent(
             async with connect(f"ws://127.0.0.1:{port}/", proxy=None) as ws:
                 await asyncio.wait_for(ws.recv(), 10)
                 seen["server"] = ws.response.headers.get("Server")
+
+            async def status_of(extra):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(
+                    b"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n" + extra + b"\\r\\n"
+                )
+                line = await asyncio.wait_for(reader.readline(), 10)
+                writer.close()
+                return int(line.split()[1])
+
+            seen["20_headers"] = await status_of(b"".join(b"X-%d: v\\r\\n" % i for i in range(15)))
+            seen["line_of_5000_bytes"] = await status_of(b"X: " + b"a" * 4995 + b"\\r\\n")
         delays = client_module.backoff()
         seen["backoff"] = [next(delays) for _ in range(6)][1:]
         seen["first_delay_bound"] = client_module.BACKOFF_INITIAL_DELAY
@@ -56,6 +69,8 @@ SETTINGS = {
     "WEBSOCKETS_BACKOFF_FACTOR": "2",
     "WEBSOCKETS_MAX_FRAGMENTS": "17",
     "WEBSOCKETS_MAX_REDIRECTS": "3",
+    "WEBSOCKETS_MAX_NUM_HEADERS": "17",
+    "WEBSOCKETS_MAX_LINE_LENGTH": "4096",
 }
 
 
@@ -78,6 +93,8 @@ def test_environment_variables_are_honoured() -> None:
         "first_delay_bound": 0.5,
         "max_fragments": 17,
         "max_redirects": 3,
+        "20_headers": 431,
+        "line_of_5000_bytes": 431,
     }
 
 
@@ -88,3 +105,4 @@ def test_defaults_without_the_variables() -> None:
     assert seen["user_agent"].startswith(f"Python/{sys.version_info[0]}.{sys.version_info[1]} picows/")
     assert seen["backoff"] == pytest.approx([3.1 * 1.618**n for n in range(5)])
     assert (seen["first_delay_bound"], seen["max_fragments"], seen["max_redirects"]) == (5.0, 4096, 10)
+    assert (seen["20_headers"], seen["line_of_5000_bytes"]) == (101, 101)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .datastructures import Headers
 
-__all__ = ["SERVER", "USER_AGENT", "Request", "Response"]
+__all__ = ["MAX_LINE_LENGTH", "MAX_NUM_HEADERS", "SERVER", "USER_AGENT", "Request", "Response"]
 
 
 def _default_product() -> str:
@@ -23,6 +23,13 @@ def _default_product() -> str:
 USER_AGENT = os.environ.get("WEBSOCKETS_USER_AGENT", _default_product())
 #: Default ``Server`` header of ``serve()``.
 SERVER = os.environ.get("WEBSOCKETS_SERVER", _default_product())
+
+# websockets' bounds on a peer's handshake head (read once too): a longer line or more headers
+# fail the handshake (a server answers 414 or 431) before the head is buffered whole.
+#: Header lines in a request or response.
+MAX_NUM_HEADERS = int(os.environ.get("WEBSOCKETS_MAX_NUM_HEADERS", "128"))
+#: Bytes of the request line, the status line or a header line, with its CRLF.
+MAX_LINE_LENGTH = int(os.environ.get("WEBSOCKETS_MAX_LINE_LENGTH", "8192"))
 
 
 @dataclass

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import picows
 from picows._deflate_negotiation import answer_offers
 from picows._handshake import PhrasedStatus, compute_accept_key
+from picows._http import HeadLimits, HeadTooLarge
 
 from ..datastructures import Headers
 from ..exceptions import (
+    HeaderLineTooLong,
     InvalidHandshake,
     InvalidHeader,
     InvalidHeaderValue,
@@ -35,8 +37,12 @@ from ..exceptions import (
     PayloadTooBig,
     ProtocolError,
     ProxyError,
+    RequestLineTooLong,
+    SecurityError,
+    StatusLineTooLong,
+    TooManyHeaders,
 )
-from ..http11 import Request, Response
+from ..http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request, Response
 
 __all__ = [
     "BACKEND",
@@ -177,7 +183,13 @@ def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> 
         return _header_error(exc.name, exc.value, subprotocols)
     if isinstance(exc, picows.WSInvalidMessageError):
         invalid = InvalidMessage("did not receive a valid HTTP response")
-        invalid.__cause__ = ValueError(str(exc))
+        if isinstance(exc.__cause__, HeadTooLarge):
+            too_large = head_limit_error(exc.__cause__, is_request=False)
+            if isinstance(too_large, StatusLineTooLong):
+                return too_large  # raised as it is by websockets
+            invalid.__cause__ = too_large
+        else:
+            invalid.__cause__ = ValueError(str(exc))
         return invalid
     if isinstance(exc, picows.WSHandshakeError):
         # The base class: the connection ended before a complete response. As websockets: a network
@@ -186,6 +198,25 @@ def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> 
         invalid.__cause__ = EOFError("connection closed while reading HTTP status line")
         return invalid
     return InvalidHandshake(str(exc))
+
+
+#: websockets' bounds on the peer's handshake head, for the core (no bound on the whole head but
+#: these: the longest head they allow).
+HEAD_LIMITS = HeadLimits(
+    max_head=(MAX_NUM_HEADERS + 1) * MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS, max_line=MAX_LINE_LENGTH
+)
+
+
+def head_limit_error(exc: HeadTooLarge, is_request: bool) -> SecurityError:
+    """websockets' exception, with its wording, for a head beyond :data:`HEAD_LIMITS`."""
+    if exc.kind == "headers":
+        return TooManyHeaders(f"expected no more than {exc.limit} headers")
+    text = f"read {exc.size} bytes, expected no more than {exc.limit} bytes"
+    if exc.kind == "start-line":
+        return RequestLineTooLong(text) if is_request else StatusLineTooLong(text)
+    if exc.kind == "header-line":
+        return HeaderLineTooLong(text)
+    return SecurityError(text)
 
 
 def _header_error(name: str, value: str | None, subprotocols: Sequence[str] | None) -> InvalidHandshake:
@@ -269,6 +300,7 @@ async def core_connect(
             proxy=proxy,
             _send_user_agent=False,
             _socks_remote_dns=socks_remote_dns,
+            _head_limits=HEAD_LIMITS,
             **kwargs,
         )
     except picows.WSInvalidURL as exc:
@@ -292,6 +324,7 @@ async def core_serve(
     max_frame_size: int | None,
     close_timeout: float | None,
     logger_name: str,
+    refuse_large_head: Callable[[HeadTooLarge], Any],
     auto_pong: bool = True,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -299,6 +332,8 @@ async def core_serve(
 
     Requests with another method than GET, or over HTTP/1.0, reach ``route`` too (the core would
     answer them 400): websockets passes them to ``process_request`` and answers 405 / 505.
+    A request head beyond websockets' limits is answered by ``refuse_large_head(exc)`` (the core's
+    response) and never routed.
     """
     return await picows.ws_create_server(
         route,
@@ -312,6 +347,8 @@ async def core_serve(
         close_timeout=close_timeout,
         _lenient_request_line=True,
         _deflate_after_extensions=True,
+        _head_limits=HEAD_LIMITS,
+        _refuse_large_head=refuse_large_head,
         **kwargs,
     )
 

@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Callable
 
@@ -26,12 +27,13 @@ from ..exceptions import (
     InvalidOrigin,
     InvalidUpgrade,
     NegotiationError,
+    RequestLineTooLong,
 )
 from ..http11 import SERVER, Request, Response
 from ..protocol import State
 from . import _core
 from ._extensions import accept_offers, split_extensions
-from .connection import Connection, resolve_logger
+from .connection import Connection, log_response, resolve_logger
 
 __all__ = [
     "Server",
@@ -70,17 +72,7 @@ class ServerConnection(Connection):
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
         """A plain-text HTTP response, e.g. to return from ``process_request``."""
-        status = http.HTTPStatus(status)
-        body = text.encode()
-        headers = Headers(
-            [
-                ("Date", email.utils.formatdate(usegmt=True)),
-                ("Connection", "close"),
-                ("Content-Length", str(len(body))),
-                ("Content-Type", "text/plain; charset=utf-8"),
-            ]
-        )
-        return Response(status.value, status.phrase, headers, body)
+        return plain_response(status, text)
 
     def on_ws_connected(self, transport: Any) -> None:
         super().on_ws_connected(transport)
@@ -92,6 +84,21 @@ class ServerConnection(Connection):
         super().on_ws_disconnected(transport)
         self.server._connections.discard(self)
         self._log_info("connection closed")
+
+
+def plain_response(status: http.HTTPStatus | int, text: str) -> Response:
+    """websockets' plain-text answer (``respond`` / ``reject``): ``text`` in UTF-8, ``Connection: close``."""
+    status = http.HTTPStatus(status)
+    body = text.encode()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
 
 
 def socket_name(sock: socket.socket) -> str:
@@ -400,12 +407,30 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
             close_timeout=self.connection_kwargs["close_timeout"],
             permessage_deflate=self.permessage_deflate,
             logger_name="websockets.server",
+            refuse_large_head=self._refuse_large_head,
             auto_pong=not self._debug,
             **kwargs,
         )
         if self.server.is_serving():  # not with start_serving=False, as websockets
             for sock in self.server.sockets:
                 self.logger.info("server listening on %s", socket_name(sock))
+
+    def _refuse_large_head(self, exc: Any) -> Any:
+        """The core's answer to a request head beyond websockets' limits: 414 or 431, as websockets.
+
+        The request never reaches ``process_request`` or the handler.
+        """
+        error = _core.head_limit_error(exc, is_request=True)
+        too_long = isinstance(error, RequestLineTooLong)
+        if self._debug:
+            what = "! request line too long" if too_long else "! header fields too large"
+            self.logger.debug(what, exc_info=error)
+        # Python 3.13 renamed it URI_TOO_LONG; REQUEST_URI_TOO_LONG stays as an alias.
+        status = HTTPStatus.REQUEST_URI_TOO_LONG if too_long else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+        response = plain_response(status, f"Failed to open a WebSocket connection: {error}.\n")
+        if self._debug:
+            log_response(self.logger, ">", response)
+        return _core.response_to_core(response)
 
     def _route(self, core_request: Any) -> Any:
         """The core's listener factory: run the handshake hooks, answer or accept.
