@@ -62,8 +62,8 @@ class Headers(MutableMapping[str, str]):
         return self.__class__._from_wire(self._items)
 
     def serialize(self) -> bytes:
-        """The headers as an HTTP header block (ending with the blank line)."""
-        return str(self).encode()
+        """The headers as an HTTP header block (ending with the blank line), in ISO-8859-1 as websockets."""
+        return str(self).encode("iso-8859-1")
 
     def _by_name(self) -> dict[str, list[str]]:
         """Every value by lower-cased name, names in order of first appearance."""

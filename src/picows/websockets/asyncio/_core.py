@@ -14,7 +14,7 @@ import http
 import os
 import re
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import picows
@@ -88,11 +88,38 @@ MAX_FRAGMENTS = int(os.environ.get("WEBSOCKETS_MAX_FRAGMENTS", "4096"))
 UNLIMITED_FRAME_SIZE = 2**62
 
 
+# Header values on the wire are bytes. websockets has them as ISO-8859-1 (every byte one character,
+# U+0000..U+00FF); the core has them as UTF-8 with other bytes as surrogates. Both round-trip the
+# bytes exactly, so the layer converts at its edge and users see websockets' strings.
+def headers_from_core(pairs: Iterable[tuple[str, str]]) -> Headers:
+    """The core's received headers as websockets decodes them (ISO-8859-1)."""
+    return Headers._from_wire(
+        [(name, value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("latin-1"))
+         for name, value in pairs]
+    )  # fmt: skip
+
+
+def headers_to_core(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers to send, as the core encodes them, so that the bytes sent are websockets' (ISO-8859-1).
+
+    A value beyond U+00FF (only ``Headers.set_insecure`` lets one in) goes as UTF-8.
+    """
+    converted = []
+    for name, value in pairs:
+        if not value.isascii():
+            try:
+                value = value.encode("latin-1").decode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                pass
+        converted.append((name, value))
+    return converted
+
+
 def request_from_core(request: Any) -> Request:
     """A :class:`Request` from the core's ``WSUpgradeRequest``."""
     return Request(
         request.path.decode("utf-8", "surrogateescape"),
-        Headers._from_wire(request.headers.items()),
+        headers_from_core(request.headers.items()),
         request.method.decode("ascii"),
         request.version.decode("ascii"),
     )
@@ -109,14 +136,14 @@ def response_from_core(response: Any, raw_header: bytes | None = None) -> Respon
     if raw_header is not None:
         parts = raw_header.split(b"\r\n", 1)[0].split(b" ", 2)
         phrase = parts[2].decode("latin-1") if len(parts) > 2 else ""
-    return Response(status, phrase, Headers._from_wire(response.headers.items()), bytes(response.body or b""))
+    return Response(status, phrase, headers_from_core(response.headers.items()), bytes(response.body or b""))
 
 
 def response_to_core(response: Response) -> Any:
     """The core's ``WSUpgradeResponse`` for a :class:`Response` we send."""
     from multidict import CIMultiDict
 
-    headers = list(response.headers.raw_items())
+    headers = headers_to_core(response.headers.raw_items())
     if response.status_code == 101:
         # As they are, in their order (the core writes Sec-WebSocket-Accept in place, or adds it).
         return picows.WSUpgradeResponse(

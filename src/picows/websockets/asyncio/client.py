@@ -209,7 +209,7 @@ class connect:  # noqa: N801 - the name of websockets' API
         # One User-Agent: the caller's, if given in additional_headers, replaces ours.
         if self.user_agent_header is not None and "User-Agent" not in headers:
             headers["User-Agent"] = self.user_agent_header
-        return list(headers.raw_items())
+        return _core.headers_to_core(headers.raw_items())
 
     @staticmethod
     def _ssl(parsed: urllib.parse.SplitResult, ssl: Any) -> ssl_module.SSLContext | None:
