@@ -23,6 +23,7 @@ from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
     InvalidHeader,
+    InvalidHeaderFormat,
     InvalidHeaderValue,
     InvalidOrigin,
     InvalidUpgrade,
@@ -33,6 +34,7 @@ from ..http11 import SERVER, Request, Response
 from ..protocol import State
 from . import _core
 from ._extensions import accept_offers, split_extensions
+from ._header_lists import check_extensions, subprotocols
 from .connection import Connection, log_response, resolve_logger
 
 __all__ = [
@@ -120,13 +122,6 @@ def _default_subprotocol(available: Sequence[str] | None, offered: Sequence[str]
         if subprotocol in offered:
             return subprotocol
     raise NegotiationError("invalid subprotocol; expected one of " + ", ".join(available))
-
-
-def _offered_subprotocols(request: Request) -> list[str]:
-    offered: list[str] = []
-    for value in request.headers.get_all("Sec-WebSocket-Protocol"):
-        offered.extend(token.strip() for token in value.split(",") if token.strip())
-    return offered
 
 
 def _tokens(request: Request, name: str) -> list[str]:
@@ -565,7 +560,17 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
                 return connection.respond(
                     http.HTTPStatus.FORBIDDEN, f"Failed to open a WebSocket connection: {exc}.\n"
                 )
-        offered = _offered_subprotocols(request)
+        offers = request.headers.get_all("Sec-WebSocket-Extensions")
+        try:
+            # websockets' order: the extensions' syntax (when it has extensions to offer), then the
+            # subprotocols' syntax, then their choice.
+            if offers and (self.extensions or self.permessage_deflate is not None):
+                check_extensions(offers)
+            offered = subprotocols(request.headers.get_all("Sec-WebSocket-Protocol"))
+        except InvalidHeaderFormat as exc:
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, f"Failed to open a WebSocket connection: {exc}.\n"
+            )
         try:
             if self.select_subprotocol is not None:
                 subprotocol = self.select_subprotocol(connection, offered)
@@ -582,7 +587,6 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
         # As websockets, the response process_response gets holds every header sent (the core
         # would add these two after the hooks): the accept key, and the extensions agreed.
         headers["Sec-WebSocket-Accept"] = _core.accept_key(request.headers["Sec-WebSocket-Key"])
-        offers = request.headers.get_all("Sec-WebSocket-Extensions")
         answers = []
         if self.extensions:
             # Custom extensions; permessage-deflate (the core's) after them.
