@@ -674,7 +674,7 @@ class ServerUpgrade:
 
     ``lenient_request_line`` (picows.websockets' server, which answers as the
     websockets package does) also routes requests with any method (visible
-    ASCII) and HTTP/1.0 requests (Host optional, as in HTTP/1.0); the factory
+    ASCII), HTTP/1.0 requests and requests without a Host header; the factory
     answers them, and a 101 for one is refused with 405 (``Allow: GET``) or 505.
 
     When the factory returns an awaitable, :meth:`feed` returns a
@@ -768,7 +768,8 @@ class ServerUpgrade:
         if version != b"HTTP/1.1" and not (self._lenient and version == b"HTTP/1.0"):
             raise HeadError(f"HTTP version must be HTTP/1.1, got {_shown(version, 20)}")
         hosts = len(headers.getall("Host", []))
-        if hosts != 1 and not (hosts == 0 and version == b"HTTP/1.0"):  # HTTP/1.0 did not require Host
+        # HTTP/1.0 did not require Host; a lenient server (websockets does not check it) neither.
+        if hosts != 1 and not (hosts == 0 and (version == b"HTTP/1.0" or self._lenient)):
             raise HeadError("need exactly one Host header")
         if "Transfer-Encoding" in headers:
             raise HeadError("Transfer-Encoding is not allowed: the request cannot have a body")

@@ -362,13 +362,19 @@ def test_lenient_upgrades_a_valid_request() -> None:
         assert result.response_bytes == RESPONSE_101 and isinstance(result.listener, Listener)
 
 
+def test_lenient_upgrades_a_request_without_host() -> None:
+    """websockets does not check Host; picows.websockets' server neither (the strict core answers 400)."""
+    for result, _after, _router in run(request_with(drop=b"Host"), lenient=True):
+        assert result.response_bytes == RESPONSE_101 and isinstance(result.listener, Listener)
+
+
 # Still malformed when lenient: a method with a control or non-ASCII byte, another HTTP version, Host rules.
 LENIENT_MALFORMED = [
     ("control-in-method", request_with(replace=(b"GET ", b"G\x01T ")), "method must be GET, got G\\x01T"),
     ("non-ascii-method", request_with(replace=(b"GET ", b"G\xc9T ")), "method must be GET, got G\\xc9T"),
     ("http-1.2", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/1.2\r\n")), "HTTP version must be HTTP/1.1, got HTTP/1.2"),
     ("http-2", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/2.0\r\n")), "HTTP version must be HTTP/1.1, got HTTP/2.0"),
-    ("http-1.1-without-host", request_with(drop=b"Host"), "need exactly one Host header"),
+    ("http-1.1-two-hosts", request_with(add=b"Host: other\r\n"), "need exactly one Host header"),
     ("http-1.0-two-hosts", request_with(replace=(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n"), add=b"Host: other\r\n"),
      "need exactly one Host header"),
 ]  # fmt: skip

@@ -296,6 +296,25 @@ async def test_other_method_or_http_1_0_answered_like_websockets(case: str, serv
         assert (theirs.header("Server") is None) == (server_header is None)
 
 
+async def test_request_without_host_is_upgraded_like_websockets() -> None:
+    """websockets does not check Host (HTTP/1.1 requires one); picows' core alone answers 400."""
+    head = (
+        b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for server in (our_server, their_server):
+        async with server() as url:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+            try:
+                writer.write(head)
+                assert (await read_response_head(reader)).status == 101, server
+            finally:
+                writer.close()
+    # Two Host headers stay refused (websockets takes them): which host is meant is ambiguous.
+    two_hosts = head.replace(b"Upgrade: websocket", b"Host: a\r\nHost: b\r\nUpgrade: websocket")
+    assert (await answer_of(our_server, two_hosts)).status == 400
+
+
 @pytest.mark.parametrize("server", ["ours", "websockets"])
 async def test_process_request_sees_the_method_and_protocol(server: str) -> None:
     """Requests with another method or over HTTP/1.0 reach process_request first, as in websockets."""
