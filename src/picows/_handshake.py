@@ -49,7 +49,7 @@ from ._http import (
     normalize_headers,
     parse_head,
 )
-from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
+from ._limits import MAX_HANDSHAKE_HEAD_SIZE
 from ._listener import check_listener
 
 if TYPE_CHECKING:
@@ -450,18 +450,19 @@ class ClientUpgrade:
             if result is not None:
                 return result
         # Collecting the body of a non-101 response.
+        max_body = self._head_limits.max_body
         if self._body_needed == _CHUNKED:
             try:
                 chunked = decode_chunked(self._buf)
             except HeadError:
-                self._body_needed = MAX_HANDSHAKE_BODY_SIZE  # malformed: the body ends with the connection
+                self._body_needed = max_body  # malformed: the body ends with the connection
             else:
                 if chunked is not None:
                     raise self._final_error(*chunked)
-                if len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
+                if len(self._buf) >= max_body:
                     raise self._final_error()
                 return None
-        if self._body_needed <= len(self._buf) or len(self._buf) >= MAX_HANDSHAKE_BODY_SIZE:
+        if self._body_needed <= len(self._buf) or len(self._buf) >= max_body:
             raise self._final_error()
         return None
 
@@ -483,7 +484,7 @@ class ClientUpgrade:
                 response=response,
             )
             self._error._request = self.request
-            self._body_needed = _body_length(status, headers)
+            self._body_needed = _body_length(status, headers, self._head_limits.max_body)
             return None
         self._check_101(response, head)
         leftover = bytes(self._buf)
@@ -554,9 +555,10 @@ class ClientUpgrade:
     def _final_error(self, end: int | None = None, decoded: bytes | None = None) -> WSHandshakeError:
         """The non-101 error, with the body: ``raw_body`` as received, ``response.body`` decoded."""
         assert self._error is not None
+        max_body = self._head_limits.max_body
         if end is None:
-            end = MAX_HANDSHAKE_BODY_SIZE if self._body_needed == _CHUNKED else self._body_needed
-        raw = bytes(self._buf[: min(end, MAX_HANDSHAKE_BODY_SIZE)])
+            end = max_body if self._body_needed == _CHUNKED else self._body_needed
+        raw = bytes(self._buf[: min(end, max_body)])
         self._error.raw_body = raw
         if self._response is not None:
             self._response.body = raw if decoded is None else decoded
@@ -613,8 +615,8 @@ def _parse_status_line(start: bytes) -> tuple[bytes, http.HTTPStatus]:
         return parts[0], PhrasedStatus(number, phrase)  # type: ignore[return-value]
 
 
-def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:
-    """The body size a non-101 response announces; MAX_HANDSHAKE_BODY_SIZE: until the connection ends."""
+def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str], max_body: int) -> int:
+    """The body size a non-101 response announces; ``max_body``: until the connection ends."""
     if status < 200 or status in _NO_BODY_STATUSES:
         return 0
     if header_tokens(headers, "Transfer-Encoding")[-1:] == ["chunked"]:
@@ -622,7 +624,7 @@ def _body_length(status: http.HTTPStatus, headers: CIMultiDict[str]) -> int:
     lengths = headers.getall("Content-Length", [])
     if len(lengths) == 1 and lengths[0].isdigit() and lengths[0].isascii():
         return int(lengths[0])
-    return MAX_HANDSHAKE_BODY_SIZE
+    return max_body
 
 
 # --------------------------------------------------------------------------

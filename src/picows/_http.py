@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Union
 
 from multidict import CIMultiDict
 
-from ._limits import MAX_HANDSHAKE_HEAD_SIZE
+from ._limits import MAX_HANDSHAKE_BODY_SIZE, MAX_HANDSHAKE_HEAD_SIZE
 
 __all__ = [
     "DEFAULT_HEAD_LIMITS",
@@ -85,7 +85,7 @@ class HeadTooLarge(HeadError):
 
 
 class HeadLimits(NamedTuple):
-    """Bounds on one HTTP head."""
+    """Bounds on one HTTP head (and on the body of a refused upgrade's response)."""
 
     #: Bytes of the whole head, without the blank line that ends it.
     max_head: int
@@ -93,6 +93,8 @@ class HeadLimits(NamedTuple):
     max_headers: int = MAX_HEADERS
     #: Bytes of one line with its CRLF (the start line included); None: only ``max_head`` bounds them.
     max_line: int | None = None
+    #: Bytes a client keeps of the body of a response other than 101 (its error page).
+    max_body: int = MAX_HANDSHAKE_BODY_SIZE
 
 
 #: picows' own bounds on a peer's head (the 1.15 rules): 16 KiB, 128 headers, lines of any length.

@@ -182,3 +182,63 @@ async def test_response_with_21_kib_of_headers_is_accepted() -> None:
     async with response_with(line_of(7000, b"Set-Cookie") * 3) as port:
         async with connect(f"ws://127.0.0.1:{port}/", proxy=None, open_timeout=5) as ws:
             assert len(ws.response.headers.get_all("Set-Cookie")) == 3
+
+
+# -- the body of a refusal (WEBSOCKETS_MAX_BODY_SIZE, 1 MiB) ------------------------------------------------
+
+
+def refusing_with(response: bytes) -> Any:
+    """A raw server answering every request with ``response``, then closing."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_http_head(reader)
+        writer.write(response)
+        await writer.drain()
+
+    return tcp_server(handler)
+
+
+MIB = 1024 * 1024
+# (response, what is raised, its cause's class and message: a regex; None: InvalidStatus)
+BODY_CASES = {
+    "100-kb-body": (b"HTTP/1.1 404 Not Found\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000, None),
+    "1-mib-body": (b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % MIB + b"x" * MIB, None),
+    "body-too-large": (b"HTTP/1.1 404 Not Found\r\nContent-Length: 2000000\r\n\r\n" + b"x" * 2_000_000,
+                       ("SecurityError", r"body too large: 2000000 bytes")),
+    "bad-content-length": (b"HTTP/1.1 404 Not Found\r\nContent-Length: abc\r\n\r\n",
+                           ("SecurityError", r"invalid content length: abc")),
+    "gzip": (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+             ("NotImplementedError", r"transfer coding gzip isn't supported")),
+    "chunk-too-large": (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + b"5\r\nhello\r\n" + b"%x\r\n" % MIB + b"y" * MIB + b"\r\n0\r\n\r\n",
+                        ("SecurityError", r"chunk too large: 1048576 bytes after 5 bytes")),
+    "chunked-within": (b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"5\r\nhello\r\n" + b"%x\r\n" % (MIB - 5) + b"y" * (MIB - 5) + b"\r\n0\r\n\r\n", None),
+    "until-eof-too-long": (b"HTTP/1.1 404 Not Found\r\n\r\n" + b"z" * (MIB + 10),
+                           ("SecurityError", r"read \d+ bytes, expected no more than 1048576 bytes")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BODY_CASES))
+async def test_refusal_body_read_like_websockets(case: str) -> None:
+    response, problem = BODY_CASES[case]
+    clients = [connect] + ([upstream_client.connect] if UPSTREAM_HAS_LIMIT_CLASSES else [])
+    failures = []
+    async with refusing_with(response) as port:
+        for client in clients:
+            failures.append(await run_bounded(client_failure(client, port)))
+    for failure in failures:
+        if problem is None:
+            assert type(failure).__name__ == "InvalidStatus", failure
+            assert failure.response.status_code == 404
+            body = response.partition(b"\r\n\r\n")[2]
+            if b"chunked" in response:
+                assert failure.response.body == b"hello" + b"y" * (MIB - 5)
+            else:
+                assert failure.response.body == body
+        else:
+            assert type(failure).__name__ == "InvalidMessage", failure
+            assert str(failure) == "did not receive a valid HTTP response"
+            assert type(failure.__cause__).__name__ == problem[0]
+            assert re.fullmatch(problem[1], str(failure.__cause__)), str(failure.__cause__)
+    assert isinstance(failures[0], ours_exceptions.InvalidHandshake)

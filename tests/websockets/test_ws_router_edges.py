@@ -86,12 +86,18 @@ async def test_answers_like_websockets(case: str) -> None:
         assert ours.status == 404 and ours.body == b"Not Found"
 
 
-async def test_request_without_host_is_refused_before_routing() -> None:
-    """HTTP/1.1 requires Host (RFC 9112 3.2): the core answers 400 before any hook; websockets' router fails (500)."""
+async def test_request_without_host_is_refused_by_the_router() -> None:
+    """serve() takes requests without Host (as websockets); the router, which needs one, answers 400.
+
+    websockets' router fails with 500 there (KeyError, logged as "process_request failed").
+    """
     async with router_of("ours") as port:
         answer = RawResponse(await exchange(port, upgrade_request(port, path="/dir/", drop=("host",))))
     assert answer.status == 400
-    assert b"Host" in answer.body
+    assert answer.body == b"Failed to open a WebSocket connection: missing Host header.\n"
+    async with router_of("ours", server_name="fixed.example") as port:  # a server name needs no Host
+        answer = RawResponse(await exchange(port, upgrade_request(port, path="/missing", drop=("host",))))
+    assert answer.status == 404
 
 
 def custom_router(base: type) -> type:

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from .datastructures import Headers
 
-__all__ = ["MAX_LINE_LENGTH", "MAX_NUM_HEADERS", "SERVER", "USER_AGENT", "Request", "Response"]
+__all__ = [
+    "MAX_BODY_SIZE",
+    "MAX_LINE_LENGTH",
+    "MAX_NUM_HEADERS",
+    "SERVER",
+    "USER_AGENT",
+    "Request",
+    "Response",
+]
 
 
 def _default_product() -> str:
@@ -30,6 +38,8 @@ SERVER = os.environ.get("WEBSOCKETS_SERVER", _default_product())
 MAX_NUM_HEADERS = int(os.environ.get("WEBSOCKETS_MAX_NUM_HEADERS", "128"))
 #: Bytes of the request line, the status line or a header line, with its CRLF.
 MAX_LINE_LENGTH = int(os.environ.get("WEBSOCKETS_MAX_LINE_LENGTH", "8192"))
+#: Bytes of the body of a response other than 101 that a client reads (more fails the handshake).
+MAX_BODY_SIZE = int(os.environ.get("WEBSOCKETS_MAX_BODY_SIZE", "1_048_576"))
 
 
 @dataclass

@@ -42,7 +42,7 @@ from ..exceptions import (
     StatusLineTooLong,
     TooManyHeaders,
 )
-from ..http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request, Response
+from ..http11 import MAX_BODY_SIZE, MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request, Response
 
 __all__ = [
     "BACKEND",
@@ -203,6 +203,11 @@ def with_listener(response: Any, listener: Any) -> Any:
 def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> InvalidHandshake:
     """websockets' exception for the core's failed opening handshake (``subprotocols``: what we offered)."""
     if isinstance(exc, picows.WSInvalidStatusError):
+        body_error = _body_error(exc.response, exc.raw_body or b"")
+        if body_error is not None:
+            invalid = InvalidMessage("did not receive a valid HTTP response")
+            invalid.__cause__ = body_error
+            return invalid
         return InvalidStatus(response_from_core(exc.response, exc.raw_header))
     if isinstance(exc, picows.WSInvalidUpgradeError):
         return InvalidUpgrade(exc.name, exc.value)
@@ -230,7 +235,12 @@ def handshake_error(exc: picows.WSError, subprotocols: Sequence[str] | None) -> 
 #: websockets' bounds on the peer's handshake head, for the core (no bound on the whole head but
 #: these: the longest head they allow).
 HEAD_LIMITS = HeadLimits(
-    max_head=(MAX_NUM_HEADERS + 1) * MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS, max_line=MAX_LINE_LENGTH
+    max_head=(MAX_NUM_HEADERS + 1) * MAX_LINE_LENGTH,
+    max_headers=MAX_NUM_HEADERS,
+    max_line=MAX_LINE_LENGTH,
+    # A byte more than websockets reads, so a longer body is seen as longer; and room for the
+    # chunked encoding's framing around MAX_BODY_SIZE bytes of body.
+    max_body=MAX_BODY_SIZE + 1 + 64 * 1024,
 )
 
 
@@ -244,6 +254,44 @@ def head_limit_error(exc: HeadTooLarge, is_request: bool) -> SecurityError:
     if exc.kind == "header-line":
         return HeaderLineTooLong(text)
     return SecurityError(text)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[^\r\n]*\r\n")
+
+
+def _body_error(response: Any, raw_body: bytes) -> Exception | None:
+    """What websockets raises reading the body of this refusal (the cause of InvalidMessage), if anything.
+
+    ``raw_body`` is the body as received (chunked encoding included), cut at HEAD_LIMITS.max_body.
+    """
+    status = int(response.status)
+    if status < 200 or status in (204, 304):
+        return None
+    headers = response.headers
+    coding = headers.get("Transfer-Encoding")
+    if coding is not None:
+        if coding != "chunked":
+            return NotImplementedError(f"transfer coding {coding} isn't supported")
+        size, pos = 0, 0
+        while (match := _CHUNK_SIZE.match(raw_body, pos)) is not None:
+            chunk = int(match.group(1), 16)
+            if size + chunk > MAX_BODY_SIZE:
+                return SecurityError(f"chunk too large: {chunk} bytes after {size} bytes")
+            size, pos = size + chunk, match.end() + chunk + 2
+            if chunk == 0:
+                break
+        return None
+    length = headers.get("Content-Length")
+    if length is not None:
+        if _DIGITS.fullmatch(length) is None:
+            return SecurityError(f"invalid content length: {length}")
+        if int(length) > MAX_BODY_SIZE:
+            return SecurityError(f"body too large: {int(length)} bytes")
+        return None
+    if len(raw_body) > MAX_BODY_SIZE:
+        return SecurityError(f"read {len(raw_body)} bytes, expected no more than {MAX_BODY_SIZE} bytes")
+    return None
 
 
 def _header_error(name: str, value: str | None, subprotocols: Sequence[str] | None) -> InvalidHandshake:

@@ -65,7 +65,16 @@ class Router:
 
     def route_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Match the request's path: None (and the connection knows its handler), or the answer to send."""
-        server_name = self.get_server_name(connection, request)
+        try:
+            server_name = self.get_server_name(connection, request)
+        except KeyError:
+            if "Host" in request.headers:
+                raise
+            # No Host to bind the map to (HTTP/1.1 requires one, serve() takes requests without):
+            # 400 rather than websockets' 500 for the KeyError.
+            return connection.respond(
+                http.HTTPStatus.BAD_REQUEST, "Failed to open a WebSocket connection: missing Host header.\n"
+            )
         adapter = self.url_map.bind(server_name=server_name, url_scheme=self.url_scheme)
         parsed = urllib.parse.urlsplit(request.path)
         try:
