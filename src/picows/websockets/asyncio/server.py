@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Callable
 
@@ -421,7 +420,9 @@ class serve(Server):  # noqa: N801 - the name of websockets' API
             what = "! request line too long" if too_long else "! header fields too large"
             self.logger.debug(what, exc_info=error)
         # Python 3.13 renamed it URI_TOO_LONG; REQUEST_URI_TOO_LONG stays as an alias.
-        status = HTTPStatus.REQUEST_URI_TOO_LONG if too_long else HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+        status = http.HTTPStatus.REQUEST_URI_TOO_LONG
+        if not too_long:
+            status = http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
         response = plain_response(status, f"Failed to open a WebSocket connection: {error}.\n")
         if self._debug:
             log_response(self.logger, ">", response)
