@@ -20,7 +20,7 @@ from picows.websockets import exceptions as ours_exceptions
 from picows.websockets.asyncio.client import connect
 from support.http import RawResponse, accept_key, read_response_head, request_key
 from support.net import close_writer, exchange, open_raw, port_of, read_http_head, run_bounded, tcp_server
-from support.ws_api import our_server, their_server
+from support.ws_api import TIMEOUT, our_server, their_server
 
 #: Whether the installed websockets has the classes of these limits (and answers 414 / 431).
 UPSTREAM_HAS_LIMIT_CLASSES = hasattr(websockets.exceptions, "HeaderLineTooLong")
@@ -128,7 +128,7 @@ def response_with(extra: bytes, status_line: bytes = b"HTTP/1.1 101 Switching Pr
             b"Sec-WebSocket-Accept: " + accept_key(request_key(head)) + b"\r\n" + extra + b"\r\n"
         )
         await writer.drain()
-        await reader.read()  # until the client goes away
+        await asyncio.wait_for(reader.read(), TIMEOUT)  # until the client goes away
 
     return tcp_server(handler)
 

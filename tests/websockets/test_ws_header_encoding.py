@@ -19,6 +19,7 @@ from picows.websockets.asyncio.server import serve
 from picows.websockets.datastructures import Headers
 from support.http import accept_key, read_response_head, request_key
 from support.net import close_writer, open_raw, read_http_head, tcp_server
+from support.ws_api import TIMEOUT
 
 #: websockets 17 reads and writes ISO-8859-1 (picows.websockets follows it); websockets 15, the last
 #: release for the PyPy job's Python 3.9, still used UTF-8: there, ours is checked alone.
@@ -108,7 +109,7 @@ async def test_client_sends_and_receives_headers_like_websockets(client: str) ->
             + b"\x88\x02\x03\xe8"  # CLOSE 1000 at once: the client answers it and the TCP connection ends
         )
         await writer.drain()
-        await reader.readexactly(8)  # the client's masked CLOSE 1000
+        await asyncio.wait_for(reader.readexactly(8), TIMEOUT)  # the client's masked CLOSE 1000
 
     kwargs: dict[str, Any] = {"additional_headers": {"X-Sent": "caf\xe9"}, "open_timeout": 5}
     if client == "ours":

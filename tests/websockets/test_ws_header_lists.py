@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -13,7 +14,7 @@ from picows.websockets.asyncio._header_lists import check_extensions, subprotoco
 from picows.websockets.exceptions import InvalidHeaderFormat
 from support.http import read_response_head
 from support.net import close_writer, open_raw, port_of
-from support.ws_api import our_server, their_server
+from support.ws_api import TIMEOUT, our_server, their_server
 
 PROTOCOL_VALUES = ["", "a", "a,,b", ",a", "a,", " a , b ", "a b", "@", "a,@", "a;b", "a, ,b", ",", "a\tb", "chat, superchat"]
 EXTENSION_VALUES = [
@@ -104,7 +105,7 @@ async def first_answer(port: int, head: bytes) -> tuple[int, bytes, str | None]:
         response = await read_response_head(reader)
         body = b""
         if response.status != 101:
-            body = await reader.readexactly(int(response.header("Content-Length") or 0))
+            body = await asyncio.wait_for(reader.readexactly(int(response.header("Content-Length") or 0)), TIMEOUT)
         return response.status, body, response.header("Sec-WebSocket-Protocol")
     finally:
         close_writer(writer)
