@@ -119,16 +119,18 @@ async def test_handler_and_hooks_never_see_a_refused_head() -> None:
 
 
 def response_with(extra: bytes, status_line: bytes = b"HTTP/1.1 101 Switching Protocols") -> Any:
-    """A raw server answering every upgrade request with a 101 whose head carries ``extra``."""
+    """A raw server answering every upgrade request with a 101 whose head carries ``extra``, then CLOSE."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await read_http_head(reader)
         writer.write(
             status_line + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept_key(request_key(head)) + b"\r\n" + extra + b"\r\n"
+            + b"\x88\x02\x03\xe8"  # CLOSE 1000 at once, for a client that accepted the head
         )
         await writer.drain()
-        await asyncio.wait_for(reader.read(), TIMEOUT)  # until the client goes away
+        # The client's masked CLOSE 1000 (then this side closes), or EOF from a client that refused.
+        await asyncio.wait_for(reader.readexactly(8), TIMEOUT)
 
     return tcp_server(handler)
 
