@@ -17,7 +17,7 @@ import websockets.datastructures
 from picows.websockets.asyncio.client import connect
 from picows.websockets.asyncio.server import serve
 from picows.websockets.datastructures import Headers
-from support.http import accept_key, read_response_head, request_key
+from support.http import RawResponse, accept_key, read_response_head, request_key
 from support.net import close_writer, open_raw, read_http_head, tcp_server
 from support.ws_api import TIMEOUT
 
@@ -36,29 +36,32 @@ RECEIVED = {
 }
 
 
+async def answer_head(server: Any, extra_headers: bytes = b"") -> RawResponse:
+    """The head of a server's answer to an upgrade request carrying ``extra_headers``."""
+    port = next(iter(server.sockets)).getsockname()[1]
+    reader, writer = await open_raw(port)
+    try:
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra_headers + b"\r\n"
+        )
+        return await read_response_head(reader)
+    finally:
+        close_writer(writer)
+
+
 async def received_by_server(library: str) -> list[str]:
     seen: list[str] = []
+    handled = asyncio.Event()
 
     async def handler(ws: Any) -> None:
         seen.extend(ws.request.headers.get_all("X-Value"))
+        handled.set()
 
     async with SERVERS[library](handler, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        reader, writer = await open_raw(port)
-        try:
-            writer.write(
-                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                + b"".join(b"X-Value: " + raw + b"\r\n" for raw in RECEIVED)
-                + b"\r\n"
-            )
-            assert (await read_response_head(reader)).status == 101
-            for _ in range(100):
-                if seen:
-                    break
-                await asyncio.sleep(0.01)
-        finally:
-            close_writer(writer)
+        extra = b"".join(b"X-Value: " + raw + b"\r\n" for raw in RECEIVED)
+        assert (await answer_head(server, extra)).status == 101
+        await asyncio.wait_for(handled.wait(), TIMEOUT)
     return seen
 
 
@@ -74,16 +77,7 @@ async def sent_by_server(library: str) -> bytes:
         response.headers["X-Value"] = "caf\xe9 \xff"
 
     async with SERVERS[library](lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_response=process_response) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        reader, writer = await open_raw(port)
-        try:
-            writer.write(
-                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            return (await read_response_head(reader)).raw
-        finally:
-            close_writer(writer)
+        return (await answer_head(server)).raw
 
 
 async def test_response_headers_are_sent_like_websockets() -> None:
